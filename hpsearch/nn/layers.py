@@ -1,0 +1,187 @@
+"""One class per layer, forward() and backward() side by side, as in the book's common/.
+
+Conventions: a batch is a 2-D array (n, features); `forward(x, train)` caches what
+`backward(dout)` needs; backward returns the gradient with respect to the layer's
+input and leaves parameter gradients on the layer (`dW`, `db`, `dgamma`, `dbeta`).
+Parameter arrays are shared with `MultiLayerNet.params` by reference, so optimizers
+must update them in place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Affine:
+    """y = x @ W + b, with W of shape (fan_in, fan_out); `b=None` for no bias."""
+
+    def __init__(self, W: np.ndarray, b: np.ndarray | None, *, input_grad: bool = True) -> None:
+        self.W = W
+        self.b = b
+        # The first layer's input is data: no one needs its gradient, so skip that GEMM.
+        self.input_grad = input_grad
+        self.dW = np.zeros_like(W)
+        self.db = None if b is None else np.zeros_like(b)
+        self.x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        self.x = x
+        out = x @ self.W
+        if self.b is not None:
+            out += self.b
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        np.matmul(self.x.T, dout, out=self.dW)
+        if self.db is not None:
+            np.sum(dout, axis=0, out=self.db)
+        return dout @ self.W.T if self.input_grad else None
+
+
+class ReLU:
+    def __init__(self) -> None:
+        self.mask: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        self.mask = x > 0
+        return x * self.mask
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * self.mask
+
+
+class Sigmoid:
+    def __init__(self) -> None:
+        self.out: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        # 0.5 * (1 + tanh(x / 2)) is the logistic function without exp() overflow.
+        out = np.tanh(x * 0.5)
+        out += 1
+        out *= 0.5
+        self.out = out
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * (1.0 - self.out) * self.out
+
+
+class Tanh:
+    def __init__(self) -> None:
+        self.out: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        self.out = np.tanh(x)
+        return self.out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * (1.0 - self.out * self.out)
+
+
+class BatchNorm:
+    """Ioffe & Szegedy batch normalisation over the batch axis.
+
+    Training mode normalises with the batch's mean and (biased) variance and folds them
+    into running statistics; eval mode uses the running statistics, so a prediction
+    does not depend on which other examples share its batch.
+    """
+
+    def __init__(
+        self, gamma: np.ndarray, beta: np.ndarray, *, momentum: float = 0.9, eps: float = 1e-5
+    ) -> None:
+        self.gamma = gamma
+        self.beta = beta
+        self.momentum = momentum
+        self.eps = eps
+        self.running_mean = np.zeros_like(gamma)
+        self.running_var = np.ones_like(gamma)
+        self.dgamma = np.zeros_like(gamma)
+        self.dbeta = np.zeros_like(beta)
+        self.xn: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        if train:
+            mean = x.mean(axis=0)
+            xc = x - mean
+            var = np.mean(xc * xc, axis=0)
+            self.std = np.sqrt(var + self.eps)
+            self.xn = xc / self.std
+            self.running_mean *= self.momentum
+            self.running_mean += (1.0 - self.momentum) * mean
+            self.running_var *= self.momentum
+            self.running_var += (1.0 - self.momentum) * var
+            xn = self.xn
+        else:
+            xn = (x - self.running_mean) / np.sqrt(self.running_var + self.eps)
+        return self.gamma * xn + self.beta
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        n = dout.shape[0]
+        np.sum(dout, axis=0, out=self.dbeta)
+        np.sum(self.xn * dout, axis=0, out=self.dgamma)
+        # The closed form of the book's step-by-step graph: d(xn) minus its projections
+        # onto the batch mean and onto xn itself.
+        return (self.gamma / self.std) * (dout - self.dbeta / n - self.xn * (self.dgamma / n))
+
+
+class Dropout:
+    """Inverted dropout: kept units are scaled by 1 / (1 - ratio) at training time,
+    so evaluation is the identity and needs no rescaling.
+
+    `frozen = True` reuses the last mask, which a gradient check needs to see one
+    fixed function of the parameters.
+    """
+
+    def __init__(self, ratio: float, rng: np.random.Generator) -> None:
+        self.ratio = ratio
+        self.rng = rng
+        self.mask: np.ndarray | None = None
+        self.frozen = False
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        if not train or self.ratio == 0.0:
+            return x
+        if not (self.frozen and self.mask is not None and self.mask.shape == x.shape):
+            keep = self.rng.random(x.shape, dtype=np.float64) >= self.ratio
+            self.mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.ratio))
+        return x * self.mask
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        if self.ratio == 0.0:
+            return dout
+        return dout * self.mask
+
+
+class SoftmaxCrossEntropy:
+    """Mean softmax cross-entropy from raw scores, stable for huge logits.
+
+    Targets are integer labels (n,) or a distribution per row (n, classes), e.g. one-hot.
+    """
+
+    def __init__(self) -> None:
+        self.prob: np.ndarray | None = None
+        self.t: np.ndarray | None = None
+
+    def forward(self, z: np.ndarray, t: np.ndarray) -> float:
+        shifted = z - z.max(axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        total = exp.sum(axis=1, keepdims=True)
+        log_prob = shifted - np.log(total)
+        exp /= total
+        self.prob = exp
+        self.t = t
+        n = z.shape[0]
+        if t.ndim == 1:
+            return float(-log_prob[np.arange(n), t].mean(dtype=np.float64))
+        return float(-(t * log_prob).sum(dtype=np.float64) / n)
+
+    def backward(self) -> np.ndarray:
+        n = self.prob.shape[0]
+        dz = self.prob.copy()
+        if self.t.ndim == 1:
+            dz[np.arange(n), self.t] -= 1
+        else:
+            dz -= self.t
+        dz /= n
+        return dz

@@ -1,0 +1,217 @@
+"""The fully connected network every trial trains: the book's MultiLayerNet(Extend).
+
+Each hidden layer is Affine -> [BatchNorm] -> activation -> [Dropout]; the output
+layer is Affine -> softmax cross-entropy. With batch norm the hidden Affine layers
+have no bias: beta plays its part, and a bias there would have zero gradient.
+Weight decay adds 0.5 * lambda * sum(W**2) over every W to the loss (never over
+biases or batch-norm parameters).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+
+from hpsearch.errors import ConfigError
+from hpsearch.nn.init import INIT_RULES, init_weights
+from hpsearch.nn.layers import (
+    Affine,
+    BatchNorm,
+    Dropout,
+    ReLU,
+    Sigmoid,
+    SoftmaxCrossEntropy,
+    Tanh,
+)
+
+ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+
+
+class MultiLayerNet:
+    """A multi-layer perceptron with the book's parameter names: W1, b1, ..., WL, bL;
+    with batch norm, gamma1, beta1, ... replace the hidden layers' biases."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_sizes: Sequence[int],
+        output_size: int,
+        *,
+        activation: str = "relu",
+        init: str = "he",
+        init_scale: float = 1.0,
+        weight_decay: float = 0.0,
+        batchnorm: bool = False,
+        dropout: float = 0.0,
+        dtype: np.dtype | type = np.float32,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        hidden_sizes = list(hidden_sizes)
+        _validate(input_size, hidden_sizes, output_size, activation, init, init_scale, weight_decay)
+        if not (0.0 <= dropout < 1.0):
+            raise ConfigError(f"dropout must be in [0, 1), got {dropout!r}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ConfigError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+        self.input_size = input_size
+        self.hidden_sizes = hidden_sizes
+        self.output_size = output_size
+        self.activation = activation
+        self.init = init
+        self.init_scale = float(init_scale)
+        self.weight_decay = float(weight_decay)
+        self.batchnorm = batchnorm
+        self.dropout = float(dropout)
+
+        self.params: dict[str, np.ndarray] = {}
+        # (layer, {param name: gradient attribute}) in forward order.
+        self.layers: list[tuple[object, dict[str, str]]] = []
+        sizes = [input_size, *hidden_sizes, output_size]
+        n_affine = len(sizes) - 1
+        for i in range(1, n_affine + 1):
+            fan_in, fan_out = sizes[i - 1], sizes[i]
+            W = init_weights(
+                init, fan_in, fan_out, init_scale=init_scale, rng=self.rng, dtype=self.dtype
+            )
+            self.params[f"W{i}"] = W
+            grad_names = {f"W{i}": "dW"}
+            is_output = i == n_affine
+            # Batch norm subtracts the batch mean, so a bias before it has zero gradient
+            # and no effect: beta takes its place.
+            b = None
+            if is_output or not batchnorm:
+                b = self.params[f"b{i}"] = np.zeros(fan_out, dtype=self.dtype)
+                grad_names[f"b{i}"] = "db"
+            self.layers.append((Affine(W, b, input_grad=i > 1), grad_names))
+            if is_output:
+                break
+            if batchnorm:
+                gamma = np.ones(fan_out, dtype=self.dtype)
+                beta = np.zeros(fan_out, dtype=self.dtype)
+                self.params[f"gamma{i}"], self.params[f"beta{i}"] = gamma, beta
+                self.layers.append(
+                    (BatchNorm(gamma, beta), {f"gamma{i}": "dgamma", f"beta{i}": "dbeta"})
+                )
+            self.layers.append((ACTIVATIONS[activation](), {}))
+            if self.dropout > 0.0:
+                self.layers.append((Dropout(self.dropout, self.rng), {}))
+        self.weight_keys = [f"W{i}" for i in range(1, n_affine + 1)]
+        self.loss_layer = SoftmaxCrossEntropy()
+
+    # -- forward -------------------------------------------------------------------------
+
+    def predict(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        """Raw class scores (logits) for a batch."""
+        out = np.asarray(x, dtype=self.dtype)
+        for layer, _ in self.layers:
+            out = layer.forward(out, train)
+        return out
+
+    def loss(self, x: np.ndarray, t: np.ndarray, train: bool = True) -> float:
+        """Mean softmax cross-entropy plus the weight-decay term."""
+        return self.loss_layer.forward(self.predict(x, train), np.asarray(t)) + self._decay_term()
+
+    def _decay_term(self) -> float:
+        if self.weight_decay == 0.0:
+            return 0.0
+        total = sum(float(np.vdot(self.params[k], self.params[k])) for k in self.weight_keys)
+        return 0.5 * self.weight_decay * total
+
+    # -- backward ------------------------------------------------------------------------
+
+    def loss_and_gradient(
+        self, x: np.ndarray, t: np.ndarray
+    ) -> tuple[float, dict[str, np.ndarray]]:
+        """One forward and one backward pass in training mode.
+
+        The returned arrays are the layers' own gradient buffers, overwritten by the
+        next call: copy them to keep them.
+        """
+        loss = self.loss(x, t, train=True)
+        dout = self.loss_layer.backward()
+        grads: dict[str, np.ndarray] = {}
+        for layer, names in reversed(self.layers):
+            dout = layer.backward(dout)
+            for key, attr in names.items():
+                grads[key] = getattr(layer, attr)
+        if self.weight_decay != 0.0:
+            for key in self.weight_keys:
+                grads[key] += self.weight_decay * self.params[key]
+        return loss, {key: grads[key] for key in self.params}
+
+    def gradient(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
+        """Backprop gradients of `loss(x, t)`, keyed like `params`."""
+        return self.loss_and_gradient(x, t)[1]
+
+    # -- evaluation ----------------------------------------------------------------------
+
+    def accuracy(self, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> float:
+        """Fraction of examples whose highest score is the true class (eval mode)."""
+        t = np.asarray(t)
+        labels = t.argmax(axis=1) if t.ndim == 2 else t
+        correct = 0
+        for start in range(0, len(x), batch_size):
+            scores = self.predict(x[start : start + batch_size], train=False)
+            correct += int(
+                np.count_nonzero(scores.argmax(axis=1) == labels[start : start + batch_size])
+            )
+        return correct / len(x)
+
+    @contextmanager
+    def frozen_dropout(self) -> Iterator[None]:
+        """Reuse each dropout layer's next mask for every forward pass inside the block,
+        so the loss is a fixed function of the parameters (for gradient checks)."""
+        dropouts = [layer for layer, _ in self.layers if isinstance(layer, Dropout)]
+        for layer in dropouts:
+            layer.frozen = True
+        try:
+            yield
+        finally:
+            for layer in dropouts:
+                layer.frozen = False
+                layer.mask = None
+
+    def __repr__(self) -> str:
+        sizes = "-".join(str(s) for s in [self.input_size, *self.hidden_sizes, self.output_size])
+        extras = "".join(
+            [
+                f", weight_decay={self.weight_decay:g}" if self.weight_decay else "",
+                ", batchnorm" if self.batchnorm else "",
+                f", dropout={self.dropout:g}" if self.dropout else "",
+            ]
+        )
+        return (
+            f"MultiLayerNet({sizes}, {self.activation}, init={self.init}, "
+            f"init_scale={self.init_scale:g}{extras}, {self.dtype})"
+        )
+
+
+def _validate(
+    input_size: int,
+    hidden_sizes: list[int],
+    output_size: int,
+    activation: str,
+    init: str,
+    init_scale: float,
+    weight_decay: float,
+) -> None:
+    for name, size in [("input_size", input_size), ("output_size", output_size)]:
+        if not isinstance(size, int | np.integer) or size < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {size!r}")
+    for size in hidden_sizes:
+        if not isinstance(size, int | np.integer) or size < 1:
+            raise ConfigError(f"hidden sizes must be positive integers, got {hidden_sizes!r}")
+    if activation not in ACTIVATIONS:
+        raise ConfigError(
+            f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}"
+        )
+    if init not in INIT_RULES:
+        raise ConfigError(f"unknown init rule {init!r}; choose one of {', '.join(INIT_RULES)}")
+    if not (math.isfinite(init_scale) and init_scale >= 0):
+        raise ConfigError(f"init_scale must be a finite number >= 0, got {init_scale!r}")
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise ConfigError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
