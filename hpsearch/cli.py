@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hpsearch import __version__
 from hpsearch.data import DATASETS
 from hpsearch.errors import HpsearchError
 from hpsearch.nn import ACTIVATIONS, INIT_RULES, OPTIMIZERS
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hpsearch",
         description="Hyperparameter search for from-scratch NumPy networks.",
     )
+    parser.add_argument("--version", action="version", version=f"hpsearch {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train_parser(commands)

@@ -82,6 +82,8 @@ def load(
         raise DataError(
             f"validation_fraction must be strictly between 0 and 1, got {validation_fraction!r}"
         )
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise DataError(f"seed must be a non-negative integer, got {seed!r}")
     source = _source(name)
     x, t = source.x_pool, source.t_pool
     if train_size is not None:

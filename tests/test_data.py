@@ -123,6 +123,8 @@ def test_fashion_mnist_alias_reads_debians_folder():
         (lambda: load("mnist-5k", validation_fraction=math.nan), "validation_fraction.*nan"),
         (lambda: load("mnist-5k", train_size=4001), "train_size=4001 is larger than the 4000"),
         (lambda: load("mnist-5k", train_size=1), "train_size"),
+        (lambda: load("mnist-5k", train_size=500.0), "train_size must be an integer, got 500.0"),
+        (lambda: load("mnist-5k", seed=-1), "seed must be a non-negative integer, got -1"),
         (lambda: load("mnist-5k", train_size=50, validation_fraction=0.01), "stratified"),
     ],
 )

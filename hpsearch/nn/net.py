@@ -151,6 +151,8 @@ class MultiLayerNet:
 
     def accuracy(self, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> float:
         """Fraction of examples whose highest score is the true class (eval mode)."""
+        if len(x) == 0:
+            raise ConfigError("accuracy of an empty set is undefined")
         t = np.asarray(t)
         labels = t.argmax(axis=1) if t.ndim == 2 else t
         correct = 0

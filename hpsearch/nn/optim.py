@@ -47,13 +47,8 @@ class Momentum:
             params[key] += v
 
 
-class Nesterov:
+class Nesterov(Momentum):
     """Nesterov's accelerated gradient in the book's form (Sutskever et al. 2013)."""
-
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
-        self.lr = lr
-        self.momentum = momentum
-        self.v: Arrays = {}
 
     def update(self, params: Arrays, grads: Arrays) -> None:
         m = self.momentum
