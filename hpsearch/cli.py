@@ -7,9 +7,11 @@ stderr with exit code 2; argparse's own usage errors also exit 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -17,6 +19,8 @@ from hpsearch import __version__
 from hpsearch.data import DATASETS
 from hpsearch.errors import HpsearchError
 from hpsearch.nn import ACTIVATIONS, INIT_RULES, OPTIMIZERS
+from hpsearch.spec import DEFAULT_STORAGE
+from hpsearch.storage import display_url
 
 EXIT_USAGE = 2
 
@@ -130,6 +134,173 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_SPEC = Path("studies/mnist_lr_wd_init.toml")
+
+
+def _add_run_parser(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser(
+        "run",
+        help="run (or continue) a study from a spec file",
+        description=(
+            "Run a study: Optuna samples the spec's search space, every trial trains a "
+            "MultiLayerNet and is judged on the validation split. Running a study again "
+            "continues it up to its trial budget."
+        ),
+    )
+    run.add_argument(
+        "spec",
+        nargs="?",
+        type=Path,
+        default=None,
+        help=f"study spec (TOML); default {DEFAULT_SPEC}, or the built-in defaults",
+    )
+    run.add_argument("--trials", type=int, help="total finished trials wanted (not added)")
+    run.add_argument("--epochs", type=int, help="epochs per trial")
+    run.add_argument("--storage", help=f"database URL (default {DEFAULT_STORAGE})")
+    run.add_argument("--study", help="study name (default: the spec's name)")
+    run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    run.add_argument("--seed", type=int, help="seed of the split, sampler and trials")
+    run.add_argument("--timeout", type=float, help="stop starting trials after SECONDS")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.set_defaults(handler=_run)
+
+
+def _load_spec(path: Path | None):
+    from hpsearch import spec
+
+    if path is None:
+        return spec.load(DEFAULT_SPEC) if DEFAULT_SPEC.is_file() else spec.StudySpec()
+    return spec.load(path)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from hpsearch.study import quiet_optuna, run
+
+    quiet_optuna()
+    spec = _load_spec(args.spec).with_overrides(
+        name=args.study,
+        seed=args.seed,
+        storage=args.storage,
+        n_trials=args.trials,
+        epochs=args.epochs,
+        timeout=args.timeout,
+    )
+    print(f"study {spec.name!r} from {spec.source} in {display_url(spec.storage)}")
+    bar = tqdm(
+        total=spec.search.n_trials,
+        unit="trial",
+        file=sys.stderr,
+        disable=True if args.no_progress else None,
+        dynamic_ncols=True,
+    )
+
+    def progress(finished: int, best: float | None) -> None:
+        bar.update(finished - bar.n)
+        if best is not None:
+            bar.set_postfix_str(f"best val acc {best:.4f}", refresh=False)
+
+    try:
+        result = run(spec, workers=args.workers, on_progress=progress)
+    finally:
+        bar.close()
+    print(report_table(result.study))
+    print(
+        f"{result.finished_now} finished trials ({result.finished_now - result.finished_before}"
+        f" new); best validation accuracy {_best_text(result.study)}"
+    )
+    print(f"database: {_where(spec.storage)}")
+    print(f"dashboard: {_dashboard_command(spec.storage)}")
+    return 0
+
+
+def _best_text(study) -> str:
+    try:
+        return f"{study.best_value:.4f} (trial {study.best_trial.number})"
+    except ValueError:
+        return "none yet (no completed trial)"
+
+
+def report_table(study, top: int = 10) -> str:
+    """The best completed trials: params, validation accuracy, epochs, seconds."""
+    import pandas as pd
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return "no completed trials"
+    best = sorted(complete, key=lambda t: t.value, reverse=True)[:top]
+    rows = [
+        {"trial": t.number}
+        | {name: value for name, value in t.params.items()}
+        | {
+            "val acc": t.value,
+            "epochs": t.user_attrs.get("epochs_run"),
+            "seconds": t.user_attrs.get("seconds"),
+        }
+        for t in best
+    ]
+    table = pd.DataFrame(rows)
+    formats = {
+        column: (lambda v: f"{v:.3g}")
+        for column in table.columns
+        if column not in ("trial", "val acc", "epochs", "seconds")
+        and pd.api.types.is_float_dtype(table[column])
+    }
+    formats |= {"val acc": "{:.4f}".format, "seconds": "{:.2f}".format}
+    return f"best {len(best)} of {len(complete)} completed trials:\n" + table.to_string(
+        index=False, formatters=formats
+    )
+
+
+def _where(url: str) -> str:
+    from hpsearch.storage import sqlite_path
+
+    path = sqlite_path(url)
+    return str(path.resolve()) if path is not None else display_url(url)
+
+
+def _dashboard_command(url: str) -> str:
+    local = Path(sys.executable).parent / "optuna-dashboard"
+    program = str(local) if local.exists() else "optuna-dashboard"
+    with contextlib.suppress(ValueError):  # a path outside the working folder stays whole
+        program = str(Path(program).relative_to(Path.cwd()))
+    return f"{program} {display_url(url)}"
+
+
+def _add_final_parser(commands: argparse._SubParsersAction) -> None:
+    final = commands.add_parser(
+        "final",
+        help="retrain the best configuration and evaluate it once on the test split",
+        description=(
+            "Retrain the study's best configuration on train + validation for the full epoch "
+            "count, then evaluate it once on the held-out test split. The test accuracy is "
+            "stored in the study."
+        ),
+    )
+    final.add_argument("--study", required=True, help="study name")
+    final.add_argument("--storage", default=DEFAULT_STORAGE, help="database URL")
+    final.set_defaults(handler=_final)
+
+
+def _final(args: argparse.Namespace) -> int:
+    from hpsearch.study import final
+
+    result = final(args.study, args.storage)
+    params = ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.params.items()
+    )
+    print(f"best trial {result.trial_number}: {params}")
+    print(f"validation accuracy {result.validation_accuracy:.4f} (during the search)")
+    print(
+        f"test accuracy {result.test_accuracy:.4f} after retraining on "
+        f"{result.train_examples} examples for {result.epochs} epochs "
+        f"(stored as study user attr 'test_accuracy')"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hpsearch",
@@ -138,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hpsearch {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run_parser(commands)
+    _add_final_parser(commands)
     _add_train_parser(commands)
     return parser
 
@@ -154,7 +327,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hpsearch: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("hpsearch: interrupted", file=sys.stderr)
+        print(
+            "hpsearch: interrupted; finished trials are kept, run the same command to continue",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -56,6 +56,21 @@ class Split:
         )
 
 
+def without_validation(split: Split) -> Split:
+    """Train and validation joined into one training set, for the final run of the best
+    configuration; the validation arrays are left empty."""
+    return Split(
+        name=split.name,
+        x_train=np.concatenate([split.x_train, split.x_val]),
+        t_train=np.concatenate([split.t_train, split.t_val]),
+        x_val=split.x_val[:0],
+        t_val=split.t_val[:0],
+        x_test=split.x_test,
+        t_test=split.t_test,
+        n_classes=split.n_classes,
+    )
+
+
 @dataclass(frozen=True)
 class _Source:
     """A data set before the seeded split: the train/validation pool and the test set."""

@@ -26,6 +26,7 @@ class Diverged(HpsearchError):
 
     def __init__(self, epoch: int, step: int, loss: float) -> None:
         self.epoch, self.step, self.loss = epoch, step, loss
+        self.history = History()  # the epochs completed before it, filled in by fit()
         super().__init__(
             f"training diverged at epoch {epoch}, step {step}: loss is {loss} "
             "(a smaller learning rate or init scale usually helps)"
@@ -45,7 +46,7 @@ class History:
 
     @property
     def epochs(self) -> int:
-        return len(self.val_accuracy)
+        return len(self.train_loss)
 
     def to_dict(self) -> dict[str, list[float]]:
         return asdict(self)
@@ -86,18 +87,23 @@ def fit(
     with np.errstate(over="ignore", invalid="ignore"):
         for epoch in range(1, epochs + 1):
             started = time.perf_counter()
-            loss, accuracy = _train_epoch(
-                net, optimizer, x_train, t_train, batch_size, rng.permutation(n_train), epoch
-            )
-            if not all(np.isfinite(np.sum(p)) for p in net.params.values()):
-                # The epoch's last update overflowed: the next loss would be NaN.
-                raise Diverged(epoch, n_train // batch_size, math.nan)
+            try:
+                loss, accuracy = _train_epoch(
+                    net, optimizer, x_train, t_train, batch_size, rng.permutation(n_train), epoch
+                )
+                if not all(np.isfinite(np.sum(p)) for p in net.params.values()):
+                    # The epoch's last update overflowed: the next loss would be NaN.
+                    raise Diverged(epoch, n_train // batch_size, math.nan)
+            except Diverged as exc:
+                exc.history = history
+                raise
             if evaluate_train:
                 loss = _full_loss(net, x_train, t_train)
                 accuracy = net.accuracy(x_train, t_train)
             history.train_loss.append(loss)
             history.train_accuracy.append(accuracy)
-            history.val_accuracy.append(net.accuracy(x_val, split.t_val))
+            if len(x_val):  # the final run trains on train + validation: nothing to judge
+                history.val_accuracy.append(net.accuracy(x_val, split.t_val))
             history.seconds.append(time.perf_counter() - started)
             if on_epoch is not None:
                 on_epoch(epoch, history)

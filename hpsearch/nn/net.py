@@ -163,6 +163,30 @@ class MultiLayerNet:
             )
         return correct / len(x)
 
+    def hidden_activations(self, x: np.ndarray) -> list[np.ndarray]:
+        """Each hidden layer's activation output for one batch, as training would see it
+        now: batch norm normalises with the batch's statistics, dropout is left out, and
+        nothing is changed (running statistics are restored). The reference articles'
+        histograms, and the search's init-health diagnostic, are made from these."""
+        norms = [layer for layer, _ in self.layers if isinstance(layer, BatchNorm)]
+        saved = [(layer.running_mean.copy(), layer.running_var.copy()) for layer in norms]
+        outputs: list[np.ndarray] = []
+        out = np.asarray(x, dtype=self.dtype)
+        try:
+            for layer, _ in self.layers:
+                if len(outputs) == len(self.hidden_sizes):
+                    break
+                if isinstance(layer, Dropout):
+                    continue
+                out = layer.forward(out, True)
+                if isinstance(layer, tuple(ACTIVATIONS.values())):
+                    outputs.append(out.copy())
+        finally:
+            for layer, (mean, var) in zip(norms, saved, strict=True):
+                layer.running_mean[...] = mean
+                layer.running_var[...] = var
+        return outputs
+
     @contextmanager
     def frozen_dropout(self) -> Iterator[None]:
         """Reuse each dropout layer's next mask for every forward pass inside the block,

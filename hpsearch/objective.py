@@ -1,0 +1,190 @@
+"""One trial: suggest -> build -> train -> report/prune -> value and user attrs.
+
+Knows Optuna's trial API and nothing of storage. Every random draw of a trial comes
+from a Generator seeded by (spec seed, trial number), so a trial's numbers depend only
+on its spec, its number and its parameters.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+
+from hpsearch import data
+from hpsearch.errors import ConfigError
+from hpsearch.nn import MultiLayerNet, Optimizer, make_optimizer
+from hpsearch.spec import Choice, DataSpec, FloatRange, IntRange, Param, StudySpec
+from hpsearch.train import Diverged, History, fit
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """Every setting of one training run, the spec's fixed values overlaid with the
+    trial's sampled ones."""
+
+    hidden_sizes: tuple[int, ...]
+    activation: str
+    init: str
+    init_scale: float
+    weight_decay: float
+    batchnorm: bool
+    dropout: float
+    optimizer: str
+    lr: float | None
+    batch_size: int
+    epochs: int
+
+
+def resolve(spec: StudySpec, values: Mapping[str, Any]) -> TrialConfig:
+    """The full configuration of a trial with sampled `values`."""
+    model, training = spec.model, spec.training
+    hidden = model.hidden_sizes
+    if "hidden_width" in values or "hidden_depth" in values:
+        width = values.get("hidden_width", hidden[0] if hidden else 100)
+        depth = values.get("hidden_depth", len(hidden))
+        hidden = (width,) * depth
+    return TrialConfig(
+        hidden_sizes=tuple(hidden),
+        activation=values.get("activation", model.activation),
+        init=values.get("init", model.init),
+        init_scale=values.get("init_scale", model.init_scale),
+        weight_decay=values.get("weight_decay", model.weight_decay),
+        batchnorm=values.get("batchnorm", model.batchnorm),
+        dropout=values.get("dropout", model.dropout),
+        optimizer=values.get("optimizer", training.optimizer),
+        lr=values.get("lr", training.lr),
+        batch_size=values.get("batch_size", training.batch_size),
+        epochs=training.epochs,
+    )
+
+
+def suggest(trial: optuna.Trial, params: Mapping[str, Param]) -> dict[str, Any]:
+    """Ask the trial for every searched parameter, in the spec's order."""
+    values: dict[str, Any] = {}
+    for name, param in params.items():
+        if isinstance(param, Choice):
+            values[name] = trial.suggest_categorical(name, list(param.choices))
+        elif isinstance(param, IntRange):
+            values[name] = trial.suggest_int(
+                name, param.low, param.high, step=param.step, log=param.log
+            )
+        else:
+            values[name] = trial.suggest_float(
+                name, param.low, param.high, step=param.step, log=param.log
+            )
+    return values
+
+
+def build(
+    config: TrialConfig, split: data.Split, rng: np.random.Generator
+) -> tuple[MultiLayerNet, Optimizer]:
+    net = MultiLayerNet(
+        split.input_size,
+        config.hidden_sizes,
+        split.n_classes,
+        activation=config.activation,
+        init=config.init,
+        init_scale=config.init_scale,
+        weight_decay=config.weight_decay,
+        batchnorm=config.batchnorm,
+        dropout=config.dropout,
+        rng=rng,
+    )
+    return net, make_optimizer(config.optimizer, config.lr)
+
+
+@functools.lru_cache(maxsize=4)
+def load_split(data_spec: DataSpec, seed: int) -> data.Split:
+    """The spec's data, loaded once per process and shared by its trials."""
+    return data.load(
+        data_spec.name,
+        train_size=data_spec.train_size,
+        validation_fraction=data_spec.validation_fraction,
+        seed=seed,
+    )
+
+
+def check_against_data(spec: StudySpec, split: data.Split) -> None:
+    """Catch settings that only the loaded data can refute, before any trial runs."""
+    batch_sizes = [spec.training.batch_size]
+    param = spec.search.params.get("batch_size")
+    if isinstance(param, Choice):
+        batch_sizes = list(param.choices)
+    elif isinstance(param, IntRange | FloatRange):
+        batch_sizes = [int(param.high)]
+    n_train = len(split.t_train)
+    if max(batch_sizes) > n_train:
+        raise ConfigError(
+            f"{spec.source}: batch size {max(batch_sizes)} is larger than the {n_train} "
+            f"training examples of {split.name!r}; lower it or raise data.train_size"
+        )
+
+
+def trial_rng(spec: StudySpec, trial_number: int) -> np.random.Generator:
+    return np.random.default_rng([spec.seed, trial_number])
+
+
+class Objective:
+    """The callable handed to `study.optimize`: returns final validation accuracy."""
+
+    def __init__(self, spec: StudySpec) -> None:
+        self.spec = spec
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        spec = self.spec
+        config = resolve(spec, suggest(trial, spec.search.params))
+        split = load_split(spec.data, spec.seed)
+        rng = trial_rng(spec, trial.number)
+        net, optimizer = build(config, split, rng)
+        init_std = [
+            float(a.std()) for a in net.hidden_activations(split.x_train[: config.batch_size])
+        ]
+        trial.set_user_attr("init_activation_std", init_std)
+
+        def report(epoch: int, history: History) -> None:
+            trial.report(history.val_accuracy[-1], epoch)
+            if trial.should_prune():
+                reason = (
+                    f"pruned after epoch {epoch} at validation accuracy "
+                    f"{history.val_accuracy[-1]:.4f}"
+                )
+                _store_history(trial, history, diverged=False, reason=reason)
+                raise optuna.TrialPruned(reason)
+
+        try:
+            history = fit(
+                net,
+                optimizer,
+                split,
+                epochs=config.epochs,
+                batch_size=config.batch_size,
+                rng=rng,
+                on_epoch=report,
+            )
+        except Diverged as exc:
+            # Not an error of the study: the sampler should learn this region is bad.
+            _store_history(trial, exc.history, diverged=True, reason=str(exc))
+            raise optuna.TrialPruned(str(exc)) from None
+        _store_history(trial, history, diverged=False, reason=None)
+        return history.val_accuracy[-1]
+
+
+def _store_history(
+    trial: optuna.Trial, history: History, *, diverged: bool, reason: str | None
+) -> None:
+    trial.set_user_attr("train_loss", history.train_loss)
+    trial.set_user_attr("train_accuracy", history.train_accuracy)
+    trial.set_user_attr("val_accuracy", history.val_accuracy)
+    trial.set_user_attr("epochs_run", history.epochs)
+    trial.set_user_attr("seconds", round(sum(history.seconds), 4))
+    trial.set_user_attr("diverged", diverged)
+    if reason is not None:
+        trial.set_user_attr("stop_reason", reason)

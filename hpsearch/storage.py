@@ -1,0 +1,90 @@
+"""Storage URLs to Optuna storages, with the checks that keep a bad URL from ever
+touching a database.
+
+SQLite is the embedded default: the file's folder is created, a file that is not an
+SQLite database is refused before SQLAlchemy opens it, and the database is put in WAL
+mode with a busy timeout so several local worker processes can share it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+import optuna
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from hpsearch.errors import HpsearchError
+
+logger = logging.getLogger(__name__)
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+BUSY_TIMEOUT_SECONDS = 60
+
+
+class StorageError(HpsearchError):
+    """A storage URL that cannot be opened as a study database."""
+
+
+def display_url(url: str) -> str:
+    """The URL with any password masked, for printing and logging."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of an sqlite:/// URL (None for other URLs or in-memory)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return Path(parsed.database)
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna storage for `url`, or a StorageError saying what is wrong with it."""
+    try:
+        make_url(url)
+    except ArgumentError:
+        raise StorageError(
+            f"storage {url!r} is not a database URL; use e.g. sqlite:///studies/hpsearch.db"
+        ) from None
+    path = sqlite_path(url)
+    engine_kwargs = {}
+    if path is not None:
+        _prepare_sqlite(path)
+        engine_kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_SECONDS}}
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    except (SQLAlchemyError, RuntimeError, ImportError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageError(f"cannot open storage {display_url(url)}: {first_line}") from None
+
+
+def _prepare_sqlite(path: Path) -> None:
+    if path.exists():
+        if not path.is_file():
+            raise StorageError(f"storage path {path} exists but is not a file")
+        with path.open("rb") as stream:
+            header = stream.read(len(SQLITE_HEADER))
+        if header and header != SQLITE_HEADER:
+            raise StorageError(f"{path} is not an SQLite database; name a new or SQLite file")
+    else:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        except OSError as exc:
+            raise StorageError(f"cannot create the database {path}: {exc.strerror}") from None
+    try:
+        with sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS) as connection:
+            # WAL lets readers (dashboard, progress) run beside one writer; it persists.
+            connection.execute("PRAGMA journal_mode=WAL")
+        connection.close()
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot use {path} as an SQLite database: {exc}") from None

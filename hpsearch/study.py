@@ -1,0 +1,415 @@
+"""Create, continue and run studies; samplers and pruners from the spec; worker
+processes; the one final evaluation on the test split.
+
+A study's trial budget is a total: running a study again continues it up to
+`search.n_trials` finished (complete or pruned) trials. Interrupted trials end as FAIL
+(Optuna marks them) and do not count, so the next run redoes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch import __version__
+from hpsearch.data import without_validation
+from hpsearch.errors import HpsearchError
+from hpsearch.objective import (
+    Objective,
+    build,
+    check_against_data,
+    load_split,
+    resolve,
+    trial_rng,
+)
+from hpsearch.spec import Choice, IntRange, SpecError, StudySpec, from_dict
+from hpsearch.storage import display_url, open_storage
+from hpsearch.train import fit
+
+logger = logging.getLogger(__name__)
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+GRID_POINTS = 5  # per float range, when the grid sampler needs a grid
+
+
+class StudyError(HpsearchError):
+    """A study that cannot be created, continued or evaluated as asked."""
+
+
+# -- samplers and pruners ---------------------------------------------------------------
+
+
+def worker_seed(seed: int, worker: int) -> int:
+    """Worker 0 uses the spec's seed itself (a single worker is reproducible); others get
+    independent streams, so K workers never propose K copies of one trial."""
+    if worker == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, worker]).generate_state(1)[0])
+
+
+def grid_space(spec: StudySpec) -> dict[str, list[Any]]:
+    """The grid sampler's points: choices as given, ranges as GRID_POINTS values spaced
+    on the range's own scale (all integers when there are few)."""
+    space: dict[str, list[Any]] = {}
+    for name, param in spec.search.params.items():
+        if isinstance(param, Choice):
+            space[name] = list(param.choices)
+        elif isinstance(param, IntRange):
+            values = list(range(param.low, param.high + 1, param.step))
+            if len(values) > GRID_POINTS:
+                spaced = (np.geomspace if param.log else np.linspace)(
+                    param.low, param.high, GRID_POINTS
+                )
+                values = sorted({round(float(v)) for v in spaced})
+            space[name] = values
+        else:
+            spaced = (np.geomspace if param.log else np.linspace)(
+                param.low, param.high, GRID_POINTS
+            )
+            space[name] = [float(v) for v in spaced]
+    return space
+
+
+def make_sampler(spec: StudySpec, worker: int = 0) -> optuna.samplers.BaseSampler:
+    search = spec.search
+    seed = worker_seed(spec.seed, worker)
+    options = dict(search.sampler_options)
+    samplers: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
+        "tpe": optuna.samplers.TPESampler,
+        "random": optuna.samplers.RandomSampler,
+        "cmaes": optuna.samplers.CmaEsSampler,
+        "gp": optuna.samplers.GPSampler,
+        "qmc": optuna.samplers.QMCSampler,
+        "grid": lambda **kw: optuna.samplers.GridSampler(grid_space(spec), **kw),
+    }
+    if search.sampler == "gp":
+        _require("torch", "the gp sampler needs PyTorch: pip install torch==2.13.0")
+    if search.sampler == "cmaes":
+        _require("cmaes", "the cmaes sampler needs the cmaes package: pip install cmaes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return samplers[search.sampler](seed=seed, **options)
+    except (TypeError, ValueError) as exc:
+        raise SpecError(
+            f"{spec.source}: search.sampler_options: {search.sampler} sampler rejects "
+            f"{options}: {exc}"
+        ) from None
+
+
+def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+    search = spec.search
+    options = dict(search.pruner_options)
+    epochs = spec.training.epochs
+    pruners: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
+        "none": optuna.pruners.NopPruner,
+        "median": optuna.pruners.MedianPruner,
+        "successive-halving": optuna.pruners.SuccessiveHalvingPruner,
+        "hyperband": lambda **kw: optuna.pruners.HyperbandPruner(
+            **({"min_resource": 1, "max_resource": epochs} | kw)
+        ),
+    }
+    try:
+        return pruners[search.pruner](**options)
+    except (TypeError, ValueError) as exc:
+        raise SpecError(
+            f"{spec.source}: search.pruner_options: {search.pruner} pruner rejects {options}: {exc}"
+        ) from None
+
+
+def _require(module: str, message: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise SpecError(message)
+
+
+# -- creating and continuing ------------------------------------------------------------
+
+
+def _first_difference(old: Any, new: Any, path: str = "") -> str | None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            found = _first_difference(old.get(key), new.get(key), f"{path}.{key}" if path else key)
+            if found:
+                return found
+        return None
+    return None if old == new else f"{path}: {old!r} there, {new!r} here"
+
+
+def stored_spec(study: optuna.Study) -> StudySpec:
+    """The spec a study was created from, read back from its user attrs."""
+    raw = study.user_attrs.get("spec")
+    if raw is None:
+        raise StudyError(f"study {study.study_name!r} was not created by hpsearch (no spec)")
+    return from_dict(raw, source=f"study {study.study_name!r}")
+
+
+def open_study(
+    spec: StudySpec, storage: optuna.storages.BaseStorage, sampler=None, pruner=None
+) -> optuna.Study:
+    """Create the spec's study, or load it when it exists with the same experiment.
+
+    Refuses, without writing anything, a study of that name made from another
+    experiment (data, model, training or search space): its trials would not compare.
+    """
+    try:
+        storage.get_study_id_from_name(spec.name)
+        exists = True
+    except KeyError:
+        exists = False
+    if exists:
+        study = optuna.load_study(
+            study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner
+        )
+        if "spec" not in study.user_attrs:
+            raise StudyError(
+                f"study {spec.name!r} exists but was not created by hpsearch; "
+                "choose another name with --study"
+            )
+        difference = _first_difference(stored_spec(study).experiment(), spec.experiment())
+        if difference:
+            raise StudyError(
+                f"study {spec.name!r} exists with a different experiment ({difference}); "
+                "use --study NEW_NAME for a new study, or the original spec to continue"
+            )
+        return study
+    study = optuna.create_study(
+        study_name=spec.name,
+        storage=storage,
+        sampler=sampler,
+        pruner=pruner,
+        direction="maximize",
+    )
+    study.set_user_attr("spec", spec.to_dict())
+    study.set_user_attr("spec_source", spec.source)
+    study.set_user_attr("seed", spec.seed)
+    study.set_user_attr("hpsearch_version", __version__)
+    return study
+
+
+def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=FINISHED)
+
+
+# -- running ----------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    study: optuna.Study
+    finished_before: int
+    finished_now: int
+
+
+class _Tickets:
+    """The trials still to start, shared by the local workers so their total is exact."""
+
+    def __init__(self, count: int, context: Any = None) -> None:
+        self.value = (context or multiprocessing).Value("i", count)
+
+    def claim(self) -> bool:
+        with self.value.get_lock():
+            if self.value.value <= 0:
+                return False
+            self.value.value -= 1
+            return True
+
+
+def _work(
+    study: optuna.Study,
+    objective: Objective,
+    tickets: _Tickets,
+    deadline: float | None,
+    callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = (),
+) -> None:
+    while (deadline is None or time.time() < deadline) and tickets.claim():
+        study.optimize(objective, n_trials=1, callbacks=list(callbacks), gc_after_trial=False)
+
+
+def quiet_optuna() -> None:
+    """Optuna logs every trial at INFO; our progress bar and table say it better."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def _worker_main(
+    spec_dict: dict[str, Any], source: str, worker: int, tickets: _Tickets, deadline: float | None
+) -> None:
+    """A worker process: one BLAS thread, its own sampler stream, data loaded once."""
+    from threadpoolctl import threadpool_limits
+
+    quiet_optuna()
+    spec = from_dict(spec_dict, source=source)
+    try:
+        with threadpool_limits(limits=1):
+            storage = open_storage(spec.storage)
+            study = optuna.load_study(
+                study_name=spec.name,
+                storage=storage,
+                sampler=make_sampler(spec, worker),
+                pruner=make_pruner(spec),
+            )
+            _work(study, Objective(spec), tickets, deadline)
+    except KeyboardInterrupt:
+        # Optuna has already marked the running trial FAIL; leave quietly.
+        raise SystemExit(130) from None
+
+
+def run(
+    spec: StudySpec,
+    *,
+    workers: int = 1,
+    on_progress: Callable[[int, float | None], None] | None = None,
+) -> RunResult:
+    """Run the spec's study until it has `search.n_trials` finished trials.
+
+    Everything that can be refuted is checked before the database is touched: the
+    sampler and pruner options, the data, and the study's existing experiment.
+    `on_progress(finished, best_value)` is called as trials finish.
+    """
+    if workers < 1:
+        raise StudyError(f"--workers must be at least 1, got {workers}")
+    sampler, pruner = make_sampler(spec), make_pruner(spec)
+    split = load_split(spec.data, spec.seed)
+    check_against_data(spec, split)
+    storage = open_storage(spec.storage)
+    study = open_study(spec, storage, sampler, pruner)
+    before = len(finished_trials(study))
+    remaining = spec.search.n_trials - before
+    deadline = None if spec.search.timeout is None else time.time() + spec.search.timeout
+    logger.info(
+        "study %r in %s: %d finished, %d to run with %d worker(s)",
+        spec.name,
+        display_url(spec.storage),
+        before,
+        max(remaining, 0),
+        workers,
+    )
+    if remaining > 0:
+        if workers == 1:
+            _run_here(study, spec, remaining, deadline, on_progress)
+        else:
+            _run_workers(study, spec, remaining, deadline, workers, on_progress)
+    return RunResult(study, before, len(finished_trials(study)))
+
+
+def _best_value(study: optuna.Study) -> float | None:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return max((t.value for t in complete), default=None)
+
+
+def _run_here(study, spec, remaining, deadline, on_progress) -> None:
+    callbacks = []
+    if on_progress is not None:
+        callbacks.append(lambda s, _trial: on_progress(len(finished_trials(s)), _best_value(s)))
+    _work(study, Objective(spec), _Tickets(remaining), deadline, callbacks)
+
+
+def _run_workers(study, spec, remaining, deadline, workers, on_progress) -> None:
+    context = multiprocessing.get_context("spawn")
+    tickets = _Tickets(remaining, context)
+    processes = [
+        context.Process(
+            target=_worker_main,
+            args=(spec.to_dict(), spec.source, worker, tickets, deadline),
+            name=f"hpsearch-worker-{worker}",
+        )
+        for worker in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        while any(process.is_alive() for process in processes):
+            if on_progress is not None:
+                on_progress(len(finished_trials(study)), _best_value(study))
+            for process in processes:
+                process.join(timeout=0.5 / workers)
+    except KeyboardInterrupt:
+        for process in processes:
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGINT)
+        for process in processes:
+            process.join()
+        raise
+    if on_progress is not None:
+        on_progress(len(finished_trials(study)), _best_value(study))
+    failed = [p.name for p in processes if p.exitcode not in (0, None)]
+    if failed:
+        raise StudyError(
+            f"worker(s) {', '.join(failed)} stopped with an error; finished trials are kept, "
+            "run the same command again to continue"
+        )
+
+
+# -- the final evaluation ---------------------------------------------------------------
+
+
+@dataclass
+class FinalResult:
+    trial_number: int
+    params: dict[str, Any]
+    validation_accuracy: float
+    test_accuracy: float
+    epochs: int
+    train_examples: int
+
+
+def load_existing_study(study_name: str, storage_url: str) -> optuna.Study:
+    storage = open_storage(storage_url)
+    try:
+        return optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        names = optuna.get_all_study_names(storage)
+        listing = ", ".join(repr(n) for n in names[:10]) or "none"
+        raise StudyError(
+            f"no study named {study_name!r} in {display_url(storage_url)}; studies there: {listing}"
+        ) from None
+
+
+def final(study_name: str, storage_url: str) -> FinalResult:
+    """Retrain the best trial's configuration on train + validation for the full epoch
+    count and evaluate it once on the test split: the only reader of the test split."""
+    study = load_existing_study(study_name, storage_url)
+    spec = stored_spec(study)
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        raise StudyError(f"study {study_name!r} has no completed trial to evaluate")
+    best = max(complete, key=lambda t: t.value)
+    config = resolve(spec, best.params)
+    split = without_validation(load_split(spec.data, spec.seed))
+    rng = trial_rng(spec, best.number)
+    net, optimizer = build(config, split, rng)
+    fit(net, optimizer, split, epochs=config.epochs, batch_size=config.batch_size, rng=rng)
+    result = FinalResult(
+        trial_number=best.number,
+        params=dict(best.params),
+        validation_accuracy=float(best.value),
+        test_accuracy=net.accuracy(split.x_test, split.t_test),
+        epochs=config.epochs,
+        train_examples=len(split.t_train),
+    )
+    study.set_user_attr("test_accuracy", result.test_accuracy)
+    study.set_user_attr(
+        "final",
+        {
+            "trial": result.trial_number,
+            "params": result.params,
+            "validation_accuracy": result.validation_accuracy,
+            "test_accuracy": result.test_accuracy,
+            "epochs": result.epochs,
+            "train_examples": result.train_examples,
+        },
+    )
+    return result

@@ -1,0 +1,143 @@
+import dataclasses
+import math
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState
+
+from hpsearch import spec as spec_module
+from hpsearch.spec import SpecError
+from hpsearch.study import StudyError, final, run
+from tests.helpers import dump, tiny_spec
+
+ROOT_SPEC = spec_module.StudySpec()
+
+
+def plain_trials(spec):
+    """The study as plain Optuna sees it, not through hpsearch."""
+    return optuna.load_study(study_name=spec.name, storage=spec.storage).get_trials()
+
+
+def test_trials_land_in_sqlite_as_optuna_reads_them(tmp_path):
+    spec = tiny_spec(tmp_path, n_trials=6, pruner="median")
+    result = run(spec)
+    assert result.finished_now == 6
+    trials = plain_trials(spec)
+    assert len(trials) == 6
+    for trial in trials:
+        assert trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        for name in ("lr", "weight_decay", "init_scale"):
+            distribution = trial.distributions[name]
+            assert isinstance(distribution, FloatDistribution) and distribution.log
+        attrs = trial.user_attrs
+        assert sorted(trial.intermediate_values) == list(range(1, attrs["epochs_run"] + 1))
+        for key in ("train_loss", "train_accuracy", "val_accuracy"):
+            assert len(attrs[key]) == attrs["epochs_run"]
+        assert attrs["diverged"] in (True, False) and attrs["seconds"] >= 0
+        assert len(attrs["init_activation_std"]) == 2
+    study = optuna.load_study(study_name=spec.name, storage=spec.storage)
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE
+    assert spec_module.from_dict(study.user_attrs["spec"]) == spec
+    assert study.user_attrs["seed"] == 0
+
+
+def test_same_spec_and_seed_give_identical_trials(tmp_path):
+    runs = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        spec = tiny_spec(tmp_path / folder, n_trials=8, pruner="median")
+        run(spec)
+        runs.append([(t.params, t.value, t.state) for t in plain_trials(spec)])
+    assert runs[0] == runs[1]
+    (tmp_path / "c").mkdir()
+    other = tiny_spec(tmp_path / "c", n_trials=8).with_overrides(seed=1)
+    run(other)
+    assert [t.params for t in plain_trials(other)] != [p for p, _, _ in runs[0]]
+
+
+def test_rerunning_continues_to_the_total_budget(tmp_path):
+    spec = tiny_spec(tmp_path, n_trials=4)
+    run(spec)
+    first = {t.number: (t.params, t.value) for t in plain_trials(spec)}
+    result = run(spec.with_overrides(n_trials=7))
+    assert (result.finished_before, result.finished_now) == (4, 7)
+    again = run(spec.with_overrides(n_trials=7))
+    assert again.finished_now == 7  # a total, not an increment
+    kept = {t.number: (t.params, t.value) for t in plain_trials(spec) if t.number in first}
+    assert kept == first
+
+
+def test_workers_run_exactly_the_budget(tmp_path):
+    spec = tiny_spec(tmp_path, n_trials=9, pruner="median")
+    result = run(spec, workers=2)
+    trials = plain_trials(spec)
+    assert result.finished_now == 9 and len(trials) == 9
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 9  # no duplicated proposals
+
+
+@pytest.mark.parametrize("sampler", ["random", "cmaes", "qmc", "grid"])
+def test_samplers_by_name(tmp_path, sampler):
+    spec = tiny_spec(tmp_path, n_trials=4, sampler=sampler)
+    assert run(spec).finished_now == 4
+    if sampler == "grid":  # five log-spaced points per log range
+        grid = [10**e for e in (-3, -2.25, -1.5, -0.75, 0)]
+        for trial in plain_trials(spec):
+            assert any(math.isclose(trial.params["lr"], point) for point in grid)
+
+
+def test_gp_sampler_without_torch_says_how_to_get_it(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is not None:
+        spec = tiny_spec(tmp_path, n_trials=3, sampler="gp")
+        assert run(spec).finished_now == 3
+        return
+    with pytest.raises(SpecError, match="gp sampler needs PyTorch"):
+        run(tiny_spec(tmp_path, sampler="gp"))
+
+
+@pytest.mark.parametrize("pruner", ["successive-halving", "hyperband"])
+def test_pruners_by_name(tmp_path, pruner):
+    spec = tiny_spec(tmp_path, n_trials=8, pruner=pruner)
+    assert run(spec).finished_now == 8
+
+
+def test_bad_sampler_options_are_refused_before_the_database_exists(tmp_path):
+    spec = tiny_spec(tmp_path, extra="[search.sampler_options]\nn_startup=3\n")
+    with pytest.raises(SpecError, match="search.sampler_options: tpe sampler rejects"):
+        run(spec)
+    assert not (tmp_path / "studies.db").exists()
+
+
+def test_a_study_with_another_experiment_is_refused_and_left_untouched(tmp_path):
+    spec = tiny_spec(tmp_path, n_trials=3)
+    run(spec)
+    before = dump(tmp_path / "studies.db")
+    narrower = dict(spec.search.params) | {"lr": spec_module.FloatRange(1e-3, 0.5, log=True)}
+    changed = dataclasses.replace(spec, search=dataclasses.replace(spec.search, params=narrower))
+    with pytest.raises(StudyError, match=r"experiment \(params.lr.high: 1.0 there, 0.5 here\)"):
+        run(changed)
+    with pytest.raises(StudyError, match="training.epochs: 4 there, 5 here"):
+        run(spec.with_overrides(epochs=5))
+    assert dump(tmp_path / "studies.db") == before
+
+
+def test_final_evaluates_the_best_trial_once_on_the_test_split(tmp_path):
+    spec = tiny_spec(tmp_path, n_trials=8)
+    run(spec)
+    result = final(spec.name, spec.storage)
+    study = optuna.load_study(study_name=spec.name, storage=spec.storage)
+    assert result.trial_number == study.best_trial.number
+    assert result.test_accuracy == study.user_attrs["test_accuracy"]
+    assert result.test_accuracy > 0.8  # digits: chance is 0.1
+    assert result.train_examples == 1438  # train + validation of 1,797 - 359 test
+    assert study.user_attrs["final"]["params"] == study.best_trial.params
+
+
+def test_final_of_a_missing_study_lists_what_is_there(tmp_path):
+    spec = tiny_spec(tmp_path, n_trials=2)
+    run(spec)
+    with pytest.raises(StudyError, match="no study named 'nope' .* studies there: 'tiny'"):
+        final("nope", spec.storage)
