@@ -238,10 +238,18 @@ def _work(
         study.optimize(objective, n_trials=1, callbacks=list(callbacks), gc_after_trial=False)
 
 
+def _not_an_interrupt(record: logging.LogRecord) -> bool:
+    return not (record.exc_info and issubclass(record.exc_info[0], KeyboardInterrupt))
+
+
 def quiet_optuna() -> None:
-    """Optuna logs every trial at INFO; our progress bar and table say it better."""
+    """Optuna logs every trial at INFO, and the trial a Ctrl-C stops with a traceback;
+    the progress bar, the table and the CLI's one-line 'interrupted' say it better."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    optimize_logger = logging.getLogger("optuna.study._optimize")
+    if _not_an_interrupt not in optimize_logger.filters:
+        optimize_logger.addFilter(_not_an_interrupt)
 
 
 def _worker_main(
