@@ -78,7 +78,7 @@ def _train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from hpsearch.data import load
-    from hpsearch.nn import MultiLayerNet, make_optimizer
+    from hpsearch.objective import TrialConfig, build
     from hpsearch.train import fit
 
     split = load(
@@ -88,20 +88,20 @@ def _train(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     rng = np.random.default_rng(args.seed)
-    net = MultiLayerNet(
-        split.input_size,
-        args.hidden,
-        split.n_classes,
+    config = TrialConfig(
+        hidden_sizes=tuple(args.hidden),
         activation=args.activation,
         init=args.init,
         init_scale=args.init_scale,
         weight_decay=args.weight_decay,
         batchnorm=args.batchnorm,
         dropout=args.dropout,
-        dtype=np.float64 if args.float64 else np.float32,
-        rng=rng,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
     )
-    optimizer = make_optimizer(args.optimizer, args.lr)
+    net, optimizer = build(config, split, rng, dtype=np.float64 if args.float64 else np.float32)
     print(f"{split}\n{net}, {args.optimizer} lr={optimizer.lr:g}, batch {args.batch_size}")
     print(f"{'epoch':>5}  {'train loss':>10}  {'train acc':>9}  {'val acc':>7}  {'seconds':>7}")
     # No bar on a pipe, and none at all for a run that fails at once.

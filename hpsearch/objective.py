@@ -84,8 +84,12 @@ def suggest(trial: optuna.Trial, params: Mapping[str, Param]) -> dict[str, Any]:
 
 
 def build(
-    config: TrialConfig, split: data.Split, rng: np.random.Generator
+    config: TrialConfig,
+    split: data.Split,
+    rng: np.random.Generator,
+    dtype: type = np.float32,
 ) -> tuple[MultiLayerNet, Optimizer]:
+    """The network and optimizer of a configuration, sized for the split's data."""
     net = MultiLayerNet(
         split.input_size,
         config.hidden_sizes,
@@ -96,6 +100,7 @@ def build(
         weight_decay=config.weight_decay,
         batchnorm=config.batchnorm,
         dropout=config.dropout,
+        dtype=dtype,
         rng=rng,
     )
     return net, make_optimizer(config.optimizer, config.lr)
