@@ -162,6 +162,25 @@ def _add_run_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--seed", type=int, help="seed of the split, sampler and trials")
     run.add_argument("--timeout", type=float, help="stop starting trials after SECONDS")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run this many range-narrowing rounds, each its own study (default 1)",
+    )
+    run.add_argument("--top", type=float, default=0.2, help="narrowing: fraction of best trials")
+    run.add_argument(
+        "--spec-folder",
+        type=Path,
+        default=None,
+        help="where rounds write their specs (default: the spec's folder)",
+    )
+    run.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        help="stop rounds when the best validation accuracy gains no more than this (0.002)",
+    )
     run.set_defaults(handler=_run)
 
 
@@ -173,12 +192,40 @@ def _load_spec(path: Path | None):
     return spec.load(path)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+class _TrialBar:
+    """A tqdm bar of finished trials and the best value so far, one round at a time."""
 
-    from hpsearch.study import quiet_optuna, run
+    def __init__(self, disabled: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=0,
+            unit="trial",
+            file=sys.stderr,
+            disable=True if disabled else None,
+            dynamic_ncols=True,
+        )
+
+    def start(self, spec) -> None:
+        self.bar.reset(total=spec.search.n_trials)
+        self.bar.set_description(f"round {spec.round}" if spec.round > 1 else spec.name)
+
+    def update(self, finished: int, best: float | None) -> None:
+        self.bar.update(finished - self.bar.n)
+        if best is not None:
+            self.bar.set_postfix_str(f"best val acc {best:.4f}", refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from hpsearch.rounds import DEFAULT_TOLERANCE, run_rounds
+    from hpsearch.study import quiet_optuna
 
     quiet_optuna()
+    if args.rounds < 1:
+        raise HpsearchError(f"--rounds must be at least 1, got {args.rounds}")
     spec = _load_spec(args.spec).with_overrides(
         name=args.study,
         seed=args.seed,
@@ -188,28 +235,44 @@ def _run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
     )
     print(f"study {spec.name!r} from {spec.source} in {display_url(spec.storage)}")
-    bar = tqdm(
-        total=spec.search.n_trials,
-        unit="trial",
-        file=sys.stderr,
-        disable=True if args.no_progress else None,
-        dynamic_ncols=True,
-    )
+    bar = _TrialBar(args.no_progress)
+    folder = args.spec.parent if args.spec is not None else DEFAULT_SPEC.parent
+    if args.spec_folder is not None:
+        folder = args.spec_folder
 
-    def progress(finished: int, best: float | None) -> None:
-        bar.update(finished - bar.n)
-        if best is not None:
-            bar.set_postfix_str(f"best val acc {best:.4f}", refresh=False)
+    def on_round(done) -> None:
+        bar.bar.clear()
+        if done.narrowing is not None:
+            print(f"\nround {done.spec.round}: {done.spec.name} (narrowed from {done.spec.parent})")
+            print(done.narrowing.table().to_string(index=False))
+        print(report_table(done.result.study))
+        print(
+            f"{done.result.finished_now} finished trials "
+            f"({done.result.finished_now - done.result.finished_before} new); "
+            f"best validation accuracy {_best_text(done.result.study)}"
+        )
 
     try:
-        result = run(spec, workers=args.workers, on_progress=progress)
+        results = run_rounds(
+            spec,
+            args.rounds,
+            workers=args.workers,
+            top=args.top,
+            tolerance=DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance,
+            spec_folder=folder,
+            on_progress=bar.update,
+            on_round_start=bar.start,
+            on_round=on_round,
+        )
     finally:
         bar.close()
-    print(report_table(result.study))
-    print(
-        f"{result.finished_now} finished trials ({result.finished_now - result.finished_before}"
-        f" new); best validation accuracy {_best_text(result.study)}"
-    )
+    if len(results) > 1:
+        print("\nrounds:")
+        for done in results:
+            best = "none" if done.best_value is None else f"{done.best_value:.4f}"
+            print(f"  round {done.spec.round}  {done.spec.name}  best val acc {best}")
+        if len(results) < args.rounds:
+            print("  stopped early: the last round gained no more than the tolerance")
     print(f"database: {_where(spec.storage)}")
     print(f"dashboard: {_dashboard_command(spec.storage)}")
     return 0
@@ -301,6 +364,109 @@ def _final(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_trials_parser(commands: argparse._SubParsersAction) -> None:
+    trials = commands.add_parser(
+        "trials",
+        help="print a study's trials as a table, or write them as CSV",
+        description="One row per trial of any study in the database (pandas).",
+    )
+    trials.add_argument("--study", required=True, help="study name")
+    trials.add_argument("--storage", default=DEFAULT_STORAGE, help="database URL")
+    trials.add_argument("--csv", type=Path, help="write CSV to this file instead of printing")
+    trials.set_defaults(handler=_trials)
+
+
+def _trials(args: argparse.Namespace) -> int:
+    from hpsearch.analysis import trials_frame
+    from hpsearch.study import load_existing_study
+
+    load_existing_study(args.study, args.storage)  # a clear error for a missing study
+    frame = trials_frame(args.storage, args.study)
+    if args.csv is not None:
+        try:
+            frame.to_csv(args.csv, index=False)
+        except OSError as exc:
+            raise HpsearchError(f"cannot write {args.csv}: {exc.strerror}") from None
+        print(f"{len(frame)} trials of {args.study!r} written to {args.csv}")
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.max_rows", None, "display.width", 200):
+            print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def _add_narrow_parser(commands: argparse._SubParsersAction) -> None:
+    narrow = commands.add_parser(
+        "narrow",
+        help="narrow a study's ranges around its best trials and write the next round's spec",
+        description=(
+            "Take the range the best trials of a study occupy (log10 for log ranges), widen "
+            "it by a margin, clip it to the old range, and extend instead of cut a side "
+            "the good region touches. Writes studies/NAME-rK.toml; --launch runs it."
+        ),
+    )
+    narrow.add_argument("--study", required=True, help="the finished study to narrow")
+    narrow.add_argument("--storage", default=DEFAULT_STORAGE, help="database URL")
+    narrow.add_argument("--top", type=float, default=0.2, help="fraction of best trials")
+    narrow.add_argument("--margin", type=float, default=0.1, help="fraction of the old width")
+    narrow.add_argument("--bootstrap", type=int, default=0, help="bootstrap resamples per bound")
+    narrow.add_argument("--trials", type=int, help="trial budget of the next round")
+    narrow.add_argument("--out", type=Path, default=DEFAULT_SPEC.parent, help="spec folder")
+    narrow.add_argument("--launch", action="store_true", help="run the next round now")
+    narrow.add_argument("--workers", type=int, default=1, help="worker processes with --launch")
+    narrow.add_argument("--no-progress", action="store_true", help="no progress bar")
+    narrow.set_defaults(handler=_narrow)
+
+
+def _narrow(args: argparse.Namespace) -> int:
+    from hpsearch.rounds import next_round, save_notes, write_spec
+    from hpsearch.study import quiet_optuna, run
+
+    quiet_optuna()
+    following = next_round(
+        args.study,
+        args.storage,
+        top=args.top,
+        margin=args.margin,
+        bootstrap=args.bootstrap,
+        n_trials=args.trials,
+    )
+    narrowing, spec = following.narrowing, following.spec
+    print(
+        f"{args.study}: best {narrowing.top_trials} of {narrowing.completed} completed trials "
+        f"(best validation accuracy {narrowing.best_value:.4f})"
+    )
+    print(narrowing.table().to_string(index=False))
+    for name, sides in narrowing.at_edge.items():
+        print(
+            f"{name}: the good region touches the old range's {' and '.join(sides)} "
+            "edge; extended there"
+        )
+    path = write_spec(spec, narrowing, args.out)
+    save_notes(args.storage, narrowing, args.study, spec.name)
+    print(f"next round: {path}")
+    if not args.launch:
+        print(f"run it with: hpsearch run {path}")
+        return 0
+    bar = _TrialBar(args.no_progress)
+    bar.start(spec)
+    try:
+        result = run(spec_from_file(path), workers=args.workers, on_progress=bar.update)
+    finally:
+        bar.close()
+    save_notes(args.storage, narrowing, args.study, spec.name)
+    print(report_table(result.study))
+    print(f"best validation accuracy {_best_text(result.study)}")
+    return 0
+
+
+def spec_from_file(path: Path):
+    from hpsearch import spec
+
+    return spec.load(path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hpsearch",
@@ -311,6 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run_parser(commands)
     _add_final_parser(commands)
+    _add_narrow_parser(commands)
+    _add_trials_parser(commands)
     _add_train_parser(commands)
     return parser
 

@@ -15,6 +15,12 @@ from typing import Any
 
 import numpy as np
 import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 
 from hpsearch import data
 from hpsearch.errors import ConfigError
@@ -81,6 +87,19 @@ def suggest(trial: optuna.Trial, params: Mapping[str, Param]) -> dict[str, Any]:
                 name, param.low, param.high, step=param.step, log=param.log
             )
     return values
+
+
+def distributions(params: Mapping[str, Param]) -> dict[str, BaseDistribution]:
+    """The Optuna distributions `suggest` samples from, for copying trials in."""
+    result: dict[str, BaseDistribution] = {}
+    for name, param in params.items():
+        if isinstance(param, Choice):
+            result[name] = CategoricalDistribution(list(param.choices))
+        elif isinstance(param, IntRange):
+            result[name] = IntDistribution(param.low, param.high, log=param.log, step=param.step)
+        else:
+            result[name] = FloatDistribution(param.low, param.high, log=param.log, step=param.step)
+    return result
 
 
 def build(

@@ -134,6 +134,8 @@ class StudySpec:
     model: ModelSpec = field(default_factory=ModelSpec)
     training: TrainingSpec = field(default_factory=TrainingSpec)
     search: SearchSpec = field(default_factory=lambda: SearchSpec(params=_default_params()))
+    round: int = 1  # range-narrowing round; 1 for a study that has no parent
+    parent: str | None = None  # the study this round's ranges were narrowed from
     source: str = field(default="<defaults>", compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,6 +189,14 @@ class StudySpec:
         return from_dict(raw, source=f"{self.source} (with command-line options)")
 
 
+def dumps(spec: StudySpec, header: str = "") -> str:
+    """The spec as TOML text that `load` reads back into an equal spec."""
+    import tomli_w
+
+    comment = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    return comment + tomli_w.dumps(spec.to_dict())
+
+
 def load(path: str | Path) -> StudySpec:
     """Read and validate a spec file."""
     path = Path(path)
@@ -212,6 +222,10 @@ def from_dict(raw: Mapping[str, Any], *, source: str = "<spec>") -> StudySpec:
         check.fail("name", f"must be 1 to {MAX_NAME_LENGTH} characters, got {len(name)}")
     seed = check.integer(top.get("seed", 0), "seed", minimum=0)
     storage = check.text(top.get("storage", DEFAULT_STORAGE), "storage")
+    round_number = check.integer(top.get("round", 1), "round", minimum=1)
+    parent = top.get("parent")
+    if parent is not None:
+        check.text(parent, "parent")
 
     data_raw = check.table(top.get("data", {}), "data", DataSpec)
     data = DataSpec(
@@ -293,6 +307,8 @@ def from_dict(raw: Mapping[str, Any], *, source: str = "<spec>") -> StudySpec:
         model=model,
         training=training,
         search=search,
+        round=round_number,
+        parent=parent,
         source=source,
     )
 

@@ -29,6 +29,7 @@ from hpsearch.objective import (
     Objective,
     build,
     check_against_data,
+    distributions,
     load_split,
     resolve,
     trial_rng,
@@ -185,6 +186,7 @@ def open_study(
                 "use --study NEW_NAME for a new study, or the original spec to continue"
             )
         return study
+    parent = _parent_study(spec, storage) if spec.parent is not None else None
     study = optuna.create_study(
         study_name=spec.name,
         storage=storage,
@@ -196,11 +198,65 @@ def open_study(
     study.set_user_attr("spec_source", spec.source)
     study.set_user_attr("seed", spec.seed)
     study.set_user_attr("hpsearch_version", __version__)
+    study.set_user_attr("round", spec.round)
+    study.set_user_attr("parent", spec.parent)
+    study.set_user_attr("ranges", spec.to_dict()["search"]["params"])
+    if parent is not None:
+        copied = warm_start(study, parent, spec)
+        study.set_user_attr("warm_start_trials", copied)
+        logger.info("copied %d trials of %r inside the new ranges", copied, spec.parent)
     return study
 
 
+def _parent_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.Study:
+    try:
+        return optuna.load_study(study_name=spec.parent, storage=storage)
+    except KeyError:
+        raise StudyError(
+            f"{spec.source}: parent study {spec.parent!r} is not in {display_url(spec.storage)}; "
+            "a narrowed round runs in its parent's database"
+        ) from None
+
+
+def _inside(value: Any, param: Any) -> bool:
+    if isinstance(param, Choice):
+        return value in param.choices
+    if not param.low <= value <= param.high:
+        return False
+    return not isinstance(param, IntRange) or (value - param.low) % param.step == 0
+
+
+def warm_start(study: optuna.Study, parent: optuna.Study, spec: StudySpec) -> int:
+    """Copy the parent's completed trials that lie inside this study's ranges, with this
+    study's distributions, so its sampler starts informed and no finished work is lost.
+    Copies carry `copied_from` and do not count towards this study's trial budget."""
+    params = spec.search.params
+    dists = distributions(params)
+    copies = [
+        optuna.trial.create_trial(
+            state=TrialState.COMPLETE,
+            value=trial.value,
+            params={name: trial.params[name] for name in params},
+            distributions=dists,
+            intermediate_values=trial.intermediate_values,
+            user_attrs=trial.user_attrs | {"copied_from": f"{parent.study_name}#{trial.number}"},
+        )
+        for trial in parent.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if set(params) <= set(trial.params)
+        and all(_inside(trial.params[name], param) for name, param in params.items())
+    ]
+    study.add_trials(copies)
+    return len(copies)
+
+
 def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
-    return study.get_trials(deepcopy=False, states=FINISHED)
+    """Trials this study ran to the end (complete or pruned): its budget's count.
+    Trials copied in from a parent round are not among them."""
+    return [
+        trial
+        for trial in study.get_trials(deepcopy=False, states=FINISHED)
+        if "copied_from" not in trial.user_attrs
+    ]
 
 
 # -- running ----------------------------------------------------------------------------

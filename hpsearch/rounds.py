@@ -1,0 +1,196 @@
+"""Rounds of range narrowing: a finished study's best region becomes the next study's
+search space, written as a spec file, linked to its parent in the database, warm
+started with the parent's trials that lie inside it, and run.
+
+Each round is its own Optuna study (changing the ranges of a running study degrades
+TPE); the lineage is read back from study user attrs `round`, `parent` and `ranges`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from hpsearch import spec as spec_module
+from hpsearch.analysis import Narrowing, narrow, trials_frame
+from hpsearch.spec import StudySpec
+from hpsearch.study import RunResult, load_existing_study, run, stored_spec
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TOLERANCE = 0.002  # validation accuracy a round must add to earn the next one
+
+
+@dataclass
+class NextRound:
+    narrowing: Narrowing
+    spec: StudySpec
+
+
+def round_name(name: str, round_number: int) -> str:
+    """mnist-lr-wd-init -> mnist-lr-wd-init-r2 -> mnist-lr-wd-init-r3."""
+    base = re.sub(r"-r\d+$", "", name)
+    return f"{base}-r{round_number}"
+
+
+def next_round(
+    study_name: str,
+    storage: str,
+    *,
+    top: float = 0.2,
+    margin: float = 0.1,
+    bootstrap: int = 0,
+    n_trials: int | None = None,
+) -> NextRound:
+    """Narrow a finished study into the spec of its next round (nothing is written)."""
+    parent_spec = stored_spec(load_existing_study(study_name, storage))
+    narrowing = narrow(
+        trials_frame(storage, study_name),
+        parent_spec.search.params,
+        top=top,
+        margin=margin,
+        bootstrap=bootstrap,
+        seed=parent_spec.seed,
+    )
+    search = dataclasses.replace(
+        parent_spec.search,
+        params=narrowing.params,
+        n_trials=n_trials if n_trials is not None else parent_spec.search.n_trials,
+    )
+    child = dataclasses.replace(
+        parent_spec,
+        name=round_name(parent_spec.name, parent_spec.round + 1),
+        round=parent_spec.round + 1,
+        parent=study_name,
+        storage=storage,
+        search=search,
+    )
+    # Through from_dict, so the written spec is validated exactly like a user's file.
+    child = spec_module.from_dict(child.to_dict(), source=f"round {child.round} of {study_name}")
+    return NextRound(narrowing, child)
+
+
+def write_spec(next_spec: StudySpec, narrowing: Narrowing, folder: Path) -> Path:
+    """studies/NAME-rK.toml, with the narrowing table as its header comment."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{next_spec.name}.toml"
+    header = (
+        f"Round {next_spec.round} of {next_spec.parent}, written by hpsearch narrow.\n"
+        f"Ranges from the best {narrowing.top_trials} of {narrowing.completed} completed "
+        f"trials (best validation accuracy {narrowing.best_value:.4f}):\n\n"
+        + narrowing.table().to_string(index=False)
+        + "\n"
+    )
+    path.write_text(spec_module.dumps(next_spec, header), encoding="utf-8")
+    return path
+
+
+def note_markdown(narrowing: Narrowing, parent: str, child: str) -> str:
+    """The narrowing table as the Markdown note the dashboard shows on both studies."""
+    table = narrowing.table()
+    lines = [
+        f"## Range narrowing: {parent} -> {child}",
+        "",
+        f"Best {narrowing.top_trials} of {narrowing.completed} completed trials of "
+        f"`{parent}` (top {narrowing.top:.0%}, margin {narrowing.margin:.0%} of the old "
+        f"width). Best validation accuracy {narrowing.best_value:.4f}.",
+        "",
+        "| " + " | ".join(table.columns) + " |",
+        "|" + "---|" * len(table.columns),
+    ]
+    lines += [
+        "| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)
+    ]
+    edges = narrowing.at_edge
+    if edges:
+        lines += [
+            "",
+            "At the edge (the optimum may lie outside the old range, so that side was "
+            "extended): "
+            + ", ".join(f"{name} ({'/'.join(sides)})" for name, sides in edges.items()),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def save_notes(storage: str, narrowing: Narrowing, parent: str, child: str) -> bool:
+    """Put the note on the parent and child studies when optuna-dashboard is installed."""
+    try:
+        from optuna_dashboard import save_note
+    except ImportError:
+        logger.info("optuna-dashboard is not installed: no dashboard note")
+        return False
+    body = note_markdown(narrowing, parent, child)
+    for name in (parent, child):
+        try:
+            save_note(optuna.load_study(study_name=name, storage=storage), body)
+        except KeyError:
+            continue
+    return True
+
+
+@dataclass
+class RoundResult:
+    spec: StudySpec
+    result: RunResult
+    best_value: float | None
+    narrowing: Narrowing | None  # how this round's ranges came from its parent
+
+
+def best_value(study: optuna.Study) -> float | None:
+    try:
+        return float(study.best_value)
+    except ValueError:
+        return None
+
+
+def run_rounds(
+    spec: StudySpec,
+    rounds: int,
+    *,
+    workers: int = 1,
+    top: float = 0.2,
+    margin: float = 0.1,
+    tolerance: float = DEFAULT_TOLERANCE,
+    spec_folder: Path | None = None,
+    on_progress: Callable[[int, float | None], None] | None = None,
+    on_round_start: Callable[[StudySpec], None] | None = None,
+    on_round: Callable[[RoundResult], None] | None = None,
+) -> list[RoundResult]:
+    """Run `spec`, then up to `rounds - 1` narrowed rounds, each warm started from its
+    parent; stop early when a round adds no more than `tolerance` to its parent's best
+    validation accuracy."""
+    results: list[RoundResult] = []
+    current, narrowing = spec, None
+    for index in range(rounds):
+        if on_round_start is not None:
+            on_round_start(current)
+        outcome = run(current, workers=workers, on_progress=on_progress)
+        if narrowing is not None:
+            save_notes(current.storage, narrowing, current.parent, current.name)
+        round_result = RoundResult(current, outcome, best_value(outcome.study), narrowing)
+        results.append(round_result)
+        if on_round is not None:
+            on_round(round_result)
+        if index > 0:
+            parent_best = results[-2].best_value or 0.0
+            gain = (round_result.best_value or 0.0) - parent_best
+            if gain <= tolerance:
+                logger.info(
+                    "round %d gained %.4f <= %.4f: stopping", current.round, gain, tolerance
+                )
+                break
+        if index == rounds - 1:
+            break
+        following = next_round(current.name, current.storage, top=top, margin=margin)
+        narrowing = following.narrowing
+        current = following.spec
+        if spec_folder is not None:
+            path = write_spec(current, narrowing, spec_folder)
+            current = dataclasses.replace(current, source=str(path))
+    return results
