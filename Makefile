@@ -29,11 +29,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
-	$(PIP) -e .
+	$(PIP) -e '.[dashboard]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml requirements.lock | $(BIN)/python
-	$(PIP) -e '.[dev]'
+	$(PIP) -e '.[dev,dashboard]'
 	touch $@ $(VENV)/.installed
 
 clean:

@@ -325,11 +325,12 @@ def _where(url: str) -> str:
 
 
 def _dashboard_command(url: str) -> str:
-    local = Path(sys.executable).parent / "optuna-dashboard"
-    program = str(local) if local.exists() else "optuna-dashboard"
+    local = Path(sys.executable).parent / "hpsearch"
+    program = str(local) if local.exists() else "hpsearch"
     with contextlib.suppress(ValueError):  # a path outside the working folder stays whole
         program = str(Path(program).relative_to(Path.cwd()))
-    return f"{program} {display_url(url)}"
+    storage = "" if url == DEFAULT_STORAGE else f" --storage {display_url(url)}"
+    return f"{program} dashboard{storage}"
 
 
 def _add_final_parser(commands: argparse._SubParsersAction) -> None:
@@ -467,6 +468,59 @@ def spec_from_file(path: Path):
     return spec.load(path)
 
 
+def _add_report_parser(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser(
+        "report",
+        help="write a study's figures (PNG) and report.md with the narrowing table",
+    )
+    report.add_argument("--study", required=True, help="study name")
+    report.add_argument("--storage", default=DEFAULT_STORAGE, help="database URL")
+    report.add_argument("--out", type=Path, required=True, help="folder for the report")
+    report.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from hpsearch.report import write_report
+
+    report = write_report(args.study, args.storage, args.out)
+    for path in report.figures:
+        print(f"figure: {path}")
+    print(f"report: {report.markdown}")
+    return 0
+
+
+def _add_dashboard_parser(commands: argparse._SubParsersAction) -> None:
+    dashboard = commands.add_parser(
+        "dashboard",
+        help="serve optuna-dashboard for the database on 127.0.0.1",
+    )
+    dashboard.add_argument("--storage", default=DEFAULT_STORAGE, help="database URL")
+    dashboard.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    dashboard.set_defaults(handler=_dashboard)
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    try:
+        from optuna_dashboard import run_server
+    except ImportError:
+        raise HpsearchError(
+            "optuna-dashboard is not installed: pip install 'hpsearch[dashboard]'"
+        ) from None
+    from hpsearch.storage import open_storage
+
+    storage = open_storage(args.storage)
+    print(
+        f"optuna-dashboard for {display_url(args.storage)} at http://127.0.0.1:{args.port}/ "
+        "(Ctrl-C stops it)",
+        flush=True,
+    )
+    try:
+        run_server(storage, host="127.0.0.1", port=args.port)
+    except OSError as exc:
+        raise HpsearchError(f"cannot serve on 127.0.0.1:{args.port}: {exc.strerror}") from None
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hpsearch",
@@ -479,6 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_final_parser(commands)
     _add_narrow_parser(commands)
     _add_trials_parser(commands)
+    _add_report_parser(commands)
+    _add_dashboard_parser(commands)
     _add_train_parser(commands)
     return parser
 

@@ -76,6 +76,24 @@ def test_three_rounds_of_the_default_spec_are_three_linked_studies(tmp_path):
         spec_file = tmp_path / "specs" / f"{child.study_name}.toml"
         assert spec_module.load(spec_file).parent == parent.study_name
 
+    out = tmp_path / "report"
+    assert (
+        main(["report", "--study", "mnist-lr-wd-init-r3", "--storage", storage, "--out", str(out)])
+        == 0
+    )
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == [
+        "accuracy_init_scale.png",
+        "accuracy_lr_weight_decay.png",
+        "best_curves.png",
+        "ranges_by_round.png",
+    ]
+    assert all((out / name).stat().st_size > 5_000 for name in pngs)
+    markdown = (out / "report.md").read_text()
+    assert "| lr | log |" in markdown or "No narrowing: only 8 completed trials" in markdown
+    assert "![best_curves](best_curves.png)" in markdown
+    assert "narrowed from `mnist-lr-wd-init-r2`" in markdown
+
 
 def test_warm_start_copies_only_trials_inside_the_new_ranges(tmp_path):
     spec = tiny_spec(tmp_path, n_trials=15)
