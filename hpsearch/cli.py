@@ -20,6 +20,7 @@ from hpsearch.data import DATASETS
 from hpsearch.errors import HpsearchError
 from hpsearch.nn import ACTIVATIONS, INIT_RULES, OPTIMIZERS
 from hpsearch.spec import DEFAULT_STORAGE
+from hpsearch.stop import Interrupted
 from hpsearch.storage import display_url
 
 EXIT_USAGE = 2
@@ -550,7 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HpsearchError as exc:
         print(f"hpsearch: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         print(
             "hpsearch: interrupted; finished trials are kept, run the same command to continue",
             file=sys.stderr,

@@ -26,6 +26,7 @@ from hpsearch import data
 from hpsearch.errors import ConfigError
 from hpsearch.nn import MultiLayerNet, Optimizer, make_optimizer
 from hpsearch.spec import Choice, DataSpec, FloatRange, IntRange, Param, StudySpec
+from hpsearch.stop import StopRequest
 from hpsearch.train import Diverged, History, fit
 
 logger = logging.getLogger(__name__)
@@ -159,8 +160,9 @@ def trial_rng(spec: StudySpec, trial_number: int) -> np.random.Generator:
 class Objective:
     """The callable handed to `study.optimize`: returns final validation accuracy."""
 
-    def __init__(self, spec: StudySpec) -> None:
+    def __init__(self, spec: StudySpec, stop: StopRequest | None = None) -> None:
         self.spec = spec
+        self.stop = stop or StopRequest()
 
     def __call__(self, trial: optuna.Trial) -> float:
         spec = self.spec
@@ -174,6 +176,7 @@ class Objective:
         trial.set_user_attr("init_activation_std", init_std)
 
         def report(epoch: int, history: History) -> None:
+            self.stop.check(f"after epoch {epoch}")
             trial.report(history.val_accuracy[-1], epoch)
             if trial.should_prune():
                 reason = (

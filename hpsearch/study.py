@@ -35,6 +35,7 @@ from hpsearch.objective import (
     trial_rng,
 )
 from hpsearch.spec import Choice, IntRange, SpecError, StudySpec, from_dict
+from hpsearch.stop import Interrupted, graceful_stop
 from hpsearch.storage import display_url, open_storage
 from hpsearch.train import fit
 
@@ -290,12 +291,20 @@ def _work(
     deadline: float | None,
     callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = (),
 ) -> None:
-    while (deadline is None or time.time() < deadline) and tickets.claim():
-        study.optimize(objective, n_trials=1, callbacks=list(callbacks), gc_after_trial=False)
+    """Run trials one at a time while tickets last, the deadline allows and no stop
+    was requested; a stop ends the running trial as FAIL at its next epoch."""
+    stop = objective.stop
+    while not stop.requested() and (deadline is None or time.time() < deadline):
+        if not tickets.claim():
+            return
+        try:
+            study.optimize(objective, n_trials=1, callbacks=list(callbacks), gc_after_trial=False)
+        except Interrupted:
+            return
 
 
 def _not_an_interrupt(record: logging.LogRecord) -> bool:
-    return not (record.exc_info and issubclass(record.exc_info[0], KeyboardInterrupt))
+    return not (record.exc_info and issubclass(record.exc_info[0], KeyboardInterrupt | Interrupted))
 
 
 def quiet_optuna() -> None:
@@ -311,13 +320,14 @@ def quiet_optuna() -> None:
 def _worker_main(
     spec_dict: dict[str, Any], source: str, worker: int, tickets: _Tickets, deadline: float | None
 ) -> None:
-    """A worker process: one BLAS thread, its own sampler stream, data loaded once."""
+    """A worker process: one BLAS thread, its own sampler stream, data loaded once.
+    SIGINT or SIGTERM ends it cleanly (exit 0) after its trial is marked FAIL."""
     from threadpoolctl import threadpool_limits
 
-    quiet_optuna()
-    spec = from_dict(spec_dict, source=source)
     try:
-        with threadpool_limits(limits=1):
+        quiet_optuna()
+        spec = from_dict(spec_dict, source=source)
+        with graceful_stop(escalate=False) as stop, threadpool_limits(limits=1):
             storage = open_storage(spec.storage)
             study = optuna.load_study(
                 study_name=spec.name,
@@ -325,10 +335,9 @@ def _worker_main(
                 sampler=make_sampler(spec, worker),
                 pruner=make_pruner(spec),
             )
-            _work(study, Objective(spec), tickets, deadline)
-    except KeyboardInterrupt:
-        # Optuna has already marked the running trial FAIL; leave quietly.
-        raise SystemExit(130) from None
+            _work(study, Objective(spec, stop), tickets, deadline)
+    except KeyboardInterrupt:  # a signal before the handler was in place: nothing started
+        raise SystemExit(0) from None
 
 
 def run(
@@ -363,9 +372,13 @@ def run(
     )
     if remaining > 0:
         if workers == 1:
-            _run_here(study, spec, remaining, deadline, on_progress)
+            stopped = _run_here(study, spec, remaining, deadline, on_progress)
         else:
-            _run_workers(study, spec, remaining, deadline, workers, on_progress)
+            stopped = _run_workers(study, spec, remaining, deadline, workers, on_progress)
+        if stopped:
+            raise Interrupted(
+                f"stopped with {len(finished_trials(study))} finished trials in {spec.name!r}"
+            )
     return RunResult(study, before, len(finished_trials(study)))
 
 
@@ -374,14 +387,18 @@ def _best_value(study: optuna.Study) -> float | None:
     return max((t.value for t in complete), default=None)
 
 
-def _run_here(study, spec, remaining, deadline, on_progress) -> None:
+def _run_here(study, spec, remaining, deadline, on_progress) -> bool:
+    """Trials in this process; True when a signal stopped them."""
     callbacks = []
     if on_progress is not None:
         callbacks.append(lambda s, _trial: on_progress(len(finished_trials(s)), _best_value(s)))
-    _work(study, Objective(spec), _Tickets(remaining), deadline, callbacks)
+    with graceful_stop() as stop:
+        _work(study, Objective(spec, stop), _Tickets(remaining), deadline, callbacks)
+    return stop.requested()
 
 
-def _run_workers(study, spec, remaining, deadline, workers, on_progress) -> None:
+def _run_workers(study, spec, remaining, deadline, workers, on_progress) -> bool:
+    """Trials in `workers` spawned processes; True when a signal stopped them."""
     context = multiprocessing.get_context("spawn")
     tickets = _Tickets(remaining, context)
     processes = [
@@ -392,21 +409,20 @@ def _run_workers(study, spec, remaining, deadline, workers, on_progress) -> None
         )
         for worker in range(workers)
     ]
-    for process in processes:
-        process.start()
-    try:
+
+    def pass_on() -> None:
+        for process in processes:
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
+
+    with graceful_stop(on_request=pass_on) as stop:
+        for process in processes:
+            process.start()
         while any(process.is_alive() for process in processes):
             if on_progress is not None:
                 on_progress(len(finished_trials(study)), _best_value(study))
             for process in processes:
                 process.join(timeout=0.5 / workers)
-    except KeyboardInterrupt:
-        for process in processes:
-            if process.is_alive():
-                os.kill(process.pid, signal.SIGINT)
-        for process in processes:
-            process.join()
-        raise
     if on_progress is not None:
         on_progress(len(finished_trials(study)), _best_value(study))
     failed = [p.name for p in processes if p.exitcode not in (0, None)]
@@ -415,6 +431,7 @@ def _run_workers(study, spec, remaining, deadline, workers, on_progress) -> None
             f"worker(s) {', '.join(failed)} stopped with an error; finished trials are kept, "
             "run the same command again to continue"
         )
+    return stop.requested()
 
 
 # -- the final evaluation ---------------------------------------------------------------
