@@ -130,7 +130,7 @@ def _train_epoch(
         if not math.isfinite(loss):
             raise Diverged(epoch, step + 1, loss)
         # The loss layer still holds this batch's probabilities: accuracy for free.
-        correct += int(np.count_nonzero(net.loss_layer.prob.argmax(axis=1) == t_batch))
+        correct += int(np.count_nonzero(net.loss_layer.last_classes() == t_batch))
         loss_sum += loss
         optimizer.update(net.params, grads)
     return loss_sum / n_batches, correct / (n_batches * batch_size)

@@ -73,3 +73,24 @@ def test_numerical_gradient_of_a_known_function():
     np.testing.assert_allclose(grad, 3 * np.array([1.0, 4.0, 9.0]), rtol=1e-8)
     np.testing.assert_array_equal(w, [1.0, -2.0, 3.0])  # restored
     assert relative_error(np.zeros(3), np.zeros(3)) == 0.0
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_sigmoid_output_with_binary_cross_entropy(activation):
+    rng = np.random.default_rng(4)
+    net = MultiLayerNet(
+        2,
+        [10, 5],
+        1,
+        activation=activation,
+        output="sigmoid",
+        weight_decay=0.01,
+        dtype=np.float64,
+        rng=np.random.default_rng(1),
+    )
+    for key, value in net.params.items():
+        if key.startswith("b"):
+            value += rng.normal(scale=0.1, size=value.shape)
+    x, t = rng.standard_normal((16, 2)), rng.integers(0, 2, 16)
+    errors = check_gradients(net, x, t)
+    assert max(errors.values()) < 1e-6, errors

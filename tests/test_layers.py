@@ -3,7 +3,16 @@ import warnings
 import numpy as np
 import pytest
 
-from hpsearch.nn.layers import Affine, BatchNorm, Dropout, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
+from hpsearch.nn.layers import (
+    Affine,
+    BatchNorm,
+    Dropout,
+    ReLU,
+    Sigmoid,
+    SigmoidBinaryCrossEntropy,
+    SoftmaxCrossEntropy,
+    Tanh,
+)
 
 
 def test_softmax_cross_entropy_is_stable_for_huge_logits():
@@ -97,3 +106,18 @@ def test_dropout_is_seeded():
     c = Dropout(0.5, np.random.default_rng(8)).forward(x)
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+def test_binary_cross_entropy_matches_the_definition_and_survives_huge_logits():
+    z = np.array([[0.3], [-1.2], [2.0]])
+    t = np.array([1, 0, 0])
+    p = 1 / (1 + np.exp(-z[:, 0]))
+    expected = -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
+    layer = SigmoidBinaryCrossEntropy()
+    assert layer.forward(z, t) == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(layer.backward()[:, 0], (p - t) / 3, rtol=1e-10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        huge = layer.forward(np.array([[1e30], [-1e30]], dtype=np.float32), np.array([0, 1]))
+    assert np.isfinite(huge) and huge > 1e29
+    np.testing.assert_array_equal(layer.classes(z), [1, 0, 1])

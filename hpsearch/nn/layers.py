@@ -185,3 +185,38 @@ class SoftmaxCrossEntropy:
             dz -= self.t
         dz /= n
         return dz
+
+    @staticmethod
+    def classes(z: np.ndarray) -> np.ndarray:
+        """Predicted class per row of scores."""
+        return z.argmax(axis=1)
+
+    def last_classes(self) -> np.ndarray:
+        """Predicted classes of the last forward pass (no second pass needed)."""
+        return self.prob.argmax(axis=1)
+
+
+class SigmoidBinaryCrossEntropy:
+    """Mean binary cross-entropy of one logit per row against 0/1 labels, computed from
+    the logit (log(1 + exp(-|z|)) form), so it stays finite for any z."""
+
+    def __init__(self) -> None:
+        self.prob: np.ndarray | None = None
+        self.t: np.ndarray | None = None
+
+    def forward(self, z: np.ndarray, t: np.ndarray) -> float:
+        t = t.reshape(-1, 1).astype(z.dtype)
+        self.t = t
+        self.prob = 0.5 * (1.0 + np.tanh(0.5 * z))
+        losses = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+        return float(losses.mean(dtype=np.float64))
+
+    def backward(self) -> np.ndarray:
+        return (self.prob - self.t) / self.prob.shape[0]
+
+    @staticmethod
+    def classes(z: np.ndarray) -> np.ndarray:
+        return (z[:, 0] > 0).astype(np.int64)
+
+    def last_classes(self) -> np.ndarray:
+        return (self.prob[:, 0] > 0.5).astype(np.int64)

@@ -23,11 +23,14 @@ from hpsearch.nn.layers import (
     Dropout,
     ReLU,
     Sigmoid,
+    SigmoidBinaryCrossEntropy,
     SoftmaxCrossEntropy,
     Tanh,
 )
 
 ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+# softmax: classes 0..K-1 with K outputs; sigmoid: labels 0/1 with one output unit.
+OUTPUTS = {"softmax": SoftmaxCrossEntropy, "sigmoid": SigmoidBinaryCrossEntropy}
 
 
 class MultiLayerNet:
@@ -46,10 +49,15 @@ class MultiLayerNet:
         weight_decay: float = 0.0,
         batchnorm: bool = False,
         dropout: float = 0.0,
+        output: str = "softmax",
         dtype: np.dtype | type = np.float32,
         rng: np.random.Generator | None = None,
     ) -> None:
         hidden_sizes = list(hidden_sizes)
+        if output not in OUTPUTS:
+            raise ConfigError(f"unknown output {output!r}; choose one of {', '.join(OUTPUTS)}")
+        if output == "sigmoid" and output_size != 1:
+            raise ConfigError(f"a sigmoid output has one unit, got output_size={output_size}")
         _validate(input_size, hidden_sizes, output_size, activation, init, init_scale, weight_decay)
         if not (0.0 <= dropout < 1.0):
             raise ConfigError(f"dropout must be in [0, 1), got {dropout!r}")
@@ -100,7 +108,8 @@ class MultiLayerNet:
             if self.dropout > 0.0:
                 self.layers.append((Dropout(self.dropout, self.rng), {}))
         self.weight_keys = [f"W{i}" for i in range(1, n_affine + 1)]
-        self.loss_layer = SoftmaxCrossEntropy()
+        self.output = output
+        self.loss_layer = OUTPUTS[output]()
 
     # -- forward -------------------------------------------------------------------------
 
@@ -154,13 +163,15 @@ class MultiLayerNet:
         if len(x) == 0:
             raise ConfigError("accuracy of an empty set is undefined")
         t = np.asarray(t)
-        labels = t.argmax(axis=1) if t.ndim == 2 else t
+        if self.output == "sigmoid":
+            labels = t.reshape(-1)
+        else:
+            labels = t.argmax(axis=1) if t.ndim == 2 else t
         correct = 0
         for start in range(0, len(x), batch_size):
             scores = self.predict(x[start : start + batch_size], train=False)
-            correct += int(
-                np.count_nonzero(scores.argmax(axis=1) == labels[start : start + batch_size])
-            )
+            predicted = self.loss_layer.classes(scores)
+            correct += int(np.count_nonzero(predicted == labels[start : start + batch_size]))
         return correct / len(x)
 
     def hidden_activations(self, x: np.ndarray) -> list[np.ndarray]:
