@@ -522,6 +522,51 @@ def _dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_experiment_parser(commands: argparse._SubParsersAction) -> None:
+    from hpsearch.experiments import EXPERIMENTS
+
+    experiment = commands.add_parser(
+        "experiment",
+        help="run a reference experiment (figures and a table)",
+        description=(
+            "The reference articles' experiments on hpsearch's own network: "
+            + ", ".join(EXPERIMENTS)
+            + "."
+        ),
+    )
+    experiment.add_argument("name", choices=list(EXPERIMENTS), help="which experiment")
+    experiment.add_argument(
+        "--out",
+        type=Path,
+        default=Path("experiments"),
+        help="folder for the PNGs (default ./experiments)",
+    )
+    experiment.add_argument("--seed", type=int, default=0)
+    experiment.set_defaults(handler=_experiment)
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from hpsearch.experiments import EXPERIMENTS
+
+    if args.seed < 0:
+        raise HpsearchError(f"--seed must be >= 0, got {args.seed}")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HpsearchError(f"cannot create {args.out}: {exc.strerror}") from None
+    print(f"experiment {args.name} (seed {args.seed}) ...", flush=True)
+    result = EXPERIMENTS[args.name](args.out, args.seed)
+    with pd.option_context("display.max_rows", None, "display.width", 200):
+        print(result.table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    for line in result.findings:
+        print(f"- {line}")
+    for path in result.figures:
+        print(f"figure: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hpsearch",
@@ -536,6 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_trials_parser(commands)
     _add_report_parser(commands)
     _add_dashboard_parser(commands)
+    _add_experiment_parser(commands)
     _add_train_parser(commands)
     return parser
 

@@ -1,0 +1,81 @@
+"""Chapter 6.2.4: std 0.01 vs Xavier vs He on MNIST. A ReLU net with hidden sizes
+[100] x 4, SGD lr 0.01, batch 128, 2,000 iterations on random mini-batches."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from hpsearch.data import load, without_validation
+from hpsearch.experiments.common import ExperimentResult, smooth, train_iterations
+from hpsearch.nn import MultiLayerNet, make_optimizer
+
+INITS = [("std 0.01", "normal", 0.01), ("Xavier", "xavier", 1.0), ("He", "he", 1.0)]
+CHANCE_LOSS = math.log(10)
+
+
+def run(
+    out: Path,
+    seed: int = 0,
+    *,
+    data: str = "mnist-5k",
+    iterations: int = 2000,
+    batch_size: int = 128,
+    lr: float = 0.01,
+) -> ExperimentResult:
+    split = without_validation(load(data, seed=seed))
+    curves, rows = {}, []
+    for label, init, scale in INITS:
+        rng = np.random.default_rng(seed)
+        net = MultiLayerNet(
+            split.input_size, [100] * 4, split.n_classes, init=init, init_scale=scale, rng=rng
+        )
+        losses = train_iterations(
+            net,
+            make_optimizer("sgd", lr),
+            split.x_train,
+            split.t_train,
+            iterations=iterations,
+            batch_size=batch_size,
+            rng=rng,
+        )
+        curves[label] = losses
+        checkpoints = {
+            f"loss @ {i}": float(np.mean(losses[max(0, i - 50) : i]))
+            for i in (iterations // 10, iterations // 2, iterations)
+        }
+        rows.append(
+            {
+                "init": label,
+                **checkpoints,
+                "train accuracy": net.accuracy(split.x_train, split.t_train),
+            }
+        )
+    result = ExperimentResult("init-mnist", pd.DataFrame(rows))
+    result.save(_loss_curves(curves, data), out, "init_mnist_loss.png")
+    last = f"loss @ {iterations}"
+    result.findings = [
+        f"{row['init']}: mean loss over the last 50 iterations {row[last]:.3f} "
+        f"(chance ln 10 = {CHANCE_LOSS:.3f})"
+        for row in rows
+    ]
+    return result
+
+
+def _loss_curves(curves: dict[str, np.ndarray], data: str) -> Figure:
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = figure.subplots()
+    for label, losses in curves.items():
+        ax.plot(np.arange(1, len(losses) + 1), smooth(losses), label=label)
+    ax.axhline(CHANCE_LOSS, color="0.6", linestyle=":", label="ln 10 (chance)")
+    ax.set_xlabel("iterations")
+    ax.set_ylabel("training loss (smoothed)")
+    ax.set_ylim(0, 2.5)
+    ax.set_title(f"Weight init on {data}: [100]x4 ReLU net, SGD lr 0.01, batch 128")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return figure
