@@ -198,6 +198,15 @@ class Narrowing:
             rows.append(row)
         return pd.DataFrame(rows)
 
+    def markdown(self) -> str:
+        """The table as a Markdown table (dashboard notes, report.md)."""
+        table = self.table()
+        lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+        lines += [
+            "| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)
+        ]
+        return "\n".join(lines)
+
 
 def _fmt_range(bounds: tuple[float, float] | None) -> str:
     return "" if bounds is None else f"[{bounds[0]:.3g}, {bounds[1]:.3g}]"

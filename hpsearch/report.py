@@ -109,15 +109,10 @@ def _markdown(study, trials, narrowing, narrowing_note, report) -> str:
         )
     lines += ["", "## Narrowing for the next round", ""]
     if narrowing is not None:
-        table = narrowing.table()
         lines += [
             f"From the best {narrowing.top_trials} of {narrowing.completed} completed trials:",
             "",
-            "| " + " | ".join(table.columns) + " |",
-            "|" + "---|" * len(table.columns),
-        ]
-        lines += [
-            "| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)
+            narrowing.markdown(),
         ]
     else:
         lines.append(narrowing_note or "No stored spec: narrowing needs an hpsearch study.")

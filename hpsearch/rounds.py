@@ -93,7 +93,6 @@ def write_spec(next_spec: StudySpec, narrowing: Narrowing, folder: Path) -> Path
 
 def note_markdown(narrowing: Narrowing, parent: str, child: str) -> str:
     """The narrowing table as the Markdown note the dashboard shows on both studies."""
-    table = narrowing.table()
     lines = [
         f"## Range narrowing: {parent} -> {child}",
         "",
@@ -101,11 +100,7 @@ def note_markdown(narrowing: Narrowing, parent: str, child: str) -> str:
         f"`{parent}` (top {narrowing.top:.0%}, margin {narrowing.margin:.0%} of the old "
         f"width). Best validation accuracy {narrowing.best_value:.4f}.",
         "",
-        "| " + " | ".join(table.columns) + " |",
-        "|" + "---|" * len(table.columns),
-    ]
-    lines += [
-        "| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)
+        narrowing.markdown(),
     ]
     edges = narrowing.at_edge
     if edges:

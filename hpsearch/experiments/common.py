@@ -56,3 +56,22 @@ def smooth(values: np.ndarray, window: int = 21) -> np.ndarray:
     padded = np.pad(values, half, mode="edge")
     windows = np.lib.stride_tricks.sliding_window_view(padded, window)
     return np.median(windows, axis=1)
+
+
+def loss_curves(
+    curves: dict[str, np.ndarray], title: str, *, ylim: float, chance: float | None = None
+) -> Figure:
+    """Smoothed training loss per iteration, one line per setting."""
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = figure.subplots()
+    for label, losses in curves.items():
+        ax.plot(np.arange(1, len(losses) + 1), smooth(losses), label=label)
+    if chance is not None:
+        ax.axhline(chance, color="0.6", linestyle=":", label="ln 10 (chance)")
+    ax.set_xlabel("iterations")
+    ax.set_ylabel("training loss (smoothed)")
+    ax.set_ylim(0, ylim)
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return figure

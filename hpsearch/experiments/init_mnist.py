@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from hpsearch.data import load, without_validation
-from hpsearch.experiments.common import ExperimentResult, smooth, train_iterations
+from hpsearch.experiments.common import ExperimentResult, loss_curves, train_iterations
 from hpsearch.nn import MultiLayerNet, make_optimizer
 
 INITS = [("std 0.01", "normal", 0.01), ("Xavier", "xavier", 1.0), ("He", "he", 1.0)]
@@ -56,7 +55,16 @@ def run(
             }
         )
     result = ExperimentResult("init-mnist", pd.DataFrame(rows))
-    result.save(_loss_curves(curves, data), out, "init_mnist_loss.png")
+    result.save(
+        loss_curves(
+            curves,
+            f"Weight init on {data}: [100]x4 ReLU net, SGD lr 0.01, batch 128",
+            ylim=2.5,
+            chance=CHANCE_LOSS,
+        ),
+        out,
+        "init_mnist_loss.png",
+    )
     last = f"loss @ {iterations}"
     result.findings = [
         f"{row['init']}: mean loss over the last 50 iterations {row[last]:.3f} "
@@ -64,18 +72,3 @@ def run(
         for row in rows
     ]
     return result
-
-
-def _loss_curves(curves: dict[str, np.ndarray], data: str) -> Figure:
-    figure = Figure(figsize=(7, 4.5), layout="constrained")
-    ax = figure.subplots()
-    for label, losses in curves.items():
-        ax.plot(np.arange(1, len(losses) + 1), smooth(losses), label=label)
-    ax.axhline(CHANCE_LOSS, color="0.6", linestyle=":", label="ln 10 (chance)")
-    ax.set_xlabel("iterations")
-    ax.set_ylabel("training loss (smoothed)")
-    ax.set_ylim(0, 2.5)
-    ax.set_title(f"Weight init on {data}: [100]x4 ReLU net, SGD lr 0.01, batch 128")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return figure

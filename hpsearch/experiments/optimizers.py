@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from hpsearch.data import load, without_validation
-from hpsearch.experiments.common import ExperimentResult, smooth, train_iterations
+from hpsearch.experiments.common import ExperimentResult, loss_curves, train_iterations
 from hpsearch.nn import MultiLayerNet, make_optimizer
 
 NAMES = ("sgd", "momentum", "adagrad", "adam")
@@ -74,26 +74,18 @@ def run(
         end = trails[row["optimizer"]][-1]
         row["f after 30 steps"] = float(book_function(*end))
     result = ExperimentResult("optimizers", pd.DataFrame(rows))
-    result.save(_loss_curves(curves, data), out, "optimizers_mnist_loss.png")
+    result.save(
+        loss_curves(
+            curves, f"Optimizers on {data} (book defaults), [100]x4 ReLU net, He init", ylim=1.0
+        ),
+        out,
+        "optimizers_mnist_loss.png",
+    )
     result.save(_paths(trails), out, "optimizers_paths.png")
     result.findings = [
         f"{row['optimizer']}: final loss {row[f'loss @ {iterations}']:.3f}" for row in rows
     ]
     return result
-
-
-def _loss_curves(curves: dict[str, np.ndarray], data: str) -> Figure:
-    figure = Figure(figsize=(7, 4.5), layout="constrained")
-    ax = figure.subplots()
-    for name, losses in curves.items():
-        ax.plot(np.arange(1, len(losses) + 1), smooth(losses), label=name)
-    ax.set_xlabel("iterations")
-    ax.set_ylabel("training loss (smoothed)")
-    ax.set_ylim(0, 1.0)
-    ax.set_title(f"Optimizers on {data} (book defaults), [100]x4 ReLU net, He init")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return figure
 
 
 def _paths(trails: dict[str, np.ndarray]) -> Figure:
