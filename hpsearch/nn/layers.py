@@ -12,21 +12,48 @@ from __future__ import annotations
 import numpy as np
 
 
-class Affine:
-    """y = x @ W + b, with W of shape (fan_in, fan_out); `b=None` for no bias."""
+def _reuse(buffer: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """`buffer` when it already has this shape and dtype, else a new array: batches of one
+    size allocate their activation-sized arrays once, not every step."""
+    if buffer is None or buffer.shape != shape or buffer.dtype != dtype:
+        return np.empty(shape, dtype=dtype)
+    return buffer
 
-    def __init__(self, W: np.ndarray, b: np.ndarray | None, *, input_grad: bool = True) -> None:
+
+class Affine:
+    """y = x @ W + b, with W of shape (fan_in, fan_out); `b=None` for no bias.
+
+    With `reuse_output`, the output array is the layer's own and is overwritten by its
+    next forward call; the net uses this for hidden layers, whose outputs are consumed
+    before the next step.
+    """
+
+    def __init__(
+        self,
+        W: np.ndarray,
+        b: np.ndarray | None,
+        *,
+        input_grad: bool = True,
+        reuse_output: bool = False,
+    ) -> None:
         self.W = W
         self.b = b
         # The first layer's input is data: no one needs its gradient, so skip that GEMM.
         self.input_grad = input_grad
+        self.reuse_output = reuse_output
         self.dW = np.zeros_like(W)
         self.db = None if b is None else np.zeros_like(b)
         self.x: np.ndarray | None = None
+        self._out: np.ndarray | None = None
+        self._dx: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         self.x = x
-        out = x @ self.W
+        shape = (x.shape[0], self.W.shape[1])
+        dtype = np.result_type(x.dtype, self.W.dtype)
+        out = _reuse(self._out, shape, dtype) if self.reuse_output else np.empty(shape, dtype)
+        self._out = out if self.reuse_output else None
+        np.matmul(x, self.W, out=out)
         if self.b is not None:
             out += self.b
         return out
@@ -35,18 +62,29 @@ class Affine:
         np.matmul(self.x.T, dout, out=self.dW)
         if self.db is not None:
             np.sum(dout, axis=0, out=self.db)
-        return dout @ self.W.T if self.input_grad else None
+        if not self.input_grad:
+            return None
+        self._dx = _reuse(self._dx, self.x.shape, dout.dtype)
+        return np.matmul(dout, self.W.T, out=self._dx)
 
 
 class ReLU:
-    def __init__(self) -> None:
+    """max(x, 0). With `inplace`, forward overwrites its input and backward its
+    upstream gradient: the net passes arrays no one else reads."""
+
+    def __init__(self, *, inplace: bool = False) -> None:
+        self.inplace = inplace
         self.mask: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         self.mask = x > 0
+        if self.inplace:
+            return np.maximum(x, 0, out=x)
         return x * self.mask
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        if self.inplace:
+            return np.multiply(dout, self.mask, out=dout)
         return dout * self.mask
 
 

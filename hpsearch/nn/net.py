@@ -94,7 +94,8 @@ class MultiLayerNet:
             if is_output or not batchnorm:
                 b = self.params[f"b{i}"] = np.zeros(fan_out, dtype=self.dtype)
                 grad_names[f"b{i}"] = "db"
-            self.layers.append((Affine(W, b, input_grad=i > 1), grad_names))
+            affine = Affine(W, b, input_grad=i > 1, reuse_output=not is_output)
+            self.layers.append((affine, grad_names))
             if is_output:
                 break
             if batchnorm:
@@ -104,10 +105,11 @@ class MultiLayerNet:
                 self.layers.append(
                     (BatchNorm(gamma, beta), {f"gamma{i}": "dgamma", f"beta{i}": "dbeta"})
                 )
-            self.layers.append((ACTIVATIONS[activation](), {}))
+            self.layers.append((_activation(activation), {}))
             if self.dropout > 0.0:
                 self.layers.append((Dropout(self.dropout, self.rng), {}))
         self.weight_keys = [f"W{i}" for i in range(1, n_affine + 1)]
+        self._decay_scratch: dict[str, np.ndarray] = {}
         self.output = output
         self.loss_layer = OUTPUTS[output]()
 
@@ -149,7 +151,11 @@ class MultiLayerNet:
                 grads[key] = getattr(layer, attr)
         if self.weight_decay != 0.0:
             for key in self.weight_keys:
-                grads[key] += self.weight_decay * self.params[key]
+                W = self.params[key]
+                scratch = self._decay_scratch.get(key)
+                if scratch is None:
+                    scratch = self._decay_scratch[key] = np.empty_like(W)
+                grads[key] += np.multiply(W, self.weight_decay, out=scratch)
         return loss, {key: grads[key] for key in self.params}
 
     def gradient(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
@@ -225,6 +231,11 @@ class MultiLayerNet:
             f"MultiLayerNet({sizes}, {self.activation}, init={self.init}, "
             f"init_scale={self.init_scale:g}{extras}, {self.dtype})"
         )
+
+
+def _activation(name: str) -> ReLU | Sigmoid | Tanh:
+    # The net owns the arrays between its layers, so ReLU may work in place.
+    return ReLU(inplace=True) if name == "relu" else ACTIVATIONS[name]()
 
 
 def _validate(

@@ -22,13 +22,27 @@ class Optimizer(Protocol):
     def update(self, params: Arrays, grads: Arrays) -> None: ...
 
 
+class _Scratch:
+    """One scratch array per parameter, so an update allocates nothing weight-sized."""
+
+    def __init__(self) -> None:
+        self._arrays: Arrays = {}
+
+    def scaled(self, key: str, array: np.ndarray, factor: float) -> np.ndarray:
+        out = self._arrays.get(key)
+        if out is None or out.shape != array.shape or out.dtype != array.dtype:
+            out = self._arrays[key] = np.empty_like(array)
+        return np.multiply(array, factor, out=out)
+
+
 class SGD:
     def __init__(self, lr: float = 0.01) -> None:
         self.lr = lr
+        self._scratch = _Scratch()
 
     def update(self, params: Arrays, grads: Arrays) -> None:
         for key, grad in grads.items():
-            params[key] -= self.lr * grad
+            params[key] -= self._scratch.scaled(key, grad, self.lr)
 
 
 class Momentum:
@@ -38,12 +52,13 @@ class Momentum:
         self.lr = lr
         self.momentum = momentum
         self.v: Arrays = {}
+        self._scratch = _Scratch()
 
     def update(self, params: Arrays, grads: Arrays) -> None:
         for key, grad in grads.items():
             v = self.v.setdefault(key, np.zeros_like(grad))
             v *= self.momentum
-            v -= self.lr * grad
+            v -= self._scratch.scaled(key, grad, self.lr)
             params[key] += v
 
 
@@ -55,9 +70,9 @@ class Nesterov(Momentum):
         for key, grad in grads.items():
             v = self.v.setdefault(key, np.zeros_like(grad))
             v *= m
-            v -= self.lr * grad
-            params[key] += (m * m) * v
-            params[key] -= ((1 + m) * self.lr) * grad
+            v -= self._scratch.scaled(key, grad, self.lr)
+            params[key] += self._scratch.scaled(key, v, m * m)
+            params[key] -= self._scratch.scaled(key, grad, (1 + m) * self.lr)
 
 
 class AdaGrad:
