@@ -7,13 +7,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock
 
-.PHONY: study test lint format clean
+.PHONY: study test bench lint format clean
 
 study: $(VENV)/.installed
 	$(BIN)/python scripts/run_study.py $(ARGS)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Not part of `make test`: minutes of measurement, printed as ratios with PASS/FAIL.
+bench: $(VENV)/.installed-bench
+	$(BIN)/python scripts/bench.py $(ARGS)
+
+$(VENV)/.installed-bench: pyproject.toml requirements.lock | $(BIN)/python
+	$(PIP) -e '.[bench,dashboard]'
+	touch $@
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -159,7 +160,12 @@ def _add_run_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--epochs", type=int, help="epochs per trial")
     run.add_argument("--storage", help=f"database URL (default {DEFAULT_STORAGE})")
     run.add_argument("--study", help="study name (default: the spec's name)")
-    run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes, one BLAS thread each (default: the number of cores)",
+    )
     run.add_argument("--seed", type=int, help="seed of the split, sampler and trials")
     run.add_argument("--timeout", type=float, help="stop starting trials after SECONDS")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -34,6 +34,7 @@ from hpsearch.objective import (
     resolve,
     trial_rng,
 )
+from hpsearch.pruning import CompletedOncePerTrial
 from hpsearch.spec import Choice, IntRange, SpecError, StudySpec, from_dict
 from hpsearch.stop import Interrupted, graceful_stop
 from hpsearch.storage import display_url, open_storage
@@ -116,7 +117,7 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     epochs = spec.training.epochs
     pruners: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
         "none": optuna.pruners.NopPruner,
-        "median": optuna.pruners.MedianPruner,
+        "median": lambda **kw: CompletedOncePerTrial(optuna.pruners.MedianPruner(**kw)),
         "successive-halving": optuna.pruners.SuccessiveHalvingPruner,
         "hyperband": lambda **kw: optuna.pruners.HyperbandPruner(
             **({"min_resource": 1, "max_resource": epochs} | kw)
@@ -344,13 +345,16 @@ def run(
     spec: StudySpec,
     *,
     workers: int = 1,
+    spawn: bool = False,
     on_progress: Callable[[int, float | None], None] | None = None,
 ) -> RunResult:
     """Run the spec's study until it has `search.n_trials` finished trials.
 
     Everything that can be refuted is checked before the database is touched: the
     sampler and pruner options, the data, and the study's existing experiment.
-    `on_progress(finished, best_value)` is called as trials finish.
+    `on_progress(finished, best_value)` is called as trials finish. One worker runs
+    in this process unless `spawn` asks for a worker process (as benchmarks do, to
+    compare like with like).
     """
     if workers < 1:
         raise StudyError(f"--workers must be at least 1, got {workers}")
@@ -371,7 +375,7 @@ def run(
         workers,
     )
     if remaining > 0:
-        if workers == 1:
+        if workers == 1 and not spawn:
             stopped = _run_here(study, spec, remaining, deadline, on_progress)
         else:
             stopped = _run_workers(study, spec, remaining, deadline, workers, on_progress)

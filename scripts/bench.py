@@ -1,0 +1,362 @@
+"""`make bench`: hpsearch's training step and study throughput, measured side by side.
+
+Prints one table, a PASS/FAIL line per target of issue 6, and writes the figures as
+JSON under bench/results/ with the machine's CPU and library versions. Every ratio
+is measured in this one run, on this machine; nothing here is a timed assert.
+
+    python scripts/bench.py [--steps 300] [--trials 40] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from hpsearch.data import load
+from hpsearch.nn import MultiLayerNet, make_optimizer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SIZES = [784, 100, 100, 100, 100, 100, 100, 10]
+LR, WEIGHT_DECAY = 0.01, 1e-4
+
+
+def median_time(step, steps: int, warmup: int = 50) -> float:
+    for _ in range(warmup):
+        step()
+    times = np.empty(steps)
+    for i in range(steps):
+        start = time.perf_counter()
+        step()
+        times[i] = time.perf_counter() - start
+    return float(np.median(times))
+
+
+def batches(batch: int, count: int = 64) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Real MNIST mini-batches: a fixed batch trained to zero loss would fill the
+    gradients with denormal floats and time the CPU's slow path instead."""
+    split = load("mnist-5k")
+    rng = np.random.default_rng(0)
+    picks = [rng.choice(len(split.t_train), batch, replace=False) for _ in range(count)]
+    return [(split.x_train[p], split.t_train[p]) for p in picks]
+
+
+def gemm_peak(repeats: int = 10) -> float:
+    """Single-thread float32 GEMM throughput (FLOP/s), best of a few large products."""
+    rng = np.random.default_rng(0)
+    best = 0.0
+    for n in (512, 1024, 1536):
+        a = rng.random((n, n), dtype=np.float32)
+        b = rng.random((n, n), dtype=np.float32)
+        seconds = median_time(lambda a=a, b=b: a @ b, repeats, warmup=2)
+        best = max(best, 2 * n**3 / seconds)
+    return best
+
+
+def hpsearch_step(batch: int, steps: int) -> float:
+    rng = np.random.default_rng(0)
+    net = MultiLayerNet(784, SIZES[1:-1], 10, weight_decay=WEIGHT_DECAY, rng=rng)
+    optimizer = make_optimizer("sgd", LR)
+    data = batches(batch)
+    counter = iter(range(10**9))
+
+    def step() -> None:
+        x, t = data[next(counter) % len(data)]
+        _, grads = net.loss_and_gradient(x, t)
+        optimizer.update(net.params, grads)
+
+    return median_time(step, steps)
+
+
+class BookNet:
+    """The book's MultiLayerNet style, float64, as the baseline: one dict of params,
+    layers that allocate every array, weight decay added to each gradient, and SGD's
+    `params[key] -= lr * grads[key]`."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.params = {}
+        for i, (fan_in, fan_out) in enumerate(itertools.pairwise(SIZES), 1):
+            self.params[f"W{i}"] = rng.standard_normal((fan_in, fan_out)) * np.sqrt(2 / fan_in)
+            self.params[f"b{i}"] = np.zeros(fan_out)
+        self.n = len(SIZES) - 1
+
+    def gradient(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
+        inputs, masks, h = [], [], x
+        for i in range(1, self.n + 1):
+            inputs.append(h)
+            h = np.dot(h, self.params[f"W{i}"]) + self.params[f"b{i}"]
+            if i < self.n:
+                mask = h <= 0
+                h = h.copy()
+                h[mask] = 0
+                masks.append(mask)
+        y = np.exp(h - h.max(axis=1, keepdims=True))
+        y /= y.sum(axis=1, keepdims=True)
+        dout = y.copy()
+        dout[np.arange(len(t)), t] -= 1
+        dout /= len(t)
+        grads = {}
+        for i in range(self.n, 0, -1):
+            W = self.params[f"W{i}"]
+            grads[f"W{i}"] = np.dot(inputs[i - 1].T, dout) + WEIGHT_DECAY * W
+            grads[f"b{i}"] = np.sum(dout, axis=0)
+            if i > 1:
+                dout = np.dot(dout, W.T)
+                dout[masks[i - 2]] = 0
+        return grads
+
+
+def book_step(batch: int, steps: int) -> float:
+    net = BookNet(np.random.default_rng(0))
+    data = [(x.astype(np.float64), t) for x, t in batches(batch)]
+    counter = iter(range(10**9))
+
+    def step() -> None:
+        x, t = data[next(counter) % len(data)]
+        grads = net.gradient(x, t)
+        for key in net.params:
+            net.params[key] -= LR * grads[key]
+
+    return median_time(step, steps)
+
+
+def torch_step(batch: int, steps: int) -> float | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    layers = []
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(SIZES)):
+        layers.append(torch.nn.Linear(fan_in, fan_out))
+        if i < len(SIZES) - 2:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers)
+    decay = [p for name, p in model.named_parameters() if name.endswith("weight")]
+    no_decay = [p for name, p in model.named_parameters() if name.endswith("bias")]
+    optimizer = torch.optim.SGD(
+        [{"params": decay, "weight_decay": WEIGHT_DECAY}, {"params": no_decay}], lr=LR
+    )
+    loss_fn = torch.nn.CrossEntropyLoss()
+    data = [(torch.from_numpy(x), torch.from_numpy(t)) for x, t in batches(batch)]
+    counter = iter(range(10**9))
+
+    def step() -> None:
+        x, t = data[next(counter) % len(data)]
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(model(x), t).backward()
+        optimizer.step()
+
+    return median_time(step, steps)
+
+
+@dataclass
+class StudyRun:
+    trials: int
+    seconds: float
+    training_seconds: float
+
+    @property
+    def per_minute(self) -> float:
+        return self.trials / self.seconds * 60
+
+
+def study_run(workers: int, trials: int, folder: Path) -> StudyRun:
+    """The default study with `workers` spawned worker processes (one BLAS thread each),
+    timed from start to end, in a fresh database."""
+    from hpsearch import spec
+    from hpsearch.study import quiet_optuna, run
+
+    quiet_optuna()
+    study_spec = spec.load(ROOT / "studies" / "mnist_lr_wd_init.toml").with_overrides(
+        storage=f"sqlite:///{folder / f'workers{workers}.db'}", n_trials=trials
+    )
+    start = time.perf_counter()
+    result = run(study_spec, workers=workers, spawn=True)
+    seconds = time.perf_counter() - start
+    training = sum(t.user_attrs.get("seconds", 0.0) for t in result.study.trials)
+    return StudyRun(result.finished_now, seconds, training)
+
+
+def overhead(trials: int, folder: Path) -> tuple[float, float, float]:
+    """Share of a single worker's wall time spent outside training (Optuna, SQLite,
+    sampling, pruning, building nets), that time per trial in ms, and the worker's
+    peak RSS in MB: one worker in a fresh process, data loaded before the clock."""
+    code = f"""
+import time, json
+from hpsearch import spec
+from hpsearch.objective import load_split
+from hpsearch.study import quiet_optuna, run
+from threadpoolctl import threadpool_limits
+quiet_optuna()
+s = spec.load({str(ROOT / "studies" / "mnist_lr_wd_init.toml")!r}).with_overrides(
+    storage="sqlite:///{folder / "overhead.db"}", n_trials={trials})
+with threadpool_limits(1):
+    load_split(s.data, s.seed)
+    start = time.perf_counter()
+    result = run(s)
+    wall = time.perf_counter() - start
+training = sum(t.user_attrs.get("seconds", 0.0) for t in result.study.trials)
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec from the forking parent.
+status = open("/proc/self/status").read().split("VmHWM:")[1].split()[0]
+print(json.dumps({{"wall": wall, "training": training, "trials": result.finished_now,
+                  "rss_mb": int(status) / 1024}}))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    share = 1 - figures["training"] / figures["wall"]
+    per_trial = (figures["wall"] - figures["training"]) / figures["trials"] * 1e3
+    return share, per_trial, figures["rss_mb"]
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=300, help="timed steps per variant")
+    parser.add_argument("--trials", type=int, default=40, help="trials per study run")
+    parser.add_argument("--quick", action="store_true", help="fewer steps and trials")
+    args = parser.parse_args()
+    steps, trials = (100, 12) if args.quick else (args.steps, args.trials)
+    figures: dict[str, float | None] = {}
+    lines: list[tuple[str, bool]] = []
+
+    with threadpool_limits(limits=1):
+        peak = gemm_peak()
+        figures["gemm_peak_gflops"] = peak / 1e9
+        for batch in (100, 500):
+            flops = 6 * batch * sum(a * b for a, b in itertools.pairwise(SIZES))
+            ours = hpsearch_step(batch, steps)
+            book = book_step(batch, steps)
+            torch_time = torch_step(batch, steps)
+            figures[f"hpsearch_ms_b{batch}"] = ours * 1e3
+            figures[f"book_f64_ms_b{batch}"] = book * 1e3
+            figures[f"torch_ms_b{batch}"] = None if torch_time is None else torch_time * 1e3
+            figures[f"gemm_fraction_b{batch}"] = flops / ours / peak
+            figures[f"speedup_vs_book_b{batch}"] = book / ours
+            if torch_time is not None:
+                figures[f"ratio_vs_torch_b{batch}"] = ours / torch_time
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        one = study_run(1, trials, folder)
+        two = study_run(2, trials, folder)
+        share, per_trial, rss = overhead(trials, folder)
+    figures |= {
+        "trials_per_min_1_worker": one.per_minute,
+        "trials_per_min_2_workers": two.per_minute,
+        "worker_scaling": two.per_minute / one.per_minute,
+        "optuna_sqlite_overhead_share": share,
+        "optuna_sqlite_overhead_ms_per_trial": per_trial,
+        "worker_peak_rss_mb": rss,
+    }
+
+    print(f"CPU: {cpu_name()}; numpy {np.__version__}; one BLAS thread")
+    print(f"float32 GEMM peak, one thread: {peak / 1e9:.1f} GFLOP/s")
+    print(f"{'step (784-[100]x6-10, SGD + wd)':<34} {'batch 100':>10} {'batch 500':>10}")
+    for label, key in [
+        ("hpsearch float32 (ms)", "hpsearch_ms"),
+        ("PyTorch CPU float32 (ms)", "torch_ms"),
+        ("book-style float64 (ms)", "book_f64_ms"),
+    ]:
+        cells = [figures[f"{key}_b{b}"] for b in (100, 500)]
+        print(
+            f"{label:<34} " + " ".join("       n/a" if c is None else f"{c:>10.3f}" for c in cells)
+        )
+    print(
+        f"{'share of GEMM peak':<34} {figures['gemm_fraction_b100']:>10.0%} "
+        f"{figures['gemm_fraction_b500']:>10.0%}"
+    )
+    print(
+        f"trials/min, default study: 1 worker {one.per_minute:.1f}, 2 workers "
+        f"{two.per_minute:.1f} (x{figures['worker_scaling']:.2f})"
+    )
+    print(f"Optuna + SQLite overhead: {share:.0%} of wall time, {per_trial:.1f} ms per trial")
+    print(f"peak RSS of one worker: {rss:.0f} MB")
+
+    torch_b100, torch_b500 = figures.get("ratio_vs_torch_b100"), figures.get("ratio_vs_torch_b500")
+    if torch_b100 is None:
+        print("PyTorch not installed (pip install torch==2.13.0): its targets are not measured")
+    else:
+        lines.append(
+            (f"step <= 0.85 x PyTorch at batch 100: {torch_b100:.2f} x", torch_b100 <= 0.85)
+        )
+        lines.append((f"step <= 1.0 x PyTorch at batch 500: {torch_b500:.2f} x", torch_b500 <= 1.0))
+    lines += [
+        (
+            f">= 70% of GEMM peak at batch 100: {figures['gemm_fraction_b100']:.0%}",
+            figures["gemm_fraction_b100"] >= 0.70,
+        ),
+        (
+            f">= 80% of GEMM peak at batch 500: {figures['gemm_fraction_b500']:.0%}",
+            figures["gemm_fraction_b500"] >= 0.80,
+        ),
+        (
+            f">= 2.5 x faster than book-style float64 at batch 100: "
+            f"{figures['speedup_vs_book_b100']:.2f} x",
+            figures["speedup_vs_book_b100"] >= 2.5,
+        ),
+        (
+            f"2 workers >= 1.8 x trials/min of 1: {figures['worker_scaling']:.2f} x",
+            figures["worker_scaling"] >= 1.8,
+        ),
+        (f"Optuna + SQLite overhead <= 10% of a trial: {share:.0%}", share <= 0.10),
+        (f"worker peak RSS <= 400 MB: {rss:.0f} MB", rss <= 400),
+    ]
+    for text, ok in lines:
+        print(f"{text} ... {'PASS' if ok else 'FAIL'}")
+
+    results = ROOT / "bench" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    record = {
+        "when": stamp,
+        "cpu": cpu_name(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "blas": [
+            {k: i.get(k) for k in ("internal_api", "version", "num_threads")}
+            for i in threadpool_info()
+        ],
+        "torch": _version("torch"),
+        "optuna": _version("optuna"),
+        "figures": figures,
+        "targets": [{"target": text, "pass": ok} for text, ok in lines],
+    }
+    path = results / f"bench-{stamp}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"written: {path.relative_to(ROOT)}")
+    return 0
+
+
+def _version(module: str) -> str | None:
+    try:
+        return __import__(module).__version__
+    except ImportError:
+        return None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
