@@ -8,6 +8,7 @@ mode with a busy timeout so several local worker processes can share it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 from pathlib import Path
@@ -21,7 +22,6 @@ from hpsearch.errors import HpsearchError
 
 logger = logging.getLogger(__name__)
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_SECONDS = 60
 
 
@@ -82,23 +82,27 @@ def _sqlite_pragmas(connection, _record) -> None:
 
 
 def _prepare_sqlite(path: Path) -> None:
-    if path.exists():
-        if not path.is_file():
-            raise StorageError(f"storage path {path} exists but is not a file")
-        with path.open("rb") as stream:
-            header = stream.read(len(SQLITE_HEADER))
-        if header and header != SQLITE_HEADER:
-            raise StorageError(f"{path} is not an SQLite database; name a new or SQLite file")
-    else:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
-        except OSError as exc:
-            raise StorageError(f"cannot create the database {path}: {exc.strerror}") from None
+    """Refuse a path that is not (or cannot become) an SQLite database, and put the
+    database in WAL mode.
+
+    The file is only ever opened through SQLite itself: a plain open() and close() of
+    a database file releases every POSIX lock this process's SQLite connections hold
+    on it, which corrupts the database once other processes write to it.
+    """
+    if path.exists() and not path.is_file():
+        raise StorageError(f"storage path {path} exists but is not a file")
     try:
-        with sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS) as connection:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create the database {path}: {exc.strerror}") from None
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS)) as db:
+            db.execute("PRAGMA schema_version")  # reads the header: fails on other files
             # WAL lets readers (dashboard, progress) run beside one writer; it persists.
-            connection.execute("PRAGMA journal_mode=WAL")
-        connection.close()
-    except sqlite3.Error as exc:
-        raise StorageError(f"cannot use {path} as an SQLite database: {exc}") from None
+            db.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            raise StorageError(
+                f"{path} is not an SQLite database; name a new or SQLite file"
+            ) from None
+        raise StorageError(f"cannot create the database {path}: {exc}") from None

@@ -141,3 +141,19 @@ def test_final_of_a_missing_study_lists_what_is_there(tmp_path):
     run(spec)
     with pytest.raises(StudyError, match="no study named 'nope' .* studies there: 'tiny'"):
         final("nope", spec.storage)
+
+
+def test_runs_with_workers_after_a_run_in_the_same_process_keep_sqlite_intact(tmp_path):
+    """Regression: checking the database header with a plain open()/close() while this
+    process held SQLite connections dropped their POSIX locks, and the next run's
+    workers corrupted the file ('database disk image is malformed')."""
+    import sqlite3
+
+    spec = tiny_spec(tmp_path, n_trials=6)
+    run(spec)
+    run(spec.with_overrides(name="second"), workers=2)
+    run(spec.with_overrides(name="third"), workers=2)
+    with sqlite3.connect(tmp_path / "studies.db") as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    names = optuna.get_all_study_names(spec.storage)
+    assert sorted(names) == ["second", "third", "tiny"]
