@@ -75,7 +75,20 @@ def test_median_pruning_trains_fewer_epochs_than_no_pruner(tmp_path):
         spec.write_text(text.replace('pruner = "median"', f'pruner = "{pruner}"'))
         storage = f"sqlite:///{tmp_path / pruner}.db"
         assert (
-            main(["run", str(spec), "--trials", "30", "--storage", storage, "--no-progress"]) == 0
+            main(
+                [
+                    "run",
+                    str(spec),
+                    "--trials",
+                    "30",
+                    "--storage",
+                    storage,
+                    "--workers",
+                    "1",
+                    "--no-progress",
+                ]
+            )
+            == 0
         )
         trials = optuna.load_study(study_name="mnist-lr-wd-init", storage=storage).trials
         totals[pruner] = sum(t.user_attrs["epochs_run"] for t in trials)

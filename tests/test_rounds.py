@@ -1,4 +1,5 @@
 import math
+import re
 from pathlib import Path
 
 import optuna
@@ -46,6 +47,8 @@ def test_three_rounds_of_the_default_spec_are_three_linked_studies(tmp_path):
             "-1",
             "--spec-folder",
             str(tmp_path / "specs"),
+            "--workers",
+            "1",  # one worker: which trials the median pruner stops is then reproducible
             "--no-progress",
         ]
     )
@@ -90,7 +93,9 @@ def test_three_rounds_of_the_default_spec_are_three_linked_studies(tmp_path):
     ]
     assert all((out / name).stat().st_size > 5_000 for name in pngs)
     markdown = (out / "report.md").read_text()
-    assert "| lr | log |" in markdown or "No narrowing: only 8 completed trials" in markdown
+    assert "| lr | log |" in markdown or re.search(
+        r"No narrowing: only \d completed trials; narrowing needs at least 10", markdown
+    )
     assert "![best_curves](best_curves.png)" in markdown
     assert "narrowed from `mnist-lr-wd-init-r2`" in markdown
 
