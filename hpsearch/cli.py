@@ -169,6 +169,7 @@ def _add_run_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--seed", type=int, help="seed of the split, sampler and trials")
     run.add_argument("--timeout", type=float, help="stop starting trials after SECONDS")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_heartbeat_option(run)
     run.add_argument(
         "--rounds",
         type=int,
@@ -264,6 +265,7 @@ def _run(args: argparse.Namespace) -> int:
             spec,
             args.rounds,
             workers=args.workers,
+            heartbeat=args.heartbeat,
             top=args.top,
             tolerance=DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance,
             spec_folder=folder,
@@ -401,6 +403,131 @@ def _trials(args: argparse.Namespace) -> int:
 
         with pd.option_context("display.max_rows", None, "display.width", 200):
             print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def _add_heartbeat_option(parser: argparse.ArgumentParser) -> None:
+    from hpsearch.storage import GRACE_FACTOR, HEARTBEAT_SECONDS
+
+    parser.add_argument(
+        "--heartbeat",
+        type=int,
+        default=HEARTBEAT_SECONDS,
+        metavar="SECONDS",
+        help=(
+            f"heartbeat interval of running trials (default {HEARTBEAT_SECONDS}); a trial "
+            f"silent for {GRACE_FACTOR} intervals is failed and re-queued once"
+        ),
+    )
+
+
+def _add_submit_parser(commands: argparse._SubParsersAction) -> None:
+    submit = commands.add_parser(
+        "submit",
+        help="create a study in a shared database for workers to run",
+        description=(
+            "Create the study (spec checked, data loaded once to check it) and store its "
+            "spec in the database, without running trials; start workers with "
+            "'hpsearch worker --storage URL' on any machine that reaches the database."
+        ),
+    )
+    submit.add_argument("spec", type=Path, help="study spec (TOML)")
+    submit.add_argument("--storage", help=f"database URL (default: the spec's, {DEFAULT_STORAGE})")
+    submit.add_argument("--study", help="study name (default: the spec's name)")
+    submit.add_argument("--trials", type=int, help="total finished trials wanted")
+    submit.set_defaults(handler=_submit)
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from hpsearch.distributed import submit
+    from hpsearch.study import quiet_optuna
+
+    quiet_optuna()
+    spec = _load_spec(args.spec).with_overrides(
+        name=args.study, storage=args.storage, n_trials=args.trials
+    )
+    study, budget = submit(spec)
+    print(
+        f"study {study.study_name!r} in {display_url(spec.storage)}: "
+        f"{budget.finished} of {budget.n_trials} trials finished"
+    )
+    print(
+        "start workers with: hpsearch worker "
+        f"--storage {_shell_quote(display_url(spec.storage))} "
+        f"--study {_shell_quote(study.study_name)}"
+        + (" (put the password back in)" if display_url(spec.storage) != spec.storage else "")
+    )
+    return 0
+
+
+def _shell_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+def _add_worker_parser(commands: argparse._SubParsersAction) -> None:
+    worker = commands.add_parser(
+        "worker",
+        help="run trials of the studies in a database until their budgets are used",
+        description=(
+            "Join a study made with 'hpsearch submit' (or 'hpsearch run') from this "
+            "machine: run its trials until the budget, shared with every other worker "
+            "through the database, is used. Without --study, works through every study "
+            "with budget left. Ctrl-C or SIGTERM: the running trial is marked FAIL and "
+            "the worker exits 0."
+        ),
+    )
+    worker.add_argument("--storage", default=DEFAULT_STORAGE, help="database URL")
+    worker.add_argument("--study", help="study name (default: every study with budget left)")
+    worker.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes on this machine, one BLAS thread each (default 1)",
+    )
+    _add_heartbeat_option(worker)
+    worker.add_argument("--no-progress", action="store_true", help="no progress bar")
+    worker.set_defaults(handler=_worker)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from hpsearch.distributed import work
+    from hpsearch.study import quiet_optuna
+
+    quiet_optuna()
+    bar = _TrialBar(args.no_progress)
+
+    def on_study(spec) -> None:
+        bar.bar.clear()
+        print(f"study {spec.name!r} in {display_url(args.storage)}", flush=True)
+        bar.start(spec)
+
+    try:
+        results = work(
+            args.storage,
+            args.study,
+            workers=args.workers,
+            heartbeat=args.heartbeat,
+            on_study=on_study,
+            on_progress=bar.update,
+        )
+    except Interrupted:
+        bar.close()
+        print("hpsearch: worker stopped; its running trial is marked FAIL", file=sys.stderr)
+        return 0
+    bar.close()
+    if not results:
+        if args.study:
+            print(f"nothing to do: study {args.study!r} has used its trial budget")
+        else:
+            print(f"nothing to do: no study in {display_url(args.storage)} has budget left")
+        return 0
+    for result in results:
+        print(
+            f"{result.study.study_name}: {result.finished_now} finished trials; "
+            f"best validation accuracy {_best_text(result.study)}"
+        )
     return 0
 
 
@@ -582,6 +709,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run_parser(commands)
+    _add_submit_parser(commands)
+    _add_worker_parser(commands)
     _add_final_parser(commands)
     _add_narrow_parser(commands)
     _add_trials_parser(commands)
@@ -590,6 +719,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_experiment_parser(commands)
     _add_train_parser(commands)
     return parser
+
+
+def _one_line(text: str) -> str:
+    """The message with line breaks and other control characters escaped: names and
+    paths in it are user text, and the error must stay one line."""
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -601,7 +739,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except HpsearchError as exc:
-        print(f"hpsearch: error: {exc}", file=sys.stderr)
+        print(f"hpsearch: error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError as exc:
+        detail = f" ({_one_line(str(exc))})" if str(exc) else ""
+        print(
+            f"hpsearch: error: out of memory{detail}; use smaller hidden layers or batches",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     except (KeyboardInterrupt, Interrupted):
         print(

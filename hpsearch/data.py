@@ -30,6 +30,7 @@ DATASETS = ("mnist-5k", "digits", "circles", "fashion-mnist", "idx:PATH")
 # The hold-out seed is fixed so the test split is the same in every study and round.
 TEST_SEED = 20_161_010
 TEST_FRACTION = 0.2
+MAX_SEED = 2**32 - 1  # scikit-learn's random_state, like NumPy's RandomState, stops here
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,8 @@ def load(
         )
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise DataError(f"seed must be a non-negative integer, got {seed!r}")
+    if seed > MAX_SEED:
+        raise DataError(f"seed must be at most {MAX_SEED}, got {seed!r}")
     source = _source(name)
     x, t = source.x_pool, source.t_pool
     if train_size is not None:
@@ -120,7 +123,7 @@ def load(
             "leaves nothing to train on"
         )
     (x_val, t_val), (x_train, t_train) = _stratified_partition(
-        x, t, n_val, seed + 1, what=f"validation_fraction={validation_fraction}"
+        x, t, n_val, (seed + 1) % (MAX_SEED + 1), what=f"validation_fraction={validation_fraction}"
     )
     return Split(
         name=name,
@@ -295,8 +298,10 @@ def _idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndar
     x = images.reshape(len(images), -1).astype(np.float32)
     if images.dtype == np.uint8:
         x /= np.float32(255)
-    elif x.size and (x.min() < 0 or x.max() > 1):
+    elif x.size and not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
         raise DataError(f"{images_path}: non-byte pixel values must lie in [0, 1]")
+    if labels.dtype.kind not in "iu":
+        raise DataError(f"{labels_path}: labels must be integers, found {labels.dtype.name}")
     if labels.min() < 0:
         raise DataError(f"{labels_path}: labels must be non-negative class indices")
     return x, labels.astype(np.int64)
@@ -310,6 +315,8 @@ def read_idx(path: Path) -> np.ndarray:
             raw = stream.read()
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"cannot read IDX file {path}: {exc}") from None
+    if not raw:
+        raise DataError(f"{path} is empty: not an IDX file")
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise DataError(f"{path} is not an IDX file (bad magic number)")
     dtype, ndim = _IDX_DTYPES[raw[2]], raw[3]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -168,7 +170,13 @@ class Objective:
         spec = self.spec
         config = resolve(spec, suggest(trial, spec.search.params))
         split = load_split(spec.data, spec.seed)
-        rng = trial_rng(spec, trial.number)
+        # A trial re-queued after its worker died inherits the user attrs of the one it
+        # retries, this among them: it trains with the same numbers.
+        seed_trial = trial.user_attrs.get("seed_trial", trial.number)
+        trial.set_user_attr("seed_trial", seed_trial)
+        # Which machine and process ran it: to tell workers apart when one misbehaves.
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        rng = trial_rng(spec, seed_trial)
         net, optimizer = build(config, split, rng)
         init_std = [
             float(a.std()) for a in net.hidden_activations(split.x_train[: config.batch_size])

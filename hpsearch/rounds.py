@@ -20,6 +20,7 @@ import optuna
 from hpsearch import spec as spec_module
 from hpsearch.analysis import Narrowing, narrow, trials_frame
 from hpsearch.spec import StudySpec
+from hpsearch.storage import HEARTBEAT_SECONDS
 from hpsearch.study import RunResult, load_existing_study, run, stored_spec
 
 logger = logging.getLogger(__name__)
@@ -149,6 +150,7 @@ def run_rounds(
     rounds: int,
     *,
     workers: int = 1,
+    heartbeat: int | None = HEARTBEAT_SECONDS,
     top: float = 0.2,
     margin: float = 0.1,
     tolerance: float = DEFAULT_TOLERANCE,
@@ -165,7 +167,7 @@ def run_rounds(
     for index in range(rounds):
         if on_round_start is not None:
             on_round_start(current)
-        outcome = run(current, workers=workers, on_progress=on_progress)
+        outcome = run(current, workers=workers, on_progress=on_progress, heartbeat=heartbeat)
         if narrowing is not None:
             save_notes(current.storage, narrowing, current.parent, current.name)
         round_result = RoundResult(current, outcome, best_value(outcome.study), narrowing)

@@ -23,6 +23,10 @@ SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc", "grid")
 PRUNERS = ("none", "median", "successive-halving", "hyperband")
 DEFAULT_STORAGE = "sqlite:///studies/hpsearch.db"
 MAX_NAME_LENGTH = 512  # what Optuna's RDB storage keeps of a study name
+MAX_SEED = 2**32 - 1  # NumPy's legacy RandomState, which Optuna's samplers seed, stops here
+MAX_HIDDEN_WIDTH = 65_536  # units in one hidden layer
+MAX_HIDDEN_DEPTH = 1_000  # hidden layers
+MAX_STEPS = 10**12  # grid points a float range's step may cut it into
 
 
 class SpecError(HpsearchError, ValueError):
@@ -62,6 +66,7 @@ class Setting:
     minimum: float | None = None
     strict_minimum: bool = False  # values must exceed `minimum`, not just reach it
     below: float | None = None  # exclusive upper bound
+    maximum: float | None = None  # inclusive upper bound
     names: tuple[str, ...] = ()  # allowed values of a str setting
 
 
@@ -75,8 +80,8 @@ SEARCHABLE: dict[str, Setting] = {
     "init": Setting("model", str, names=INIT_RULES),
     "batchnorm": Setting("model", bool),
     "dropout": Setting("model", float, minimum=0.0, below=1.0),
-    "hidden_width": Setting("model", int, minimum=1),
-    "hidden_depth": Setting("model", int, minimum=0),
+    "hidden_width": Setting("model", int, minimum=1, maximum=MAX_HIDDEN_WIDTH),
+    "hidden_depth": Setting("model", int, minimum=0, maximum=MAX_HIDDEN_DEPTH),
 }
 
 
@@ -206,11 +211,16 @@ def load(path: str | Path) -> StudySpec:
         raise SpecError(f"{path}: no such spec file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read spec: {exc}") from None
+    return loads(text, source=str(path))
+
+
+def loads(text: str, *, source: str = "<spec>") -> StudySpec:
+    """Validate the TOML text of a spec; `source` names it in error messages."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: not valid TOML: {exc}") from None
-    return from_dict(raw, source=str(path))
+        raise SpecError(f"{source}: not valid TOML: {exc}") from None
+    return from_dict(raw, source=source)
 
 
 def from_dict(raw: Mapping[str, Any], *, source: str = "<spec>") -> StudySpec:
@@ -220,7 +230,7 @@ def from_dict(raw: Mapping[str, Any], *, source: str = "<spec>") -> StudySpec:
     name = check.text(top.get("name", StudySpec.name), "name")
     if len(name) > MAX_NAME_LENGTH or not name.strip():
         check.fail("name", f"must be 1 to {MAX_NAME_LENGTH} characters, got {len(name)}")
-    seed = check.integer(top.get("seed", 0), "seed", minimum=0)
+    seed = check.integer(top.get("seed", 0), "seed", minimum=0, maximum=MAX_SEED)
     storage = check.text(top.get("storage", DEFAULT_STORAGE), "storage")
     round_number = check.integer(top.get("round", 1), "round", minimum=1)
     parent = top.get("parent")
@@ -250,6 +260,15 @@ def from_dict(raw: Mapping[str, Any], *, source: str = "<spec>") -> StudySpec:
         isinstance(size, int) and not isinstance(size, bool) and size >= 1 for size in hidden
     ):
         check.fail("model.hidden_sizes", f"must be a list of positive integers, got {hidden!r}")
+    if len(hidden) > MAX_HIDDEN_DEPTH:
+        check.fail(
+            "model.hidden_sizes", f"at most {MAX_HIDDEN_DEPTH} hidden layers, got {len(hidden)}"
+        )
+    if hidden and max(hidden) > MAX_HIDDEN_WIDTH:
+        check.fail(
+            "model.hidden_sizes",
+            f"a hidden layer has at most {MAX_HIDDEN_WIDTH} units, got {max(hidden)}",
+        )
     model = ModelSpec(
         hidden_sizes=tuple(hidden),
         activation=check.setting(model_raw, "activation", ModelSpec.activation, "model"),
@@ -356,13 +375,20 @@ class _Checker:
     def text(self, value: Any, key: str) -> str:
         if not isinstance(value, str):
             self.fail(key, f"must be a string, got {value!r}")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            # Lone surrogates: what Python makes of command-line bytes that are not UTF-8.
+            self.fail(key, f"must be valid UTF-8 text, got {value!r}")
         return value
 
-    def integer(self, value: Any, key: str, minimum: int) -> int:
+    def integer(self, value: Any, key: str, minimum: int, maximum: int | None = None) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(key, f"must be an integer, got {value!r}")
         if value < minimum:
             self.fail(key, f"must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            self.fail(key, f"must be <= {maximum}, got {value}")
         return value
 
     def optional_integer(self, value: Any, key: str, minimum: int) -> int | None:
@@ -384,7 +410,22 @@ class _Checker:
     def options(self, raw: Any, key: str) -> dict[str, Any]:
         if not isinstance(raw, Mapping):
             self.fail(key, f"must be a table of keyword arguments, got {raw!r}")
+        for name, value in raw.items():
+            self.finite(value, f"{key}.{name}")
         return dict(raw)
+
+    def finite(self, value: Any, key: str) -> None:
+        """No NaN or infinity anywhere inside a value (TOML allows both)."""
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(key, f"must be a finite number, got {value!r}")
+        if isinstance(value, str):
+            self.text(value, key)
+        elif isinstance(value, Mapping):
+            for name, item in value.items():
+                self.finite(item, f"{key}.{name}")
+        elif isinstance(value, list | tuple):
+            for item in value:
+                self.finite(item, key)
 
     def value(self, name: str, value: Any, key: str) -> Any:
         """One value of a searchable setting, checked against its type and bounds."""
@@ -413,6 +454,8 @@ class _Checker:
             self.fail(key, f"must be {relation} {setting.minimum:g}, got {value!r}")
         if setting.below is not None and value >= setting.below:
             self.fail(key, f"must be < {setting.below:g}, got {value!r}")
+        if setting.maximum is not None and value > setting.maximum:
+            self.fail(key, f"must be <= {setting.maximum:g}, got {value!r}")
         return value
 
     def setting(self, table: Mapping[str, Any], name: str, default: Any, section: str) -> Any:
@@ -462,8 +505,7 @@ class _Checker:
                 "such as 1e-8",
             )
         if kind is int:
-            step = raw.get("step", 1)
-            step = self.value("hidden_width", step, f"{key}.step")  # a positive integer
+            step = self.integer(raw.get("step", 1), f"{key}.step", minimum=1)
             if log and step != 1:
                 self.fail(f"{key}.step", "a log-scale integer range needs step = 1")
             return IntRange(low, high, log=log, step=step)
@@ -472,6 +514,12 @@ class _Checker:
             step = self.number(step, f"{key}.step", above=0.0)
             if log:
                 self.fail(f"{key}.step", "a log-scale range cannot have a step")
+            if (high - low) / step > MAX_STEPS:
+                self.fail(
+                    f"{key}.step",
+                    f"{step!r} cuts the range into more than {MAX_STEPS:.0e} points; "
+                    "use a larger step or none",
+                )
         return FloatRange(low, high, log=log, step=step)
 
 
@@ -491,4 +539,5 @@ __all__ = [
     "TrainingSpec",
     "from_dict",
     "load",
+    "loads",
 ]

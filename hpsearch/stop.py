@@ -28,6 +28,10 @@ class StopRequest:
     def request(self) -> None:
         self._event.set()
 
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`, waking early when a stop is requested."""
+        return self._event.wait(seconds)
+
     def check(self, where: str) -> None:
         if self._event.is_set():
             raise Interrupted(f"stop requested; the trial ended {where}")

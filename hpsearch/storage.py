@@ -1,20 +1,33 @@
 """Storage URLs to Optuna storages, with the checks that keep a bad URL from ever
 touching a database.
 
-SQLite is the embedded default: the file's folder is created, a file that is not an
-SQLite database is refused before SQLAlchemy opens it, and the database is put in WAL
-mode with a busy timeout so several local worker processes can share it.
+- ``sqlite:///PATH`` is the embedded default: the file's folder is created, a file that
+  is not an SQLite database of this Optuna schema is refused before SQLAlchemy opens it,
+  and the database is put in WAL mode with a busy timeout and BEGIN IMMEDIATE
+  transactions so several local worker processes share it without "database is locked".
+- ``postgresql+psycopg://USER:PASS@HOST/DB`` (psycopg 3, the ``postgres`` extra) is for
+  workers on many machines; plain ``postgresql://`` means the same.
+- ``journal:PATH`` is Optuna's JournalStorage on a file, for shared file systems. It has
+  no heartbeats: a worker that dies there leaves its trial RUNNING.
+
+Relational storages get Optuna's heartbeats: a trial whose worker stopped beating for
+the grace period is failed and re-queued once (RetryHeartbeatStaleTrialCallback), so a
+worker killed mid-trial costs a rerun of that trial, never the study's budget.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import logging
 import sqlite3
+import warnings
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import optuna
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -23,6 +36,10 @@ from hpsearch.errors import HpsearchError
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_SECONDS = 60
+HEARTBEAT_SECONDS = 10  # how often a running trial says it is alive
+GRACE_FACTOR = 3  # a trial silent for this many heartbeats is taken for dead
+MAX_RETRY = 1  # a dead worker's trial is re-queued once
+JOURNAL_PREFIX = "journal:"
 
 
 class StorageError(HpsearchError):
@@ -30,11 +47,13 @@ class StorageError(HpsearchError):
 
 
 def display_url(url: str) -> str:
-    """The URL with any password masked, for printing and logging."""
+    """The URL with any password masked, for printing, logging and storing."""
+    if url.startswith(JOURNAL_PREFIX):
+        return url
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
-        return url
+        return "<not a database URL>" if "@" in url else url
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -48,37 +67,138 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """An Optuna storage for `url`, or a StorageError saying what is wrong with it."""
+def open_storage(
+    url: str, *, heartbeat: int | None = HEARTBEAT_SECONDS
+) -> optuna.storages.BaseStorage:
+    """An Optuna storage for `url`, or a StorageError saying what is wrong with it.
+
+    `heartbeat` is the heartbeat interval in seconds of relational storages (None: no
+    heartbeats, so nothing can tell a dead worker's trial from a slow one).
+    """
+    if url.startswith(JOURNAL_PREFIX):
+        return _open_journal(Path(url[len(JOURNAL_PREFIX) :]))
     try:
-        make_url(url)
+        parsed = make_url(url)
     except ArgumentError:
         raise StorageError(
-            f"storage {url!r} is not a database URL; use e.g. sqlite:///studies/hpsearch.db"
+            f"storage {display_url(url)!r} is not a database URL; use e.g. "
+            "sqlite:///studies/hpsearch.db, postgresql+psycopg://USER:PASS@HOST/DB "
+            "or journal:PATH"
         ) from None
+    if heartbeat is not None and heartbeat < 1:
+        raise StorageError(f"the heartbeat interval must be at least 1 second, got {heartbeat}")
     path = sqlite_path(url)
-    engine_kwargs = {}
+    engine_kwargs: dict = {}
     if path is not None:
         _prepare_sqlite(path)
         engine_kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_SECONDS}}
+    elif parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":  # SQLAlchemy would reach for psycopg2
+            url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        # Workers on other machines keep connections for hours: test them before use.
+        engine_kwargs = {"pool_pre_ping": True}
     try:
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-    except (SQLAlchemyError, RuntimeError, ImportError, ValueError) as exc:
+        with warnings.catch_warnings():  # heartbeats have been "experimental" since 2.x
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            beats = {}
+            if heartbeat is not None:
+                retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+                beats = {
+                    "heartbeat_interval": heartbeat,
+                    "grace_period": GRACE_FACTOR * heartbeat,
+                    "heartbeat_stale_trial_callback": retry,
+                }
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **beats)
+    except ImportError as exc:
+        hint = (
+            "; install the postgres extra: pip install 'hpsearch[postgres]'"
+            if parsed.get_backend_name() == "postgresql"
+            else ""
+        )
+        raise StorageError(
+            f"cannot open storage {display_url(url)}: missing driver {exc.name or exc}{hint}"
+        ) from None
+    except (SQLAlchemyError, RuntimeError, ValueError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StorageError(f"cannot open storage {display_url(url)}: {first_line}") from None
     if path is not None:
-        # In WAL mode, synchronous=NORMAL keeps the database consistent across crashes
-        # (a power cut may lose the last commits, never corrupt) and drops the fsync
-        # from every per-epoch report. It is per connection: set it on each new one.
-        event.listen(storage.engine, "connect", _sqlite_pragmas)
+        event.listen(storage.engine, "connect", _sqlite_connection)
+        event.listen(storage.engine, "begin", _begin_immediate)
         storage.engine.dispose()
     return storage
 
 
-def _sqlite_pragmas(connection, _record) -> None:
+def running_without_heartbeat(study: optuna.Study, older_than: float) -> list[int]:
+    """Numbers of the study's RUNNING trials that started more than `older_than` seconds
+    ago and never sent a heartbeat: run by a process without heartbeats (an older
+    hpsearch, plain Optuna) or left by one that died. Heartbeats can never fail them, so
+    a worker waiting for them would wait for ever."""
+    storage = study._storage
+    if not isinstance(storage, optuna.storages.RDBStorage):
+        return []
+    query = text(
+        "SELECT t.number, t.datetime_start FROM trials t "
+        "LEFT JOIN trial_heartbeats h ON h.trial_id = t.trial_id "
+        "WHERE t.study_id = :study AND t.state = 'RUNNING' AND h.trial_id IS NULL"
+    )
+    with storage.engine.connect() as connection:
+        rows = connection.execute(query, {"study": study._study_id}).all()
+    # Optuna stores naive local times.
+    cutoff = datetime.now() - timedelta(seconds=older_than)
+    return sorted(number for number, start in rows if start is None or _as_datetime(start) < cutoff)
+
+
+def _as_datetime(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def _open_journal(path: Path) -> optuna.storages.JournalStorage:
+    """Optuna's append-only journal on a file; an existing file must already be one."""
+    from optuna.storages.journal import JournalFileBackend
+
+    if path.is_dir():
+        raise StorageError(f"{path} is a folder; journal:PATH names a journal file")
+    if path.exists() and path.stat().st_size > 0:
+        try:
+            with path.open("rb") as stream:
+                first = json.loads(stream.readline())
+            if not isinstance(first, dict) or "op_code" not in first:
+                raise ValueError
+        except (OSError, ValueError, UnicodeDecodeError):
+            raise StorageError(
+                f"{path} is not an Optuna journal; name a new file or a journal"
+            ) from None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    except OSError as exc:
+        raise StorageError(f"cannot open the journal {path}: {exc.strerror or exc}") from None
+
+
+def _sqlite_connection(connection, _record) -> None:
+    """Per-connection settings. In WAL mode, synchronous=NORMAL keeps the database
+    consistent across crashes (a power cut may lose the last commits, never corrupt)
+    and drops the fsync from every per-epoch report. The driver's own transaction
+    handling is switched off so that `_begin_immediate` decides how transactions begin.
+    """
+    connection.isolation_level = None
     cursor = connection.cursor()
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _begin_immediate(connection) -> None:
+    """Take SQLite's write lock when a transaction begins, not at its first write.
+
+    SQLite ignores SELECT ... FOR UPDATE, which Optuna relies on to claim a waiting
+    trial (an enqueued or re-queued one) and to check a trial is still running before
+    writing to it. With deferred transactions two workers can both read "WAITING" and
+    both run the trial, and a read that turns into a write fails at once with
+    "database is locked" instead of waiting. BEGIN IMMEDIATE serialises each
+    read-then-write under the busy timeout; WAL still lets readers (the dashboard,
+    progress) run beside it.
+    """
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _prepare_sqlite(path: Path) -> None:
@@ -95,9 +215,11 @@ def _prepare_sqlite(path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StorageError(f"cannot create the database {path}: {exc.strerror}") from None
+    existed = path.exists()
     try:
         with contextlib.closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS)) as db:
             db.execute("PRAGMA schema_version")  # reads the header: fails on other files
+            _check_optuna_schema(db, path)  # before anything writes to the file
             # WAL lets readers (dashboard, progress) run beside one writer; it persists.
             db.execute("PRAGMA journal_mode=WAL")
     except sqlite3.DatabaseError as exc:
@@ -105,4 +227,58 @@ def _prepare_sqlite(path: Path) -> None:
             raise StorageError(
                 f"{path} is not an SQLite database; name a new or SQLite file"
             ) from None
+        if existed:
+            raise StorageError(f"cannot open the database {path}: {exc}") from None
         raise StorageError(f"cannot create the database {path}: {exc}") from None
+
+
+# Tables Optuna's RDB storage creates; a database with tables but none of these belongs
+# to another program, and Optuna would add its tables to it.
+OPTUNA_TABLES = frozenset({"studies", "trials", "version_info", "alembic_version"})
+
+
+def _check_optuna_schema(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse, by reading only, a database that Optuna would change on opening: another
+    program's database, or one of another Optuna schema version (Optuna would add
+    missing tables before noticing, and its fix is to upgrade the file in place)."""
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not tables:
+        return  # a new database
+    if not tables & OPTUNA_TABLES:
+        listing = ", ".join(sorted(tables)[:5])
+        raise StorageError(
+            f"{path} is an SQLite database of another program (tables: {listing}), "
+            "not an Optuna one; name a new file"
+        )
+    revision = schema = library = None
+    if "alembic_version" in tables:
+        row = db.execute("SELECT version_num FROM alembic_version").fetchone()
+        revision = row[0] if row else None
+    if "version_info" in tables:
+        row = db.execute("SELECT schema_version, library_version FROM version_info").fetchone()
+        schema, library = row if row else (None, None)
+    expected_revision, expected_schema = _optuna_schema()
+    if (revision is None or revision == expected_revision) and (
+        schema is None or schema == expected_schema
+    ):
+        return
+    made_by = f"Optuna {library}" if library else "another Optuna"
+    raise StorageError(
+        f"{path} was made by {made_by} (schema {revision or schema}); Optuna "
+        f"{optuna.__version__} here uses schema {expected_revision}. hpsearch leaves it "
+        "untouched: use a new database, or upgrade a copy with "
+        "'optuna storage upgrade --storage sqlite:///COPY'"
+    )
+
+
+@functools.cache
+def _optuna_schema() -> tuple[str, int]:
+    """(alembic revision, version_info.schema_version) that this Optuna writes, read
+    from a fresh in-memory database."""
+    storage = optuna.storages.RDBStorage("sqlite://", skip_compatibility_check=True)
+    try:
+        with storage.engine.connect() as connection:
+            schema = connection.exec_driver_sql("SELECT schema_version FROM version_info")
+            return storage.get_head_version(), schema.scalar_one()
+    finally:
+        storage.engine.dispose()

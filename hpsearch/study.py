@@ -12,6 +12,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import optuna
+from optuna.storages import fail_stale_trials
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch import __version__
@@ -37,7 +40,13 @@ from hpsearch.objective import (
 from hpsearch.pruning import CompletedOncePerTrial
 from hpsearch.spec import Choice, IntRange, SpecError, StudySpec, from_dict
 from hpsearch.stop import Interrupted, graceful_stop
-from hpsearch.storage import display_url, open_storage
+from hpsearch.storage import (
+    GRACE_FACTOR,
+    HEARTBEAT_SECONDS,
+    display_url,
+    open_storage,
+    running_without_heartbeat,
+)
 from hpsearch.train import fit
 
 logger = logging.getLogger(__name__)
@@ -159,6 +168,14 @@ def stored_spec(study: optuna.Study) -> StudySpec:
     return from_dict(raw, source=f"study {study.study_name!r}")
 
 
+def stored_form(spec: StudySpec) -> dict[str, Any]:
+    """The spec as a study keeps it: the storage URL without its password, which
+    everyone who can read the database could otherwise read back."""
+    raw = spec.to_dict()
+    raw["storage"] = display_url(spec.storage)
+    return raw
+
+
 def open_study(
     spec: StudySpec, storage: optuna.storages.BaseStorage, sampler=None, pruner=None
 ) -> optuna.Study:
@@ -196,7 +213,7 @@ def open_study(
         pruner=pruner,
         direction="maximize",
     )
-    study.set_user_attr("spec", spec.to_dict())
+    study.set_user_attr("spec", stored_form(spec))
     study.set_user_attr("spec_source", spec.source)
     study.set_user_attr("seed", spec.seed)
     study.set_user_attr("hpsearch_version", __version__)
@@ -271,37 +288,138 @@ class RunResult:
     finished_now: int
 
 
-class _Tickets:
-    """The trials still to start, shared by the local workers so their total is exact."""
+POLL_SECONDS = 1.0  # how often a worker with nothing to start looks again
 
-    def __init__(self, count: int, context: Any = None) -> None:
-        self.value = (context or multiprocessing).Value("i", count)
 
-    def claim(self) -> bool:
-        with self.value.get_lock():
-            if self.value.value <= 0:
-                return False
-            self.value.value -= 1
-            return True
+class BudgetFilled(HpsearchError):
+    """Raised inside a trial that other workers' trials left no room for."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Where a study stands against its trial budget, read from the database alone, so
+    that workers on any number of machines share one exact count."""
+
+    n_trials: int
+    finished: int  # complete or pruned, run by this study (not copied in)
+    taken: int  # finished, running or waiting to run
+    waiting: int  # enqueued or re-queued, not yet claimed
+
+    @classmethod
+    def of(cls, study: optuna.Study, n_trials: int) -> Budget:
+        finished = taken = waiting = 0
+        for trial in study.get_trials(deepcopy=False):
+            if "copied_from" in trial.user_attrs or trial.state == TrialState.FAIL:
+                continue
+            taken += 1
+            finished += trial.state in FINISHED
+            waiting += trial.state == TrialState.WAITING
+        return cls(n_trials, finished, taken, waiting)
+
+    @property
+    def done(self) -> bool:
+        return self.finished >= self.n_trials
+
+    @property
+    def full(self) -> bool:
+        """Every remaining slot is running or queued: nothing new may start."""
+        return self.taken >= self.n_trials and self.waiting == 0
+
+
+class _WithinBudget:
+    """The objective, behind a check that the trial just created is within the budget.
+
+    Local workers claim trials under one lock (the `claim` held from their budget check
+    until their trial exists), so they never overshoot. Workers on other machines can:
+    two that both saw the last free slot both create a trial. Trial numbers are unique,
+    so the one with as many live trials numbered before it as the budget ends as FAIL
+    with the reason in a user attr and never counts; a finished trial is never lost.
+    """
+
+    def __init__(self, objective: Objective, n_trials: int, claim: Any) -> None:
+        self.objective = objective
+        self.stop = objective.stop
+        self.n_trials = n_trials
+        self.claim = claim
+        self.claimed = False
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        self.release()
+        ahead = sum(
+            1
+            for other in trial.study.get_trials(deepcopy=False)
+            if other.number < trial.number
+            and other.state != TrialState.FAIL
+            and "copied_from" not in other.user_attrs
+        )
+        if ahead >= self.n_trials:
+            reason = f"not run: the study's {self.n_trials} trials were taken by other workers"
+            trial.set_user_attr("stop_reason", reason)
+            raise BudgetFilled(reason)
+        return self.objective(trial)
+
+    def acquire(self) -> None:
+        self.claim.acquire()
+        self.claimed = True
+
+    def release(self) -> None:
+        if self.claimed:
+            self.claimed = False
+            self.claim.release()
 
 
 def _work(
     study: optuna.Study,
     objective: Objective,
-    tickets: _Tickets,
+    n_trials: int,
     deadline: float | None,
     callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = (),
+    claim: Any = None,
 ) -> None:
-    """Run trials one at a time while tickets last, the deadline allows and no stop
-    was requested; a stop ends the running trial as FAIL at its next epoch."""
+    """Run trials one at a time until the study has `n_trials` finished trials, the
+    deadline passes or a stop is requested (the running trial then ends as FAIL at its
+    next epoch). `claim` is a lock shared by the workers of one machine.
+
+    When every slot is taken by trials running elsewhere, the worker waits for them:
+    with heartbeats on, a trial whose worker died is failed and re-queued here (Optuna's
+    fail_stale_trials with the storage's retry callback), and this worker may run it.
+    """
     stop = objective.stop
+    guarded = _WithinBudget(objective, n_trials, claim or threading.Lock())
     while not stop.requested() and (deadline is None or time.time() < deadline):
-        if not tickets.claim():
-            return
+        guarded.acquire()
         try:
-            study.optimize(objective, n_trials=1, callbacks=list(callbacks), gc_after_trial=False)
+            budget = Budget.of(study, n_trials)
+            if budget.done:
+                return
+            if budget.full:
+                guarded.release()
+                if not is_heartbeat_enabled(study._storage):
+                    return  # nobody can tell a dead worker's trial from a slow one
+                grace = study._storage.get_heartbeat_interval() * GRACE_FACTOR
+                orphans = running_without_heartbeat(study, older_than=grace)
+                if orphans:
+                    logger.warning(
+                        "study %r: trial(s) %s RUNNING without heartbeats (a worker without "
+                        "heartbeats, or one that died); not waiting for them",
+                        study.study_name,
+                        ", ".join(map(str, orphans)),
+                    )
+                    return
+                fail_stale_trials(study)
+                stop.wait(POLL_SECONDS)
+                continue
+            study.optimize(
+                guarded,
+                n_trials=1,
+                callbacks=list(callbacks),
+                gc_after_trial=False,
+                catch=(BudgetFilled,),
+            )
         except Interrupted:
             return
+        finally:
+            guarded.release()
 
 
 def _not_an_interrupt(record: logging.LogRecord) -> bool:
@@ -318,25 +436,48 @@ def quiet_optuna() -> None:
         optimize_logger.addFilter(_not_an_interrupt)
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when its parent dies, so that a SIGKILLed
+    `hpsearch run` does not leave its workers running on: they end their trial as FAIL
+    and exit like after Ctrl-C. Elsewhere a no-op."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+
+
 def _worker_main(
-    spec_dict: dict[str, Any], source: str, worker: int, tickets: _Tickets, deadline: float | None
+    spec_dict: dict[str, Any],
+    source: str,
+    worker: int,
+    deadline: float | None,
+    claim: Any,
+    heartbeat: int | None,
 ) -> None:
     """A worker process: one BLAS thread, its own sampler stream, data loaded once.
     SIGINT or SIGTERM ends it cleanly (exit 0) after its trial is marked FAIL."""
     from threadpoolctl import threadpool_limits
 
+    parent = os.getppid()
     try:
+        _die_with_parent()
         quiet_optuna()
         spec = from_dict(spec_dict, source=source)
         with graceful_stop(escalate=False) as stop, threadpool_limits(limits=1):
-            storage = open_storage(spec.storage)
+            if os.getppid() != parent:  # the parent died before prctl took effect
+                return
+            storage = open_storage(spec.storage, heartbeat=heartbeat)
             study = optuna.load_study(
                 study_name=spec.name,
                 storage=storage,
                 sampler=make_sampler(spec, worker),
                 pruner=make_pruner(spec),
             )
-            _work(study, Objective(spec, stop), tickets, deadline)
+            _work(study, Objective(spec, stop), spec.search.n_trials, deadline, claim=claim)
     except KeyboardInterrupt:  # a signal before the handler was in place: nothing started
         raise SystemExit(0) from None
 
@@ -347,6 +488,7 @@ def run(
     workers: int = 1,
     spawn: bool = False,
     on_progress: Callable[[int, float | None], None] | None = None,
+    heartbeat: int | None = HEARTBEAT_SECONDS,
 ) -> RunResult:
     """Run the spec's study until it has `search.n_trials` finished trials.
 
@@ -354,14 +496,15 @@ def run(
     sampler and pruner options, the data, and the study's existing experiment.
     `on_progress(finished, best_value)` is called as trials finish. One worker runs
     in this process unless `spawn` asks for a worker process (as benchmarks do, to
-    compare like with like).
+    compare like with like). `heartbeat` is the storage's heartbeat interval in
+    seconds: a trial silent for three of them is failed and re-queued once.
     """
     if workers < 1:
         raise StudyError(f"--workers must be at least 1, got {workers}")
     sampler, pruner = make_sampler(spec), make_pruner(spec)
     split = load_split(spec.data, spec.seed)
     check_against_data(spec, split)
-    storage = open_storage(spec.storage)
+    storage = open_storage(spec.storage, heartbeat=heartbeat)
     study = open_study(spec, storage, sampler, pruner)
     before = len(finished_trials(study))
     remaining = spec.search.n_trials - before
@@ -376,9 +519,9 @@ def run(
     )
     if remaining > 0:
         if workers == 1 and not spawn:
-            stopped = _run_here(study, spec, remaining, deadline, on_progress)
+            stopped = _run_here(study, spec, deadline, on_progress)
         else:
-            stopped = _run_workers(study, spec, remaining, deadline, workers, on_progress)
+            stopped = _run_workers(study, spec, deadline, workers, on_progress, heartbeat)
         if stopped:
             raise Interrupted(
                 f"stopped with {len(finished_trials(study))} finished trials in {spec.name!r}"
@@ -391,24 +534,24 @@ def _best_value(study: optuna.Study) -> float | None:
     return max((t.value for t in complete), default=None)
 
 
-def _run_here(study, spec, remaining, deadline, on_progress) -> bool:
+def _run_here(study, spec, deadline, on_progress) -> bool:
     """Trials in this process; True when a signal stopped them."""
     callbacks = []
     if on_progress is not None:
         callbacks.append(lambda s, _trial: on_progress(len(finished_trials(s)), _best_value(s)))
     with graceful_stop() as stop:
-        _work(study, Objective(spec, stop), _Tickets(remaining), deadline, callbacks)
+        _work(study, Objective(spec, stop), spec.search.n_trials, deadline, callbacks)
     return stop.requested()
 
 
-def _run_workers(study, spec, remaining, deadline, workers, on_progress) -> bool:
+def _run_workers(study, spec, deadline, workers, on_progress, heartbeat) -> bool:
     """Trials in `workers` spawned processes; True when a signal stopped them."""
     context = multiprocessing.get_context("spawn")
-    tickets = _Tickets(remaining, context)
+    claim = context.Lock()
     processes = [
         context.Process(
             target=_worker_main,
-            args=(spec.to_dict(), spec.source, worker, tickets, deadline),
+            args=(spec.to_dict(), spec.source, worker, deadline, claim, heartbeat),
             name=f"hpsearch-worker-{worker}",
         )
         for worker in range(workers)
@@ -431,10 +574,13 @@ def _run_workers(study, spec, remaining, deadline, workers, on_progress) -> bool
         on_progress(len(finished_trials(study)), _best_value(study))
     failed = [p.name for p in processes if p.exitcode not in (0, None)]
     if failed:
-        raise StudyError(
-            f"worker(s) {', '.join(failed)} stopped with an error; finished trials are kept, "
-            "run the same command again to continue"
-        )
+        if Budget.of(study, spec.search.n_trials).done:
+            logger.warning("worker(s) %s died; the others completed the study", ", ".join(failed))
+        else:
+            raise StudyError(
+                f"worker(s) {', '.join(failed)} stopped with an error; finished trials are "
+                "kept, run the same command again to continue"
+            )
     return stop.requested()
 
 
@@ -474,7 +620,7 @@ def final(study_name: str, storage_url: str) -> FinalResult:
     best = max(complete, key=lambda t: t.value)
     config = resolve(spec, best.params)
     split = without_validation(load_split(spec.data, spec.seed))
-    rng = trial_rng(spec, best.number)
+    rng = trial_rng(spec, best.user_attrs.get("seed_trial", best.number))
     net, optimizer = build(config, split, rng)
     fit(net, optimizer, split, epochs=config.epochs, batch_size=config.batch_size, rng=rng)
     result = FinalResult(

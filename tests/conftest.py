@@ -1,3 +1,6 @@
+import os
+import uuid
+
 import numpy as np
 import pytest
 
@@ -13,3 +16,26 @@ def mnist() -> Split:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """A new, empty database on the test PostgreSQL server, dropped afterwards."""
+    url = os.environ.get("HPSEARCH_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("HPSEARCH_REQUIRE_POSTGRES"):
+            pytest.fail("HPSEARCH_REQUIRE_POSTGRES is set but HPSEARCH_TEST_POSTGRES_URL is not")
+        pytest.skip(
+            "no PostgreSQL server: set HPSEARCH_TEST_POSTGRES_URL (.ci/postgres starts one)"
+        )
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    server = make_url(url)
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

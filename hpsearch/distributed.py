@@ -1,0 +1,109 @@
+"""Submit a study to a shared database, and join it as a worker from any machine.
+
+This is Optuna's distributed mode with hpsearch's spec kept in the database: `submit`
+creates the study and stores its spec there, and `work` reads it back, so a worker
+needs nothing but the database URL (and the data set, which every machine loads
+locally). Workers share the trial budget through the database alone (see
+`study.Budget`), so they can be started, killed and restarted anywhere, at any time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import optuna
+from threadpoolctl import threadpool_limits
+
+from hpsearch.objective import check_against_data, load_split
+from hpsearch.spec import StudySpec
+from hpsearch.storage import HEARTBEAT_SECONDS, display_url, open_storage
+from hpsearch.study import (
+    Budget,
+    RunResult,
+    StudyError,
+    make_pruner,
+    make_sampler,
+    open_study,
+    run,
+    stored_spec,
+)
+
+
+def submit(spec: StudySpec) -> tuple[optuna.Study, Budget]:
+    """Create the spec's study (or find it, with the same experiment) without running
+    a trial. Everything a worker will need is checked here first: sampler and pruner
+    options, the data set, and that the network fits the data."""
+    sampler, pruner = make_sampler(spec), make_pruner(spec)
+    check_against_data(spec, load_split(spec.data, spec.seed))
+    study = open_study(spec, open_storage(spec.storage), sampler, pruner)
+    return study, Budget.of(study, spec.search.n_trials)
+
+
+def _specs_with_budget(storage_url: str, study_name: str | None) -> Iterator[StudySpec]:
+    """The stored specs of the studies to work on, with this worker's storage URL (the
+    stored one has its password masked)."""
+    storage = open_storage(storage_url)
+    if study_name is not None:
+        try:
+            study = optuna.load_study(study_name=study_name, storage=storage)
+        except KeyError:
+            names = optuna.get_all_study_names(storage)
+            listing = ", ".join(repr(n) for n in names[:10]) or "none"
+            raise StudyError(
+                f"no study named {study_name!r} in {display_url(storage_url)}; "
+                f"studies there: {listing}; create it with hpsearch submit"
+            ) from None
+        studies = [study]
+    else:
+        studies = [
+            optuna.load_study(study_name=frozen.study_name, storage=storage)
+            for frozen in storage.get_all_studies()
+            if "spec" in frozen.user_attrs
+        ]
+    for study in studies:
+        spec = stored_spec(study).with_overrides(storage=storage_url)
+        if not Budget.of(study, spec.search.n_trials).done:
+            yield spec
+
+
+def work(
+    storage_url: str,
+    study_name: str | None = None,
+    *,
+    workers: int = 1,
+    heartbeat: int | None = HEARTBEAT_SECONDS,
+    on_study: Callable[[StudySpec], None] | None = None,
+    on_progress: Callable[[int, float | None], None] | None = None,
+) -> list[RunResult]:
+    """Run trials of `study_name`, or of every hpsearch study in the database with
+    budget left, until none is left. Each study is worked on once per call: a study
+    whose remaining trials all run elsewhere is left to those workers."""
+    results: list[RunResult] = []
+    attempted: set[str] = set()
+    while True:
+        pending = [
+            spec
+            for spec in _specs_with_budget(storage_url, study_name)
+            if spec.name not in attempted
+        ]
+        if not pending:
+            return results
+        spec = pending[0]
+        attempted.add(spec.name)
+        if on_study is not None:
+            on_study(spec)
+        # One BLAS thread per worker, as in `run`'s worker processes: K workers on K
+        # cores, whether started as --workers K or as K commands.
+        with threadpool_limits(limits=1):
+            results.append(
+                run(
+                    spec,
+                    workers=workers,
+                    spawn=workers > 1,
+                    on_progress=on_progress,
+                    heartbeat=heartbeat,
+                )
+            )
+
+
+__all__ = ["submit", "work"]

@@ -1,0 +1,209 @@
+"""Workers that die: `hpsearch worker` processes on one study, one SIGKILLed mid-trial,
+on a real PostgreSQL server and on one SQLite file; and a SIGKILLed `run_study.py`
+followed by the same command again. Nothing is lost, nothing is counted twice."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tests.helpers import TINY
+
+ROOT = Path(__file__).resolve().parents[1]
+HEARTBEAT = 1  # seconds; a silent trial is failed after 3
+N_TRIALS = 40
+# Trials of about 0.4 s on one core: long enough that a kill lands inside one, short
+# enough for CI.
+SPEC = (
+    TINY.format(n_trials=N_TRIALS, sampler="random", pruner="none")
+    .replace("hidden_sizes = [32, 32]", "hidden_sizes = [200, 200]")
+    .replace("batch_size = 50", "batch_size = 10")
+    .replace("epochs = 4", "epochs = 16")
+    # Ranges where no trial diverges (a diverged trial ends PRUNED, not COMPLETE).
+    .replace("low = 1e-3\nhigh = 1.0", "low = 1e-3\nhigh = 0.05")
+    .replace("low = 1e-2\nhigh = 10.0", "low = 0.5\nhigh = 2.0")
+)
+
+
+def hpsearch(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hpsearch.cli", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def trials(storage: str, name: str = "tiny") -> list[optuna.trial.FrozenTrial]:
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:  # not created yet
+        return []
+    return study.get_trials(deepcopy=False)
+
+
+def running_trial_pid(storage: str) -> tuple[int, int] | None:
+    """(trial number, pid) of a trial that is RUNNING and has trained for a while."""
+    for trial in trials(storage):
+        if (
+            trial.state == TrialState.RUNNING
+            and "worker" in trial.user_attrs
+            and time.time() - trial.datetime_start.timestamp() > 0.1
+        ):
+            return trial.number, int(trial.user_attrs["worker"].rsplit(":", 1)[1])
+    return None
+
+
+def four_workers_one_killed(tmp_path: Path, storage: str) -> None:
+    """Submit a 40-trial study, start 4 workers, SIGKILL the one running a trial once
+    a few trials are complete, and check the study ends whole."""
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(SPEC)
+    submit = hpsearch("submit", str(spec), "--storage", storage)
+    out, err = submit.communicate(timeout=120)
+    assert submit.returncode == 0, err
+    assert "start workers with: hpsearch worker" in out
+    workers = [
+        hpsearch(
+            "worker",
+            "--storage",
+            storage,
+            "--study",
+            "tiny",
+            "--heartbeat",
+            str(HEARTBEAT),
+            "--no-progress",
+        )
+        for _ in range(4)
+    ]
+    try:
+        wait_for(
+            lambda: sum(t.state == TrialState.COMPLETE for t in trials(storage)) >= 4,
+            timeout=180,
+            what="4 complete trials",
+        )
+        killed_trial, pid = wait_for(lambda: running_trial_pid(storage), 60, "a running trial")
+        victim = next(w for w in workers if w.pid == pid)
+        victim.kill()
+        victim.wait(timeout=10)
+        survivors = [w for w in workers if w is not victim]
+        outputs = [w.communicate(timeout=600) for w in survivors]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    for worker, (_, err) in zip(survivors, outputs, strict=True):
+        assert worker.returncode == 0, err
+        assert "database is locked" not in err, err
+    assert victim.returncode == -signal.SIGKILL
+
+    final = trials(storage)
+    states = [t.state for t in final]
+    assert states.count(TrialState.COMPLETE) == N_TRIALS
+    assert TrialState.RUNNING not in states and TrialState.WAITING not in states
+    numbers = [t.number for t in final]
+    assert len(numbers) == len(set(numbers)) == len(final)
+    # The killed trial was failed by the heartbeat and re-queued once; the retry, with
+    # the same parameters, completed on another worker and counts towards the 40.
+    dead = final[killed_trial]
+    assert dead.state == TrialState.FAIL
+    retries = [t for t in final if t.system_attrs.get("failed_trial") == killed_trial]
+    assert len(retries) == 1
+    assert retries[0].state == TrialState.COMPLETE
+    assert retries[0].params == dead.params
+    assert retries[0].user_attrs["seed_trial"] == killed_trial
+    assert retries[0].user_attrs["worker"] != dead.user_attrs["worker"]
+    # Every FAIL is the killed trial or a surplus trial refused by the budget check.
+    for trial in final:
+        if trial.state == TrialState.FAIL and trial.number != killed_trial:
+            assert "taken by other workers" in trial.user_attrs["stop_reason"]
+
+
+@pytest.mark.postgres
+def test_four_postgres_workers_one_killed_mid_trial_complete_the_study(tmp_path, postgres_url):
+    four_workers_one_killed(tmp_path, postgres_url)
+
+
+@pytest.mark.parametrize("repetition", [1, 2, 3])
+def test_four_sqlite_workers_one_killed_mid_trial_complete_the_study(tmp_path, repetition):
+    db = tmp_path / "studies.db"
+    four_workers_one_killed(tmp_path, f"sqlite:///{db}")
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    connection.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_run_study_killed_mid_trial_then_rerun_completes_and_keeps_trials(tmp_path, workers):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(SPEC.replace(f"n_trials = {N_TRIALS}", "n_trials = 12"))
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    command = [
+        sys.executable,
+        "scripts/run_study.py",
+        str(spec),
+        "--storage",
+        storage,
+        "--workers",
+        str(workers),
+        "--heartbeat",
+        str(HEARTBEAT),
+        "--no-progress",
+    ]
+    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(
+            lambda: sum(t.state == TrialState.COMPLETE for t in trials(storage)) >= 3,
+            timeout=120,
+            what="3 complete trials",
+        )
+        wait_for(lambda: running_trial_pid(storage), 60, "a running trial")
+        first.kill()  # SIGKILL: no handler runs in this process
+        first.wait(timeout=10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    # Spawned workers die with their parent (SIGTERM: trial FAIL); an in-process trial is
+    # left RUNNING with a heartbeat that has stopped.
+    time.sleep(3 * HEARTBEAT)
+    before = {
+        t.number: (t.value, t.params, t.intermediate_values)
+        for t in trials(storage)
+        if t.state == TrialState.COMPLETE
+    }
+    assert 3 <= len(before) < 12
+    time.sleep(1)
+    still = {t.number for t in trials(storage) if t.state == TrialState.COMPLETE}
+    assert still == set(before), "workers of the killed run went on running trials"
+
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    final = trials(storage)
+    after = {
+        t.number: (t.value, t.params, t.intermediate_values)
+        for t in final
+        if t.state == TrialState.COMPLETE
+    }
+    assert len(after) == 12
+    assert {number: after[number] for number in before} == before
+    assert not [t for t in final if t.state in (TrialState.RUNNING, TrialState.WAITING)]
