@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock
 
-.PHONY: study test bench lint format clean
+.PHONY: study test bench bench-search lint format clean
 
 study: $(VENV)/.installed
 	$(BIN)/python scripts/run_study.py $(ARGS)
@@ -18,6 +18,11 @@ test: $(VENV)/.installed-dev
 # Not part of `make test`: minutes of measurement, printed as ratios with PASS/FAIL.
 bench: $(VENV)/.installed-bench
 	$(BIN)/python scripts/bench.py $(ARGS)
+
+# Not part of `make test`: search strategies on the book's protocol, 5 seeds (about an
+# hour on two cores); writes docs/search-quality.md.
+bench-search: $(VENV)/.installed
+	$(BIN)/python scripts/bench_search.py $(ARGS)
 
 $(VENV)/.installed-bench: pyproject.toml requirements.lock | $(BIN)/python
 	$(PIP) -e '.[bench,dashboard]'
