@@ -11,7 +11,7 @@ import functools
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,15 @@ from optuna.distributions import (
 from hpsearch import data
 from hpsearch.errors import ConfigError
 from hpsearch.nn import MultiLayerNet, Optimizer, make_optimizer
-from hpsearch.spec import Choice, DataSpec, FloatRange, IntRange, Param, StudySpec
+from hpsearch.spec import (
+    Choice,
+    DataSpec,
+    FloatRange,
+    InitHealth,
+    IntRange,
+    Param,
+    StudySpec,
+)
 from hpsearch.stop import StopRequest
 from hpsearch.train import Diverged, History, fit
 
@@ -155,6 +163,52 @@ def check_against_data(spec: StudySpec, split: data.Split) -> None:
         )
 
 
+# Optimizers whose step is proportional to the gradient: a collapsed signal shrinks their
+# steps by the same factor. Adaptive ones (adagrad, rmsprop, adam) rescale it away.
+PROPORTIONAL_STEP = frozenset({"sgd", "momentum", "nesterov"})
+# (centre, half-width): a unit beyond centre +- half-width is pinned at a limit, where
+# the derivative is under 1/25 (sigmoid) or 1/50 (tanh) of its peak.
+PINNED = {"sigmoid": (0.5, 0.49), "tanh": (0.0, 0.99)}
+
+
+def pinned_fraction(activations: Sequence[np.ndarray], activation: str) -> list[float]:
+    """Per hidden layer, the fraction of activations pinned at the activation's limits
+    (none for relu, which has no upper limit)."""
+    if activation not in PINNED:
+        return []
+    centre, half_width = PINNED[activation]
+    return [float(np.mean(np.abs(a - centre) > half_width)) for a in activations]
+
+
+def init_problem(
+    std: Sequence[float],
+    pinned: Sequence[float],
+    optimizer: str,
+    rule: InitHealth,
+) -> str | None:
+    """Why a freshly built net cannot learn, from its hidden layers' activation std and
+    pinned fractions at init, or None if it looks healthy (see hpsearch.spec)."""
+    for layer, value in enumerate(std, start=1):
+        if value == 0.0:
+            return (
+                f"init-health: signal collapsed: hidden layer {layer} of {len(std)} gives "
+                "one value for every unit and example (activation std 0)"
+            )
+    if std and optimizer in PROPORTIONAL_STEP and std[-1] < rule.collapse * std[0]:
+        return (
+            f"init-health: signal collapsed: the last hidden layer's activation std "
+            f"{std[-1]:.3g} is {std[-1] / std[0]:.3g} of the first's (collapse = "
+            f"{rule.collapse:g}), and {optimizer} steps shrink with it"
+        )
+    for layer, fraction in enumerate(pinned, start=1):
+        if fraction > rule.saturation:
+            return (
+                f"init-health: saturated: {fraction:.0%} of hidden layer {layer}'s "
+                f"activations are pinned at their limits (saturation = {rule.saturation:g})"
+            )
+    return None
+
+
 def trial_rng(spec: StudySpec, trial_number: int) -> np.random.Generator:
     return np.random.default_rng([spec.seed, trial_number])
 
@@ -178,10 +232,17 @@ class Objective:
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         rng = trial_rng(spec, seed_trial)
         net, optimizer = build(config, split, rng)
-        init_std = [
-            float(a.std()) for a in net.hidden_activations(split.x_train[: config.batch_size])
-        ]
+        activations = net.hidden_activations(split.x_train[: config.batch_size])
+        init_std = [float(a.std()) for a in activations]
         trial.set_user_attr("init_activation_std", init_std)
+        pinned = pinned_fraction(activations, config.activation)
+        if pinned:
+            trial.set_user_attr("init_pinned_fraction", pinned)
+        if spec.search.init_health.enabled:
+            problem = init_problem(init_std, pinned, config.optimizer, spec.search.init_health)
+            if problem is not None:
+                _store_history(trial, History(), diverged=False, reason=problem)
+                raise optuna.TrialPruned(problem)
 
         def report(epoch: int, history: History) -> None:
             self.stop.check(f"after epoch {epoch}")

@@ -16,6 +16,7 @@ KEYS = [
     "weight_decay", "batchnorm", "dropout", "epochs", "batch_size", "optimizer", "lr",
     "n_trials", "timeout", "sampler", "pruner", "sampler_options", "pruner_options",
     "params", "low", "high", "log", "step", "choices", "hidden_width", "hidden_depth",
+    "init_health", "enabled", "collapse", "saturation",
 ]  # fmt: skip
 WORDS = [
     "mnist-5k", "digits", "circles", "relu", "tanh", "sigmoid", "he", "xavier", "zeros",
@@ -83,7 +84,17 @@ def valid_raw() -> st.SearchStrategy[dict]:
                     "sampler": st.sampled_from(["tpe", "random", "qmc"]),
                     "pruner": st.sampled_from(["none", "median", "hyperband"]),
                     "params": params,
-                }
+                },
+                optional={
+                    "init_health": st.fixed_dictionaries(
+                        {},
+                        optional={
+                            "enabled": st.booleans(),
+                            "collapse": st.floats(0.0, 1.0),
+                            "saturation": st.floats(0.0, 1.0),
+                        },
+                    )
+                },
             ),
         }
     )
