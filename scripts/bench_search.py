@@ -66,8 +66,9 @@ STRATEGIES = [
     Strategy("tpe+hyperband", "TPE with Hyperband", pruner="hyperband"),
     Strategy(
         "tpe+init-health",
-        "TPE with the median pruner and init-health pruning",
+        "as tpe+init-scale, plus init-health pruning (collapsed or saturated nets at init)",
         pruner="median",
+        params=WIDE_WITH_INIT,
         extra_search={"init_health": {"enabled": True}},
     ),
     Strategy(
@@ -81,6 +82,37 @@ STRATEGIES = [
         "TPE over lr, weight decay and init scale (wide ranges), median pruner",
         pruner="median",
         params=WIDE_WITH_INIT,
+    ),
+    # Candidates for the default, each held to a third of the baseline's epochs.
+    Strategy(
+        "narrow-3x11",
+        "3 rounds of 11 TPE trials over the book's ranges, narrowed, no pruner",
+        n_trials=11,
+        rounds=3,
+        epoch_cap=1 / 3,
+    ),
+    Strategy(
+        "narrow-3x34+hyperband",
+        "3 rounds of 34 TPE trials with Hyperband, narrowed",
+        pruner="hyperband",
+        n_trials=34,
+        rounds=3,
+        epoch_cap=1 / 3,
+    ),
+    Strategy(
+        "wide+hyperband",
+        "TPE with Hyperband over hpsearch's wide lr and weight decay ranges",
+        pruner="hyperband",
+        epoch_cap=1 / 3,
+        params=WIDE,
+    ),
+    Strategy(
+        "narrow-wide-2x16",
+        "2 rounds of 16 TPE trials from the wide lr and weight decay ranges, no pruner",
+        n_trials=16,
+        rounds=2,
+        epoch_cap=1 / 3,
+        params=WIDE,
     ),
     Strategy(
         "default",
@@ -139,6 +171,7 @@ def one_run(strategy: Strategy, seed: int, folder: str, cap_epochs: float | None
     """One strategy on one seed, in a worker process with one BLAS thread."""
     from threadpoolctl import threadpool_limits
 
+    from hpsearch.analysis import NarrowingError
     from hpsearch.rounds import next_round
     from hpsearch.study import final, quiet_optuna
 
@@ -150,6 +183,7 @@ def one_run(strategy: Strategy, seed: int, folder: str, cap_epochs: float | None
         curve: list[tuple[int, float]] = []
         spent, best = 0, -math.inf
         edges: list[str] = []
+        stopped = ""
         studies = []
         for round_index in range(strategy.rounds):
             left = None if cap_epochs is None else cap_epochs - spent
@@ -162,7 +196,11 @@ def one_run(strategy: Strategy, seed: int, folder: str, cap_epochs: float | None
                 curve.append((spent, best))
             if round_index == strategy.rounds - 1:
                 break
-            following = next_round(spec.name, storage, n_trials=strategy.n_trials)
+            try:
+                following = next_round(spec.name, storage, n_trials=strategy.n_trials)
+            except NarrowingError as exc:  # too few completed trials: the search ends here
+                stopped = str(exc)
+                break
             if round_index == 0:
                 edges = [
                     f"{name} {side}"
@@ -184,6 +222,7 @@ def one_run(strategy: Strategy, seed: int, folder: str, cap_epochs: float | None
         "best_params": result.params,
         "edges": edges,
         "curve": curve,
+        "stopped": stopped,
         "seconds": time.perf_counter() - start,
     }
 
@@ -294,10 +333,10 @@ def plot(runs: list[dict], path: Path) -> None:
     plt.close(figure)
 
 
-def write_docs(rows, runs, lines, figure: Path, seeds: int) -> Path:
+def write_docs(rows, runs, lines, figure: Path, seeds: int, strategies) -> Path:
     doc = ROOT / "docs" / "search-quality.md"
     doc.parent.mkdir(exist_ok=True)
-    about = "\n".join(f"- `{s.name}`: {s.about}" for s in STRATEGIES)
+    about = "\n".join(f"- `{s.name}`: {s.about}" for s in strategies)
     per_seed = "\n".join(
         f"| {r['strategy']} | {r['seed']} | {r['best_val']:.4f} | {r['test']:.4f} "
         f"| {r['epochs']} | {r['best_lr']:.3g} | {', '.join(r['edges']) or '-'} |"
@@ -341,6 +380,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="a smoke run: 2 seeds, a tenth of the trials"
     )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        metavar="JSON",
+        help="no new runs: summarise these earlier results together (same seeds agree)",
+    )
     args = parser.parse_args(argv)
     chosen = STRATEGIES
     if args.quick:
@@ -358,6 +404,15 @@ def main(argv: list[str] | None = None) -> int:
     results.mkdir(parents=True, exist_ok=True)
     runs: list[dict] = []
     started = time.perf_counter()
+    if args.merge:
+        merged: dict[tuple[str, int], dict] = {}
+        for path in args.merge:
+            for run in json.loads(path.read_text())["runs"]:
+                merged.setdefault((run["strategy"], run["seed"]), run)
+        order = {s.name: i for i, s in enumerate(STRATEGIES)}
+        runs = sorted(merged.values(), key=lambda r: (order.get(r["strategy"], 99), r["seed"]))
+        chosen = [s for s in STRATEGIES if any(r["strategy"] == s.name for r in runs)]
+        args.seeds = max(r["seed"] for r in runs) + 1
     with tempfile.TemporaryDirectory() as folder, ProcessPoolExecutor(args.jobs) as pool:
         futures = [
             pool.submit(
@@ -367,12 +422,15 @@ def main(argv: list[str] | None = None) -> int:
                 folder,
                 None if strategy.epoch_cap is None else strategy.epoch_cap * baseline_epochs,
             )
-            for strategy in chosen
+            for strategy in ([] if args.merge else chosen)
             for seed in range(args.seeds)
         ]
+        partial = results / "search-quality-partial.jsonl"  # survives a crash mid-way
         for future in futures:
             run = future.result()
             runs.append(run)
+            with partial.open("a") as stream:
+                stream.write(json.dumps(run) + "\n")
             print(
                 f"{run['strategy']:>24} seed {run['seed']}: best val {run['best_val']:.4f}, "
                 f"test {run['test']:.4f}, {run['epochs']} epochs, best lr {run['best_lr']:.3g} "
@@ -402,7 +460,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = results / f"search-quality-{stamp}.json"
     out.write_text(json.dumps(record, indent=1))
-    doc = write_docs(rows, runs, lines, figure, args.seeds)
+    (results / "search-quality-partial.jsonl").unlink(missing_ok=True)
+    doc = write_docs(rows, runs, lines, figure, args.seeds, chosen)
     print(f"\nresults: {out}\nfigure: {figure}\nreport: {doc}")
     return 0
 
