@@ -115,6 +115,14 @@ STRATEGIES = [
         params=WIDE,
     ),
     Strategy(
+        "narrow-wide-init-2x16",
+        "as narrow-wide-2x16, with init scale searched too (the default spec's space)",
+        n_trials=16,
+        rounds=2,
+        epoch_cap=1 / 3,
+        params=WIDE_WITH_INIT,
+    ),
+    Strategy(
         "default",
         "hpsearch's default: TPE + median over its wide ranges, 1/3 of the baseline's epochs",
         pruner="median",

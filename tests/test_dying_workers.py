@@ -4,6 +4,7 @@ followed by the same command again. Nothing is lost, nothing is counted twice.""
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -102,7 +103,14 @@ def four_workers_one_killed(tmp_path: Path, storage: str) -> None:
             timeout=180,
             what="4 complete trials",
         )
-        killed_trial, pid = wait_for(lambda: running_trial_pid(storage), 60, "a running trial")
+        while True:
+            killed_trial, pid = wait_for(lambda: running_trial_pid(storage), 60, "a running trial")
+            # Freeze the worker, then make sure its trial has not finished in the meantime:
+            # only then is the SIGKILL certain to land mid-trial.
+            os.kill(pid, signal.SIGSTOP)
+            if trials(storage)[killed_trial].state == TrialState.RUNNING:
+                break
+            os.kill(pid, signal.SIGCONT)
         victim = next(w for w in workers if w.pid == pid)
         victim.kill()
         victim.wait(timeout=10)
