@@ -133,8 +133,8 @@ def running_without_heartbeat(study: optuna.Study, older_than: float) -> list[in
     ago and never sent a heartbeat: run by a process without heartbeats (an older
     hpsearch, plain Optuna) or left by one that died. Heartbeats can never fail them, so
     a worker waiting for them would wait for ever."""
-    storage = study._storage
-    if not isinstance(storage, optuna.storages.RDBStorage):
+    storage = rdb_backend(study)
+    if storage is None:
         return []
     query = text(
         "SELECT t.number, t.datetime_start FROM trials t "
@@ -146,6 +146,34 @@ def running_without_heartbeat(study: optuna.Study, older_than: float) -> list[in
     # Optuna stores naive local times.
     cutoff = datetime.now() - timedelta(seconds=older_than)
     return sorted(number for number, start in rows if start is None or _as_datetime(start) < cutoff)
+
+
+def rdb_backend(study: optuna.Study) -> optuna.storages.RDBStorage | None:
+    """The relational storage under a study (Optuna wraps it in a cache), or None."""
+    storage = study._storage
+    storage = getattr(storage, "_backend", storage)
+    return storage if isinstance(storage, optuna.storages.RDBStorage) else None
+
+
+def count_live_trials(study: optuna.Study, *, before: int | None = None) -> dict[str, int] | None:
+    """Trials per state name that the study ran itself (not copied in by a warm start),
+    numbered below `before` if given, counted by the database in one query instead of
+    loading every trial; None for storages without SQL."""
+    storage = rdb_backend(study)
+    if storage is None:
+        return None
+    query = (
+        "SELECT t.state, COUNT(*) FROM trials t WHERE t.study_id = :study "
+        "AND NOT EXISTS (SELECT 1 FROM trial_user_attributes a "
+        "WHERE a.trial_id = t.trial_id AND a.key = 'copied_from')"
+    )
+    values: dict[str, int] = {"study": study._study_id}
+    if before is not None:
+        query += " AND t.number < :before"
+        values["before"] = before
+    with storage.engine.connect() as connection:
+        rows = connection.execute(text(query + " GROUP BY t.state"), values).all()
+    return {str(state): int(count) for state, count in rows}
 
 
 def _as_datetime(value: datetime | str) -> datetime:

@@ -43,6 +43,7 @@ from hpsearch.stop import Interrupted, graceful_stop
 from hpsearch.storage import (
     GRACE_FACTOR,
     HEARTBEAT_SECONDS,
+    count_live_trials,
     display_url,
     open_storage,
     running_without_heartbeat,
@@ -307,6 +308,15 @@ class Budget:
 
     @classmethod
     def of(cls, study: optuna.Study, n_trials: int) -> Budget:
+        counts = count_live_trials(study)
+        if counts is not None:
+            live = {state: n for state, n in counts.items() if state != TrialState.FAIL.name}
+            return cls(
+                n_trials,
+                finished=sum(live.get(state.name, 0) for state in FINISHED),
+                taken=sum(live.values()),
+                waiting=live.get(TrialState.WAITING.name, 0),
+            )
         finished = taken = waiting = 0
         for trial in study.get_trials(deepcopy=False):
             if "copied_from" in trial.user_attrs or trial.state == TrialState.FAIL:
@@ -345,13 +355,17 @@ class _WithinBudget:
 
     def __call__(self, trial: optuna.Trial) -> float:
         self.release()
-        ahead = sum(
-            1
-            for other in trial.study.get_trials(deepcopy=False)
-            if other.number < trial.number
-            and other.state != TrialState.FAIL
-            and "copied_from" not in other.user_attrs
-        )
+        counts = count_live_trials(trial.study, before=trial.number)
+        if counts is not None:
+            ahead = sum(n for state, n in counts.items() if state != TrialState.FAIL.name)
+        else:
+            ahead = sum(
+                1
+                for other in trial.study.get_trials(deepcopy=False)
+                if other.number < trial.number
+                and other.state != TrialState.FAIL
+                and "copied_from" not in other.user_attrs
+            )
         if ahead >= self.n_trials:
             reason = f"not run: the study's {self.n_trials} trials were taken by other workers"
             trial.set_user_attr("stop_reason", reason)
