@@ -215,3 +215,26 @@ def test_run_study_killed_mid_trial_then_rerun_completes_and_keeps_trials(tmp_pa
     assert len(after) == 12
     assert {number: after[number] for number in before} == before
     assert not [t for t in final if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+
+
+def test_a_worker_does_not_wait_for_a_running_trial_without_heartbeats(tmp_path):
+    """A trial left RUNNING by a process without heartbeats (plain Optuna, an older
+    hpsearch) can never be failed by them: a worker whose only free slot it holds
+    reports it and returns instead of waiting for ever."""
+    from hpsearch.cli import main
+
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(SPEC.replace(f"n_trials = {N_TRIALS}", "n_trials = 1"))
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    assert main(["submit", str(spec), "--storage", storage]) == 0
+    plain = optuna.storages.RDBStorage(storage)  # no heartbeat
+    orphan = optuna.load_study(study_name="tiny", storage=plain).ask()
+    plain.engine.dispose()
+    time.sleep(3 * HEARTBEAT + 0.5)  # older than the grace period
+    start = time.time()
+    worker = hpsearch("worker", "--storage", storage, "--heartbeat", str(HEARTBEAT))
+    _, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err
+    assert time.time() - start < 30
+    assert f"trial(s) {orphan.number} RUNNING without heartbeats" in err
+    assert [t.state for t in trials(storage)] == [TrialState.RUNNING]
