@@ -16,11 +16,11 @@ from threadpoolctl import threadpool_limits
 
 from hpsearch.objective import check_against_data, load_split
 from hpsearch.spec import StudySpec
-from hpsearch.storage import HEARTBEAT_SECONDS, display_url, open_storage
+from hpsearch.storage import HEARTBEAT_SECONDS, open_storage
 from hpsearch.study import (
     Budget,
     RunResult,
-    StudyError,
+    load_existing_study,
     make_pruner,
     make_sampler,
     open_study,
@@ -42,19 +42,10 @@ def submit(spec: StudySpec) -> tuple[optuna.Study, Budget]:
 def _specs_with_budget(storage_url: str, study_name: str | None) -> Iterator[StudySpec]:
     """The stored specs of the studies to work on, with this worker's storage URL (the
     stored one has its password masked)."""
-    storage = open_storage(storage_url)
     if study_name is not None:
-        try:
-            study = optuna.load_study(study_name=study_name, storage=storage)
-        except KeyError:
-            names = optuna.get_all_study_names(storage)
-            listing = ", ".join(repr(n) for n in names[:10]) or "none"
-            raise StudyError(
-                f"no study named {study_name!r} in {display_url(storage_url)}; "
-                f"studies there: {listing}; create it with hpsearch submit"
-            ) from None
-        studies = [study]
+        studies = [load_existing_study(study_name, storage_url)]
     else:
+        storage = open_storage(storage_url)
         studies = [
             optuna.load_study(study_name=frozen.study_name, storage=storage)
             for frozen in storage.get_all_studies()
