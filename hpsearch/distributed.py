@@ -9,6 +9,9 @@ locally). Workers share the trial budget through the database alone (see
 
 from __future__ import annotations
 
+import os
+import socket
+import zlib
 from collections.abc import Callable, Iterator
 
 import optuna
@@ -57,6 +60,13 @@ def _specs_with_budget(storage_url: str, study_name: str | None) -> Iterator[Stu
             yield spec
 
 
+def machine_stream() -> int:
+    """Workers started on several machines (or as several commands) cannot be ordered,
+    so each command's sampler stream is told apart by its host and process id: without
+    it, two commands starting at once would propose the same trials."""
+    return zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode()) or 1
+
+
 def work(
     storage_url: str,
     study_name: str | None = None,
@@ -93,6 +103,7 @@ def work(
                     spawn=workers > 1,
                     on_progress=on_progress,
                     heartbeat=heartbeat,
+                    stream=machine_stream(),
                 )
             )
 

@@ -63,12 +63,18 @@ class StudyError(HpsearchError):
 # -- samplers and pruners ---------------------------------------------------------------
 
 
-def worker_seed(seed: int, worker: int) -> int:
-    """Worker 0 uses the spec's seed itself (a single worker is reproducible); others get
-    independent streams, so K workers never propose K copies of one trial."""
-    if worker == 0:
+def worker_seed(seed: int, worker: int, start: int = 0, stream: int = 0) -> int:
+    """The sampler seed of one worker of one run.
+
+    Worker 0 of a new study uses the spec's seed itself (a single worker is
+    reproducible). Every other combination gets its own stream, so K workers never
+    propose K copies of one trial, and a continued study (`start` trials already in
+    it) does not replay the first run's draws: a seeded sampler starts its stream
+    afresh each time it is made. `stream` tells apart runs that cannot be ordered,
+    such as workers on several machines."""
+    if (worker, start, stream) == (0, 0, 0):
         return seed
-    return int(np.random.SeedSequence([seed, worker]).generate_state(1)[0])
+    return int(np.random.SeedSequence([seed, worker, start, stream]).generate_state(1)[0])
 
 
 def grid_space(spec: StudySpec) -> dict[str, list[Any]]:
@@ -94,9 +100,11 @@ def grid_space(spec: StudySpec) -> dict[str, list[Any]]:
     return space
 
 
-def make_sampler(spec: StudySpec, worker: int = 0) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    spec: StudySpec, worker: int = 0, start: int = 0, stream: int = 0
+) -> optuna.samplers.BaseSampler:
     search = spec.search
-    seed = worker_seed(spec.seed, worker)
+    seed = worker_seed(spec.seed, worker, start, stream)
     options = dict(search.sampler_options)
     samplers: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
         "tpe": optuna.samplers.TPESampler,
@@ -471,6 +479,8 @@ def _worker_main(
     deadline: float | None,
     claim: Any,
     heartbeat: int | None,
+    start: int,
+    stream: int,
 ) -> None:
     """A worker process: one BLAS thread, its own sampler stream, data loaded once.
     SIGINT or SIGTERM ends it cleanly (exit 0) after its trial is marked FAIL."""
@@ -488,7 +498,7 @@ def _worker_main(
             study = optuna.load_study(
                 study_name=spec.name,
                 storage=storage,
-                sampler=make_sampler(spec, worker),
+                sampler=make_sampler(spec, worker, start, stream),
                 pruner=make_pruner(spec),
             )
             _work(study, Objective(spec, stop), spec.search.n_trials, deadline, claim=claim)
@@ -503,6 +513,7 @@ def run(
     spawn: bool = False,
     on_progress: Callable[[int, float | None], None] | None = None,
     heartbeat: int | None = HEARTBEAT_SECONDS,
+    stream: int = 0,
 ) -> RunResult:
     """Run the spec's study until it has `search.n_trials` finished trials.
 
@@ -511,7 +522,8 @@ def run(
     `on_progress(finished, best_value)` is called as trials finish. One worker runs
     in this process unless `spawn` asks for a worker process (as benchmarks do, to
     compare like with like). `heartbeat` is the storage's heartbeat interval in
-    seconds: a trial silent for three of them is failed and re-queued once.
+    seconds: a trial silent for three of them is failed and re-queued once. `stream`
+    separates the sampler streams of runs on several machines (see `worker_seed`).
     """
     if workers < 1:
         raise StudyError(f"--workers must be at least 1, got {workers}")
@@ -520,6 +532,9 @@ def run(
     check_against_data(spec, split)
     storage = open_storage(spec.storage, heartbeat=heartbeat)
     study = open_study(spec, storage, sampler, pruner)
+    start = len(study.get_trials(deepcopy=False))
+    if (start, stream) != (0, 0):
+        study.sampler = make_sampler(spec, 0, start, stream)
     before = len(finished_trials(study))
     remaining = spec.search.n_trials - before
     deadline = None if spec.search.timeout is None else time.time() + spec.search.timeout
@@ -535,7 +550,9 @@ def run(
         if workers == 1 and not spawn:
             stopped = _run_here(study, spec, deadline, on_progress)
         else:
-            stopped = _run_workers(study, spec, deadline, workers, on_progress, heartbeat)
+            stopped = _run_workers(
+                study, spec, deadline, workers, on_progress, heartbeat, start, stream
+            )
         if stopped:
             raise Interrupted(
                 f"stopped with {len(finished_trials(study))} finished trials in {spec.name!r}"
@@ -558,14 +575,14 @@ def _run_here(study, spec, deadline, on_progress) -> bool:
     return stop.requested()
 
 
-def _run_workers(study, spec, deadline, workers, on_progress, heartbeat) -> bool:
+def _run_workers(study, spec, deadline, workers, on_progress, heartbeat, start, stream) -> bool:
     """Trials in `workers` spawned processes; True when a signal stopped them."""
     context = multiprocessing.get_context("spawn")
     claim = context.Lock()
     processes = [
         context.Process(
             target=_worker_main,
-            args=(spec.to_dict(), spec.source, worker, deadline, claim, heartbeat),
+            args=(spec.to_dict(), spec.source, worker, deadline, claim, heartbeat, start, stream),
             name=f"hpsearch-worker-{worker}",
         )
         for worker in range(workers)

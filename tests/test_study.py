@@ -68,6 +68,30 @@ def test_rerunning_continues_to_the_total_budget(tmp_path):
     assert kept == first
 
 
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_continuing_a_study_proposes_new_trials_not_the_first_runs_again(tmp_path, sampler):
+    """A seeded sampler made afresh replays its stream: continuing one trial at a time
+    used to propose the very first trial's params every time."""
+    spec = tiny_spec(tmp_path, n_trials=1, sampler=sampler)
+    for total in range(1, 6):
+        run(spec.with_overrides(n_trials=total))
+    params = [tuple(sorted(t.params.items())) for t in plain_trials(spec)]
+    assert len(params) == 5 and len(set(params)) == 5
+    # ...and the continued run is still reproducible.
+    (tmp_path / "again").mkdir()
+    again = tiny_spec(tmp_path / "again", n_trials=1, sampler=sampler)
+    for total in range(1, 6):
+        run(again.with_overrides(n_trials=total))
+    assert [tuple(sorted(t.params.items())) for t in plain_trials(again)] == params
+
+
+def test_workers_of_different_commands_get_different_streams():
+    from hpsearch.study import worker_seed
+
+    seeds = {worker_seed(0, w, s, m) for w in range(3) for s in (0, 7) for m in (0, 1, 2)}
+    assert len(seeds) == 18 and worker_seed(5, 0) == 5
+
+
 def test_workers_run_exactly_the_budget(tmp_path):
     spec = tiny_spec(tmp_path, n_trials=9, pruner="median")
     result = run(spec, workers=2)
