@@ -16,6 +16,7 @@ bench/results/search-quality-*.json, docs/search-quality.md and its figure.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import platform
@@ -57,6 +58,31 @@ WIDE = {  # hpsearch's default ranges (studies/mnist_lr_wd_init.toml)
     "weight_decay": {"low": 1e-8, "high": 1e-2, "log": True},
 }
 WIDE_WITH_INIT = WIDE | {"init_scale": {"low": 1e-2, "high": 10.0, "log": True}}
+
+
+def shipped_default() -> Strategy:
+    """What `python scripts/run_study.py` searches with (studies/mnist_lr_wd_init.toml):
+    its sampler, pruner, trial budget and search space, on the classic protocol's data,
+    net and epochs, held to a third of the baseline's epochs."""
+    from hpsearch import spec as spec_module
+
+    search = spec_module.load(ROOT / "studies" / "mnist_lr_wd_init.toml").search
+    extra = {}
+    if search.init_health.enabled:
+        extra["init_health"] = dataclasses.asdict(search.init_health)
+    return Strategy(
+        "default",
+        f"hpsearch's default ({search.sampler}, pruner {search.pruner}, {search.n_trials} "
+        f"trials over {', '.join(search.params)}), 1/3 of the baseline's epochs",
+        sampler=search.sampler,
+        pruner=search.pruner,
+        pruner_options=dict(search.pruner_options),
+        n_trials=search.n_trials,
+        epoch_cap=1 / 3,
+        params=spec_module.StudySpec(search=search).to_dict()["search"]["params"],
+        extra_search=extra,
+    )
+
 
 STRATEGIES = [
     Strategy(BASELINE, "the book's recipe: 100 random trials, 50 epochs each", "random"),
@@ -123,13 +149,23 @@ STRATEGIES = [
         params=WIDE_WITH_INIT,
     ),
     Strategy(
-        "default",
-        "hpsearch's default: TPE + median over its wide ranges, 1/3 of the baseline's epochs",
-        pruner="median",
-        n_trials=100,
+        "narrow-wide-init-3x11",
+        "3 rounds of 11 TPE trials over the default spec's space, narrowed, no pruner",
+        n_trials=11,
+        rounds=3,
         epoch_cap=1 / 3,
         params=WIDE_WITH_INIT,
     ),
+    Strategy(
+        "narrow-wide-init-2x24+median",
+        "2 rounds of up to 24 TPE trials over the default spec's space, median pruner",
+        pruner="median",
+        n_trials=24,
+        rounds=2,
+        epoch_cap=1 / 3,
+        params=WIDE_WITH_INIT,
+    ),
+    shipped_default(),
 ]
 
 
