@@ -395,6 +395,11 @@ Written by `make bench-search` ({datetime.now(UTC):%Y-%m-%d}, {seeds} seeds per 
 6x100 ReLU net with He init, SGD, 50 epochs per trial. The test accuracy is that of each
 run's chosen configuration retrained on train + validation and evaluated once on the
 1,000 held-out test examples (`hpsearch final`). Mean ± standard deviation over seeds.
+Strategies held to a third of the baseline's epochs run their study one trial at a time
+(each a continuation of the study, as re-running `run_study.py` is) and stop before a
+full-length trial could take them over the cap. Narrowing strategies narrow between rounds
+by `hpsearch narrow`'s rule (best 20%, margin 10%, edges extended); each round is its own
+study, warm started with its parent's trials inside the new ranges.
 
 {about}
 
