@@ -7,7 +7,6 @@ on its spec, its number and its parameters.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import socket
@@ -37,6 +36,7 @@ from hpsearch.spec import (
     StudySpec,
 )
 from hpsearch.stop import StopRequest
+from hpsearch.storage import set_user_attrs
 from hpsearch.train import Diverged, History, fit
 
 logger = logging.getLogger(__name__)
@@ -136,15 +136,29 @@ def build(
     return net, make_optimizer(config.optimizer, config.lr)
 
 
-@functools.lru_cache(maxsize=4)
+_SPLITS: dict[tuple[DataSpec, int], data.Split] = {}
+
+
 def load_split(data_spec: DataSpec, seed: int) -> data.Split:
     """The spec's data, loaded once per process and shared by its trials."""
-    return data.load(
-        data_spec.name,
-        train_size=data_spec.train_size,
-        validation_fraction=data_spec.validation_fraction,
-        seed=seed,
-    )
+    key = (data_spec, seed)
+    if key not in _SPLITS:
+        if len(_SPLITS) >= 4:
+            _SPLITS.pop(next(iter(_SPLITS)))
+        _SPLITS[key] = data.load(
+            data_spec.name,
+            train_size=data_spec.train_size,
+            validation_fraction=data_spec.validation_fraction,
+            seed=seed,
+        )
+    return _SPLITS[key]
+
+
+def remember_split(data_spec: DataSpec, seed: int, split: data.Split) -> None:
+    """Hand a worker process the split its parent already made: loading and splitting
+    again costs each worker about two seconds (scikit-learn's import most of it), which
+    on a short study is a tenth of the run."""
+    _SPLITS[(data_spec, seed)] = split
 
 
 def check_against_data(spec: StudySpec, split: data.Split) -> None:
@@ -227,17 +241,22 @@ class Objective:
         # A trial re-queued after its worker died inherits the user attrs of the one it
         # retries, this among them: it trains with the same numbers.
         seed_trial = trial.user_attrs.get("seed_trial", trial.number)
-        trial.set_user_attr("seed_trial", seed_trial)
-        # Which machine and process ran it: to tell workers apart when one misbehaves.
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         rng = trial_rng(spec, seed_trial)
         net, optimizer = build(config, split, rng)
         activations = net.hidden_activations(split.x_train[: config.batch_size])
         init_std = [float(a.std()) for a in activations]
-        trial.set_user_attr("init_activation_std", init_std)
         pinned = pinned_fraction(activations, config.activation)
-        if pinned:
-            trial.set_user_attr("init_pinned_fraction", pinned)
+        set_user_attrs(
+            trial,
+            {
+                "seed_trial": seed_trial,
+                # Which machine and process ran it: to tell workers apart when one
+                # misbehaves.
+                "worker": f"{socket.gethostname()}:{os.getpid()}",
+                "init_activation_std": init_std,
+            }
+            | ({"init_pinned_fraction": pinned} if pinned else {}),
+        )
         if spec.search.init_health.enabled:
             problem = init_problem(init_std, pinned, config.optimizer, spec.search.init_health)
             if problem is not None:
@@ -276,11 +295,12 @@ class Objective:
 def _store_history(
     trial: optuna.Trial, history: History, *, diverged: bool, reason: str | None
 ) -> None:
-    trial.set_user_attr("train_loss", history.train_loss)
-    trial.set_user_attr("train_accuracy", history.train_accuracy)
-    trial.set_user_attr("val_accuracy", history.val_accuracy)
-    trial.set_user_attr("epochs_run", history.epochs)
-    trial.set_user_attr("seconds", round(sum(history.seconds), 4))
-    trial.set_user_attr("diverged", diverged)
-    if reason is not None:
-        trial.set_user_attr("stop_reason", reason)
+    attrs = {
+        "train_loss": history.train_loss,
+        "train_accuracy": history.train_accuracy,
+        "val_accuracy": history.val_accuracy,
+        "epochs_run": history.epochs,
+        "seconds": round(sum(history.seconds), 4),
+        "diverged": diverged,
+    }
+    set_user_attrs(trial, attrs | ({"stop_reason": reason} if reason is not None else {}))

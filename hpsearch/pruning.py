@@ -1,10 +1,15 @@
-"""A pruner wrapper that reads the study's completed trials once per trial.
+"""A pruner wrapper that reads the study's completed trials only when they changed.
 
 Optuna's median (percentile) pruner asks the storage for every completed trial at
 every report; with SQLite and ~30 ms epochs that read costs about a fifth of a trial.
-The completed trials cannot change during a trial run by a single worker, so reading
-them once per trial gives the same decisions; with several workers a trial sees the
-trials completed before it started, as Optuna's samplers do.
+The wrapper keeps the completed trials from the trial's first report and, at each
+later report, asks the database only how many trials have completed (one COUNT
+query): a single worker never re-reads them during a trial, and with several workers
+a trial sees a trial that completed elsewhere at its next report, as with Optuna's
+own pruner. Reading them once per trial instead made parallel workers prune less than
+one worker does (the trials running elsewhere are, more often than not, the long ones
+that would have raised the median), so two workers trained a sixth more epochs per
+trial for the same configurations.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.storage import count_live_trials
 
 
 class _CompletedTrialsView:
@@ -31,14 +38,17 @@ class _CompletedTrialsView:
         return getattr(self._study, name)
 
 
-class CompletedOncePerTrial(optuna.pruners.BasePruner):
+class CompletedTrialsCache(optuna.pruners.BasePruner):
     def __init__(self, pruner: optuna.pruners.BasePruner) -> None:
         self.pruner = pruner
         self._trial: int | None = None
+        self._count: int | None = None
         self._completed: list[FrozenTrial] = []
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        if trial.number != self._trial:
-            self._trial = trial.number
+        counts = count_live_trials(study)
+        count = None if counts is None else counts.get(TrialState.COMPLETE.name, 0)
+        if trial.number != self._trial or count is None or count != self._count:
+            self._trial, self._count = trial.number, count
             self._completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         return self.pruner.prune(_CompletedTrialsView(study, self._completed), trial)

@@ -18,15 +18,20 @@ worker killed mid-trial costs a rerun of that trial, never the study's budget.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import json
 import logging
 import sqlite3
 import warnings
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import optuna
+from optuna.storages._rdb import models as rdb_models
+from optuna.storages._rdb.storage import _create_scoped_session
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -44,6 +49,76 @@ JOURNAL_PREFIX = "journal:"
 
 class StorageError(HpsearchError):
     """A storage URL that cannot be opened as a study database."""
+
+
+# Set while a storage method that only reads runs: its SQLite transaction then begins
+# DEFERRED (a WAL reader, which never waits for the write lock) instead of IMMEDIATE.
+_reading: contextvars.ContextVar[bool] = contextvars.ContextVar("hpsearch_reading", default=False)
+
+
+@contextlib.contextmanager
+def reading() -> Iterator[None]:
+    token = _reading.set(True)
+    try:
+        yield
+    finally:
+        _reading.reset(token)
+
+
+def _reads_only(method):
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        with reading():
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
+class SharedRDBStorage(optuna.storages.RDBStorage):
+    """Optuna's RDBStorage, cheaper for several workers on one database.
+
+    A trial writes about twenty transactions (params, one report per epoch, user attrs,
+    its end), and on SQLite each write holds the file's one write lock, so workers
+    queue for it. Two changes: methods that only read begin DEFERRED transactions,
+    which in WAL mode never wait for or hold the write lock; and `set_trial_user_attrs`
+    writes several user attrs in one transaction instead of one each."""
+
+    get_trial = _reads_only(optuna.storages.RDBStorage.get_trial)
+    get_all_trials = _reads_only(optuna.storages.RDBStorage.get_all_trials)
+    _get_trials = _reads_only(optuna.storages.RDBStorage._get_trials)
+    get_trial_param = _reads_only(optuna.storages.RDBStorage.get_trial_param)
+    get_trial_user_attrs = _reads_only(optuna.storages.RDBStorage.get_trial_user_attrs)
+    get_trial_system_attrs = _reads_only(optuna.storages.RDBStorage.get_trial_system_attrs)
+    get_trial_id_from_study_id_trial_number = _reads_only(
+        optuna.storages.RDBStorage.get_trial_id_from_study_id_trial_number
+    )
+    get_best_trial = _reads_only(optuna.storages.RDBStorage.get_best_trial)
+    get_all_studies = _reads_only(optuna.storages.RDBStorage.get_all_studies)
+    get_study_id_from_name = _reads_only(optuna.storages.RDBStorage.get_study_id_from_name)
+    get_study_name_from_id = _reads_only(optuna.storages.RDBStorage.get_study_name_from_id)
+    get_study_directions = _reads_only(optuna.storages.RDBStorage.get_study_directions)
+    get_study_user_attrs = _reads_only(optuna.storages.RDBStorage.get_study_user_attrs)
+    get_study_system_attrs = _reads_only(optuna.storages.RDBStorage.get_study_system_attrs)
+
+    def set_trial_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
+        """Set every key of `attrs` on a running trial in one transaction."""
+        with _create_scoped_session(self.scoped_session, True) as session:
+            for key, value in attrs.items():
+                self._set_trial_attr_without_commit(
+                    session, rdb_models.TrialUserAttributeModel, trial_id, key, value
+                )
+
+
+def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+    """`trial.set_user_attr` for each key, in one database transaction where the
+    storage allows (a trial's curves and diagnostics are stored together anyway)."""
+    backend = rdb_backend(trial.study)
+    if not isinstance(backend, SharedRDBStorage):
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return
+    backend.set_trial_user_attrs(trial._trial_id, attrs)
+    trial._cached_frozen_trial.user_attrs.update(attrs)
 
 
 def display_url(url: str) -> str:
@@ -108,7 +183,7 @@ def open_storage(
                     "grace_period": GRACE_FACTOR * heartbeat,
                     "heartbeat_stale_trial_callback": retry,
                 }
-            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **beats)
+            storage = SharedRDBStorage(url, engine_kwargs=engine_kwargs, **beats)
     except ImportError as exc:
         hint = (
             "; install the postgres extra: pip install 'hpsearch[postgres]'"
@@ -171,7 +246,7 @@ def count_live_trials(study: optuna.Study, *, before: int | None = None) -> dict
     if before is not None:
         query += " AND t.number < :before"
         values["before"] = before
-    with storage.engine.connect() as connection:
+    with reading(), storage.engine.connect() as connection:
         rows = connection.execute(text(query + " GROUP BY t.state"), values).all()
     return {str(state): int(count) for state, count in rows}
 
@@ -224,9 +299,10 @@ def _begin_immediate(connection) -> None:
     both run the trial, and a read that turns into a write fails at once with
     "database is locked" instead of waiting. BEGIN IMMEDIATE serialises each
     read-then-write under the busy timeout; WAL still lets readers (the dashboard,
-    progress) run beside it.
+    progress) run beside it. Storage methods that only read (see `SharedRDBStorage`)
+    begin DEFERRED: they never write, so they need no lock.
     """
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    connection.exec_driver_sql("BEGIN" if _reading.get() else "BEGIN IMMEDIATE")
 
 
 def _prepare_sqlite(path: Path) -> None:

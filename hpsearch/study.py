@@ -34,10 +34,11 @@ from hpsearch.objective import (
     check_against_data,
     distributions,
     load_split,
+    remember_split,
     resolve,
     trial_rng,
 )
-from hpsearch.pruning import CompletedOncePerTrial
+from hpsearch.pruning import CompletedTrialsCache
 from hpsearch.spec import Choice, IntRange, SpecError, StudySpec, from_dict
 from hpsearch.stop import Interrupted, graceful_stop
 from hpsearch.storage import (
@@ -135,7 +136,7 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     epochs = spec.training.epochs
     pruners: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
         "none": optuna.pruners.NopPruner,
-        "median": lambda **kw: CompletedOncePerTrial(optuna.pruners.MedianPruner(**kw)),
+        "median": lambda **kw: CompletedTrialsCache(optuna.pruners.MedianPruner(**kw)),
         "successive-halving": optuna.pruners.SuccessiveHalvingPruner,
         "hyperband": lambda **kw: optuna.pruners.HyperbandPruner(
             **({"min_resource": 1, "max_resource": epochs} | kw)
@@ -481,6 +482,7 @@ def _worker_main(
     heartbeat: int | None,
     start: int,
     stream: int,
+    split: Any,
 ) -> None:
     """A worker process: one BLAS thread, its own sampler stream, data loaded once.
     SIGINT or SIGTERM ends it cleanly (exit 0) after its trial is marked FAIL."""
@@ -491,6 +493,7 @@ def _worker_main(
         _die_with_parent()
         quiet_optuna()
         spec = from_dict(spec_dict, source=source)
+        remember_split(spec.data, spec.seed, split)
         with graceful_stop(escalate=False) as stop, threadpool_limits(limits=1):
             if os.getppid() != parent:  # the parent died before prctl took effect
                 return
@@ -582,7 +585,17 @@ def _run_workers(study, spec, deadline, workers, on_progress, heartbeat, start, 
     processes = [
         context.Process(
             target=_worker_main,
-            args=(spec.to_dict(), spec.source, worker, deadline, claim, heartbeat, start, stream),
+            args=(
+                spec.to_dict(),
+                spec.source,
+                worker,
+                deadline,
+                claim,
+                heartbeat,
+                start,
+                stream,
+                load_split(spec.data, spec.seed),
+            ),
             name=f"hpsearch-worker-{worker}",
         )
         for worker in range(workers)

@@ -234,10 +234,11 @@ def study_run(
     workers: int, trials: int, folder: Path, name: str, replay: list[dict] | None = None
 ) -> tuple[StudyRun, list[dict]]:
     """The default study with `workers` spawned worker processes (one BLAS thread each),
-    timed from start to end in a fresh database; with `replay`, those parameter sets are
-    enqueued first, so the workers train the same configurations as an earlier run.
-    Returns the run and its trials' parameters in trial order."""
+    timed from start to end in a fresh database; with `replay`, the workers train those
+    parameter sets in that order, as an earlier run did. Returns the run and its trials'
+    parameters in trial order."""
     from hpsearch import spec
+    from hpsearch.objective import load_split
     from hpsearch.storage import open_storage
     from hpsearch.study import open_study, quiet_optuna, run
 
@@ -245,16 +246,60 @@ def study_run(
     study_spec = spec.load(ROOT / "studies" / "mnist_lr_wd_init.toml").with_overrides(
         storage=f"sqlite:///{folder / f'{name}.db'}", n_trials=trials
     )
+    load_split(study_spec.data, study_spec.seed)  # every run starts with the data loaded
+    feeder = None
     if replay is not None:
-        study = open_study(study_spec, open_storage(study_spec.storage))
-        for params in replay:
-            study.enqueue_trial(params)
+        feeder = ReplayFeeder(open_study(study_spec, open_storage(study_spec.storage)), replay)
+        feeder.start(ahead=workers + 1)
     start = time.perf_counter()
-    result = run(study_spec, workers=workers, spawn=True)
+    try:
+        result = run(study_spec, workers=workers, spawn=True)
+    finally:
+        if feeder is not None:
+            feeder.stop()
     seconds = time.perf_counter() - start
     done = sorted(result.study.trials, key=lambda t: t.number)
     epochs = sum(t.user_attrs.get("epochs_run", 0) for t in done)
     return StudyRun(result.finished_now, epochs, seconds), [t.params for t in done]
+
+
+class ReplayFeeder:
+    """Enqueues an earlier run's parameter sets a few at a time, just ahead of the
+    workers. Enqueuing all of them up front would leave a hundred WAITING trials, which
+    Optuna re-reads from the database whenever it looks for a waiting trial or
+    refreshes its cache: a cost no real study pays."""
+
+    def __init__(self, study, replay: list[dict]) -> None:
+        import threading
+
+        self.study = study
+        self.queue = list(replay)
+        self.done = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self, ahead: int) -> None:
+        import threading
+
+        self._fill(ahead)  # the first trials are there before the clock starts
+        self.thread = threading.Thread(target=self._feed, args=(ahead,), daemon=True)
+        self.thread.start()
+
+    def _fill(self, ahead: int) -> None:
+        from hpsearch.storage import count_live_trials
+
+        waiting = (count_live_trials(self.study) or {}).get("WAITING", 0)
+        for _ in range(max(0, ahead - waiting)):
+            if self.queue:
+                self.study.enqueue_trial(self.queue.pop(0))
+
+    def _feed(self, ahead: int) -> None:
+        while self.queue and not self.done.wait(0.02):
+            self._fill(ahead)
+
+    def stop(self) -> None:
+        self.done.set()
+        if self.thread is not None:
+            self.thread.join()
 
 
 def overhead(trials: int, folder: Path) -> dict[str, float]:
