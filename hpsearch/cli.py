@@ -354,17 +354,21 @@ def _add_final_parser(commands: argparse._SubParsersAction) -> None:
     )
     final.add_argument("--study", required=True, help="study name")
     final.add_argument("--storage", default=DEFAULT_STORAGE, help="database URL")
+    final.add_argument(
+        "--trial", type=int, default=None, help="this completed trial instead of the best"
+    )
     final.set_defaults(handler=_final)
 
 
 def _final(args: argparse.Namespace) -> int:
     from hpsearch.study import final
 
-    result = final(args.study, args.storage)
+    result = final(args.study, args.storage, args.trial)
     params = ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.params.items()
     )
-    print(f"best trial {result.trial_number}: {params}")
+    chosen = "best trial" if args.trial is None else "trial"
+    print(f"{chosen} {result.trial_number}: {params}")
     print(f"validation accuracy {result.validation_accuracy:.4f} (during the search)")
     print(
         f"test accuracy {result.test_accuracy:.4f} after retraining on "

@@ -653,12 +653,17 @@ def load_existing_study(study_name: str, storage_url: str) -> optuna.Study:
         ) from None
 
 
-def final(study_name: str, storage_url: str) -> FinalResult:
-    """Retrain the best trial's configuration on train + validation for the full epoch
-    count and evaluate it once on the test split: the only reader of the test split."""
+def final(study_name: str, storage_url: str, trial_number: int | None = None) -> FinalResult:
+    """Retrain the best trial's configuration (or trial `trial_number`'s, a completed
+    one) on train + validation for the full epoch count and evaluate it once on the
+    test split: the only reader of the test split."""
     study = load_existing_study(study_name, storage_url)
     spec = stored_spec(study)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if trial_number is not None:
+        complete = [t for t in complete if t.number == trial_number]
+        if not complete:
+            raise StudyError(f"study {study_name!r} has no completed trial {trial_number}")
     if not complete:
         raise StudyError(f"study {study_name!r} has no completed trial to evaluate")
     best = max(complete, key=lambda t: t.value)

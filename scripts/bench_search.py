@@ -44,6 +44,7 @@ class Strategy:
     name: str
     about: str
     sampler: str = "tpe"
+    sampler_options: dict[str, Any] = field(default_factory=dict)
     pruner: str = "none"
     pruner_options: dict[str, Any] = field(default_factory=dict)
     n_trials: int = 100  # per round
@@ -75,6 +76,7 @@ def shipped_default() -> Strategy:
         f"hpsearch's default ({search.sampler}, pruner {search.pruner}, {search.n_trials} "
         f"trials over {', '.join(search.params)}), 1/3 of the baseline's epochs",
         sampler=search.sampler,
+        sampler_options=dict(search.sampler_options),
         pruner=search.pruner,
         pruner_options=dict(search.pruner_options),
         n_trials=search.n_trials,
@@ -165,6 +167,15 @@ STRATEGIES = [
         epoch_cap=1 / 3,
         params=WIDE_WITH_INIT,
     ),
+    Strategy(
+        "tpe-multivariate+median",
+        "multivariate TPE (lr, weight decay and init scale modelled jointly) with the "
+        "median pruner over the default spec's space",
+        sampler_options={"multivariate": True},
+        pruner="median",
+        epoch_cap=1 / 3,
+        params=WIDE_WITH_INIT,
+    ),
     shipped_default(),
 ]
 
@@ -178,6 +189,7 @@ def strategy_spec(strategy: Strategy, seed: int, storage: str):
     raw["storage"] = storage
     search = raw["search"]
     search["sampler"] = strategy.sampler
+    search["sampler_options"] = dict(strategy.sampler_options)
     search["pruner"] = strategy.pruner
     search["pruner_options"] = dict(strategy.pruner_options)
     search["n_trials"] = strategy.n_trials
@@ -194,30 +206,28 @@ def epochs_of(study) -> list[tuple[int, float | None, int]]:
     return [(t.user_attrs.get("epochs_run", 0), t.value, t.number) for t in finished_trials(study)]
 
 
-def run_capped(spec, cap: float | None):
-    """Run the study trial by trial; with a cap, stop before a full-length trial could
-    take the total epochs over it, so the cap is never exceeded."""
-    from hpsearch.study import run
-
-    if cap is None:
-        return run(spec).study
-    n_trials, study = 0, None
-    while n_trials < spec.search.n_trials:
-        spent = sum(e for e, _, _ in epochs_of(study)) if study is not None else 0
-        if spent + spec.training.epochs > cap:
+def within_cap(study, full_epochs: int, cap: float | None) -> list[tuple[int, float | None, int]]:
+    """The study's trials, in order, that a search held to `cap` epochs would have run:
+    it stops before a full-length trial could take the total over the cap. One worker
+    runs trials one after another, each seeing only those before it, so cutting a
+    finished run here equals stopping it there."""
+    kept, spent = [], 0
+    for row in sorted(epochs_of(study), key=lambda row: row[2]):
+        if cap is not None and spent + full_epochs > cap:
             break
-        n_trials += 1
-        study = run(spec.with_overrides(n_trials=n_trials)).study
-    return study
+        kept.append(row)
+        spent += row[0]
+    return kept
 
 
 def one_run(strategy: Strategy, seed: int, folder: str, cap_epochs: float | None) -> dict:
-    """One strategy on one seed, in a worker process with one BLAS thread."""
+    """One strategy on one seed, in a worker process with one BLAS thread. Each round
+    is one uninterrupted `run`, as a user's `run_study.py` is."""
     from threadpoolctl import threadpool_limits
 
     from hpsearch.analysis import NarrowingError
     from hpsearch.rounds import next_round
-    from hpsearch.study import final, quiet_optuna
+    from hpsearch.study import final, quiet_optuna, run
 
     quiet_optuna()
     storage = f"sqlite:///{Path(folder) / f'{strategy.name}-s{seed}.db'}"
@@ -225,20 +235,24 @@ def one_run(strategy: Strategy, seed: int, folder: str, cap_epochs: float | None
     with threadpool_limits(limits=1):
         spec = strategy_spec(strategy, seed, storage)
         curve: list[tuple[int, float]] = []
-        spent, best = 0, -math.inf
+        spent, best, chosen = 0, -math.inf, None
         edges: list[str] = []
         stopped = ""
-        studies = []
+        trials = 0
         for round_index in range(strategy.rounds):
+            study = run(spec).study
             left = None if cap_epochs is None else cap_epochs - spent
-            study = run_capped(spec, left)
-            studies.append(study)
-            for epochs, value, _ in sorted(epochs_of(study), key=lambda row: row[2]):
+            rows = within_cap(study, spec.training.epochs, left)
+            trials += len(rows)
+            for epochs, value, number in rows:
                 spent += epochs
-                if value is not None:
-                    best = max(best, value)
+                if value is not None and value > best:
+                    best, chosen = value, (study.study_name, number)
                 curve.append((spent, best))
             if round_index == strategy.rounds - 1:
+                break
+            if len(rows) < len(epochs_of(study)):
+                stopped = "epoch cap reached"
                 break
             try:
                 following = next_round(spec.name, storage, n_trials=strategy.n_trials)
@@ -252,16 +266,14 @@ def one_run(strategy: Strategy, seed: int, folder: str, cap_epochs: float | None
                     for side in sides
                 ]
             spec = following.spec
-        completed = [s for s in studies if any(v is not None for _, v, _ in epochs_of(s))]
-        chosen = max(completed, key=lambda s: s.best_value)
-        result = final(chosen.study_name, storage)
+        result = final(chosen[0], storage, trial_number=chosen[1])
     return {
         "strategy": strategy.name,
         "seed": seed,
         "best_val": result.validation_accuracy,
         "test": result.test_accuracy,
         "epochs": spent,
-        "trials": sum(len(epochs_of(s)) for s in studies),
+        "trials": trials,
         "best_lr": result.params.get("lr"),
         "best_params": result.params,
         "edges": edges,
@@ -395,11 +407,13 @@ Written by `make bench-search` ({datetime.now(UTC):%Y-%m-%d}, {seeds} seeds per 
 6x100 ReLU net with He init, SGD, 50 epochs per trial. The test accuracy is that of each
 run's chosen configuration retrained on train + validation and evaluated once on the
 1,000 held-out test examples (`hpsearch final`). Mean ± standard deviation over seeds.
-Strategies held to a third of the baseline's epochs run their study one trial at a time
-(each a continuation of the study, as re-running `run_study.py` is) and stop before a
-full-length trial could take them over the cap. Narrowing strategies narrow between rounds
-by `hpsearch narrow`'s rule (best 20%, margin 10%, edges extended); each round is its own
-study, warm started with its parent's trials inside the new ranges.
+Every round is one uninterrupted run of its study, as `run_study.py` runs it. A strategy
+held to a third of the baseline's epochs keeps the trials it ran before a full-length
+trial could take it over the cap, and chooses among those (one worker runs trials in
+order, each seeing only those before it, so this equals stopping at the cap). Narrowing
+strategies narrow between rounds by `hpsearch narrow`'s rule (best 20%, margin 10%, edges
+extended); each round is its own study, warm started with its parent's trials inside the
+new ranges.
 
 {about}
 

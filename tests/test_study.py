@@ -158,6 +158,14 @@ def test_final_evaluates_the_best_trial_once_on_the_test_split(tmp_path):
     assert result.test_accuracy > 0.8  # digits: chance is 0.1
     assert result.train_examples == 1438  # train + validation of 1,797 - 359 test
     assert study.user_attrs["final"]["params"] == study.best_trial.params
+    other = next(
+        t for t in study.trials if t.state == TrialState.COMPLETE and t != study.best_trial
+    )
+    chosen = final(spec.name, spec.storage, trial_number=other.number)
+    assert (chosen.trial_number, chosen.params) == (other.number, other.params)
+    pruned_or_missing = max(t.number for t in study.trials) + 1
+    with pytest.raises(StudyError, match=f"no completed trial {pruned_or_missing}"):
+        final(spec.name, spec.storage, trial_number=pruned_or_missing)
 
 
 def test_final_of_a_missing_study_lists_what_is_there(tmp_path):
