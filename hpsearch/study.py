@@ -49,7 +49,7 @@ from hpsearch.storage import (
     open_storage,
     running_without_heartbeat,
 )
-from hpsearch.train import fit
+from hpsearch.train import Diverged, fit
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,19 @@ GRID_POINTS = 5  # per float range, when the grid sampler needs a grid
 
 class StudyError(HpsearchError):
     """A study that cannot be created, continued or evaluated as asked."""
+
+
+class RetrainDiverged(StudyError):
+    """`final`'s retraining of the chosen trial diverged (a learning rate at the edge of
+    stability on the search's data can be over it on train + validation): no model, and
+    the test split was not read."""
+
+    def __init__(self, message: str, trial_number: int) -> None:
+        super().__init__(message)
+        self.trial_number = trial_number
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.trial_number))
 
 
 # -- samplers and pruners ---------------------------------------------------------------
@@ -671,7 +684,25 @@ def final(study_name: str, storage_url: str, trial_number: int | None = None) ->
     split = without_validation(load_split(spec.data, spec.seed))
     rng = trial_rng(spec, best.user_attrs.get("seed_trial", best.number))
     net, optimizer = build(config, split, rng)
-    fit(net, optimizer, split, epochs=config.epochs, batch_size=config.batch_size, rng=rng)
+    try:
+        fit(net, optimizer, split, epochs=config.epochs, batch_size=config.batch_size, rng=rng)
+    except Diverged as exc:
+        ranked = sorted(
+            (t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
+            key=lambda t: t.value,
+            reverse=True,
+        )
+        others = [t.number for t in ranked if t.number != best.number][:3]
+        hint = (
+            f"; evaluate another with --trial N (next best: {', '.join(map(str, others))})"
+            if others
+            else ""
+        )
+        raise RetrainDiverged(
+            f"retraining trial {best.number} on train + validation diverged at epoch "
+            f"{exc.epoch}, step {exc.step} (loss {exc.loss}); the test split was not read" + hint,
+            best.number,
+        ) from None
     result = FinalResult(
         trial_number=best.number,
         params=dict(best.params),

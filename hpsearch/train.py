@@ -32,6 +32,9 @@ class Diverged(HpsearchError):
             "(a smaller learning rate or init scale usually helps)"
         )
 
+    def __reduce__(self):  # picklable across processes despite its own __init__
+        return (type(self), (self.epoch, self.step, self.loss), {"history": self.history})
+
 
 @dataclass
 class History:

@@ -227,7 +227,7 @@ def one_run(strategy: Strategy, seed: int, folder: str, cap_epochs: float | None
 
     from hpsearch.analysis import NarrowingError
     from hpsearch.rounds import next_round
-    from hpsearch.study import final, quiet_optuna, run
+    from hpsearch.study import RetrainDiverged, final, quiet_optuna, run
 
     quiet_optuna()
     storage = f"sqlite:///{Path(folder) / f'{strategy.name}-s{seed}.db'}"
@@ -235,7 +235,8 @@ def one_run(strategy: Strategy, seed: int, folder: str, cap_epochs: float | None
     with threadpool_limits(limits=1):
         spec = strategy_spec(strategy, seed, storage)
         curve: list[tuple[int, float]] = []
-        spent, best, chosen = 0, -math.inf, None
+        spent, best = 0, -math.inf
+        candidates: list[tuple[float, int, str, int]] = []  # value, order, study, trial
         edges: list[str] = []
         stopped = ""
         trials = 0
@@ -246,8 +247,9 @@ def one_run(strategy: Strategy, seed: int, folder: str, cap_epochs: float | None
             trials += len(rows)
             for epochs, value, number in rows:
                 spent += epochs
-                if value is not None and value > best:
-                    best, chosen = value, (study.study_name, number)
+                if value is not None:
+                    best = max(best, value)
+                    candidates.append((value, -len(candidates), study.study_name, number))
                 curve.append((spent, best))
             if round_index == strategy.rounds - 1:
                 break
@@ -266,7 +268,17 @@ def one_run(strategy: Strategy, seed: int, folder: str, cap_epochs: float | None
                     for side in sides
                 ]
             spec = following.spec
-        result = final(chosen[0], storage, trial_number=chosen[1])
+        # As a user would after `hpsearch final` reports that the retraining diverged:
+        # the next best trial (the diverged retraining never read the test split).
+        diverged = []
+        for _, _, study_name, number in sorted(candidates, reverse=True):
+            try:
+                result = final(study_name, storage, trial_number=number)
+                break
+            except RetrainDiverged:
+                diverged.append(number)
+        else:
+            raise RuntimeError(f"{strategy.name} seed {seed}: every retraining diverged")
     return {
         "strategy": strategy.name,
         "seed": seed,
@@ -279,6 +291,7 @@ def one_run(strategy: Strategy, seed: int, folder: str, cap_epochs: float | None
         "edges": edges,
         "curve": curve,
         "stopped": stopped,
+        "final_diverged": diverged,
         "seconds": time.perf_counter() - start,
     }
 
@@ -450,6 +463,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="JSON",
         help="no new runs: summarise these earlier results together (same seeds agree)",
     )
+    parser.add_argument(
+        "--without-baseline",
+        action="store_true",
+        help="with --only: skip the baseline (to --merge with a run that has it)",
+    )
     args = parser.parse_args(argv)
     chosen = STRATEGIES
     if args.quick:
@@ -460,8 +478,9 @@ def main(argv: list[str] | None = None) -> int:
         unknown = names - {s.name for s in STRATEGIES}
         if unknown:
             parser.error(f"unknown strategies: {', '.join(sorted(unknown))}")
-        chosen = [s for s in chosen if s.name in names | {BASELINE}]
-    baseline = next(s for s in chosen if s.name == BASELINE)
+        keep = names if args.without_baseline else names | {BASELINE}
+        chosen = [s for s in chosen if s.name in keep]
+    baseline = next(s for s in STRATEGIES if s.name == BASELINE)
     baseline_epochs = baseline.n_trials * 50
     results = ROOT / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)

@@ -168,6 +168,39 @@ def test_final_evaluates_the_best_trial_once_on_the_test_split(tmp_path):
         final(spec.name, spec.storage, trial_number=pruned_or_missing)
 
 
+def test_final_whose_retraining_diverges_names_the_next_best_trials(tmp_path, monkeypatch, capsys):
+    """The chosen trial can sit at the edge of stability: its retraining on train +
+    validation then diverges. One line naming the next best trials, exit 2, no test
+    accuracy stored, and the error crosses process boundaries (bench-search's pool)."""
+    import pickle
+
+    from hpsearch import study as study_module
+    from hpsearch.cli import main
+    from hpsearch.study import RetrainDiverged
+    from hpsearch.train import Diverged
+
+    spec = tiny_spec(tmp_path, n_trials=6)
+    run(spec)
+
+    def diverging_fit(*args, **kwargs):
+        raise Diverged(3, 7, float("nan"))
+
+    monkeypatch.setattr(study_module, "fit", diverging_fit)
+    code = main(["final", "--study", spec.name, "--storage", spec.storage])
+    err = capsys.readouterr().err.strip()
+    study = optuna.load_study(study_name=spec.name, storage=spec.storage)
+    assert code == 2 and len(err.splitlines()) == 1
+    assert f"retraining trial {study.best_trial.number} " in err
+    assert "diverged at epoch 3, step 7" in err and "next best: " in err
+    assert "test_accuracy" not in study.user_attrs
+    with pytest.raises(RetrainDiverged) as caught:
+        final(spec.name, spec.storage)
+    again = pickle.loads(pickle.dumps(caught.value))
+    assert (str(again), again.trial_number) == (str(caught.value), caught.value.trial_number)
+    diverged = pickle.loads(pickle.dumps(Diverged(3, 7, 1.0)))
+    assert (diverged.epoch, diverged.step, diverged.loss) == (3, 7, 1.0)
+
+
 def test_final_of_a_missing_study_lists_what_is_there(tmp_path):
     spec = tiny_spec(tmp_path, n_trials=2)
     run(spec)
