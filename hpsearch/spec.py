@@ -164,6 +164,9 @@ class SearchSpec:
     pruner_options: Mapping[str, Any] = field(default_factory=dict)
     params: Mapping[str, Param] = field(default_factory=dict)
     init_health: InitHealth = field(default_factory=InitHealth)
+    # The first trial of a new study tries the searched parameters' own defaults (init
+    # scale 1, the optimizer's usual lr, ...) where they lie in their ranges.
+    start_at_defaults: bool = True
 
 
 def _default_params() -> dict[str, Param]:
@@ -363,6 +366,10 @@ def from_dict(raw: Mapping[str, Any], *, source: str = "<spec>") -> StudySpec:
         pruner_options=check.options(search_raw.get("pruner_options", {}), "search.pruner_options"),
         params={name: check.param(name, value) for name, value in params_raw.items()},
         init_health=check.init_health(search_raw.get("init_health", {})),
+        start_at_defaults=check.boolean(
+            search_raw.get("start_at_defaults", SearchSpec.start_at_defaults),
+            "search.start_at_defaults",
+        ),
     )
     return StudySpec(
         name=name,
@@ -460,14 +467,16 @@ class _Checker:
             self.fail(key, f"must be a fraction from 0 to 1, got {value!r}")
         return value
 
+    def boolean(self, value: Any, key: str) -> bool:
+        if not isinstance(value, bool):
+            self.fail(key, f"must be true or false, got {value!r}")
+        return value
+
     def init_health(self, raw: Any) -> InitHealth:
         key = "search.init_health"
         raw = self.table(raw, key, InitHealth)
-        enabled = raw.get("enabled", InitHealth.enabled)
-        if not isinstance(enabled, bool):
-            self.fail(f"{key}.enabled", f"must be true or false, got {enabled!r}")
         return InitHealth(
-            enabled=enabled,
+            enabled=self.boolean(raw.get("enabled", InitHealth.enabled), f"{key}.enabled"),
             collapse=self.fraction(raw.get("collapse", InitHealth.collapse), f"{key}.collapse"),
             saturation=self.fraction(
                 raw.get("saturation", InitHealth.saturation), f"{key}.saturation"

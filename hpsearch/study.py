@@ -9,6 +9,7 @@ A study's trial budget is a total: running a study again continues it up to
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import os
 import signal
@@ -28,6 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch import __version__
 from hpsearch.data import without_validation
 from hpsearch.errors import HpsearchError
+from hpsearch.nn import make_optimizer
 from hpsearch.objective import (
     Objective,
     build,
@@ -247,7 +249,53 @@ def open_study(
         copied = warm_start(study, parent, spec)
         study.set_user_attr("warm_start_trials", copied)
         logger.info("copied %d trials of %r inside the new ranges", copied, spec.parent)
+    elif spec.search.start_at_defaults:
+        point = default_point(spec)
+        if point:
+            study.enqueue_trial(point, user_attrs={"start": "defaults"})
     return study
+
+
+def default_point(spec: StudySpec) -> dict[str, Any]:
+    """The searched parameters' own values in the spec (init scale 1, which is the init
+    rule itself; the optimizer's usual lr; ...) where they lie in the searched ranges.
+
+    A search's first trial there anchors it: with init scale searched, most of a wide
+    space cannot train at all, and TPE's ten random start-up trials missed every
+    trainable region on 2 of 5 seeds of bench-search, after which it refined the best
+    of the failures (test accuracy 0.46 and 0.75 against 0.85 to 0.87 on the others).
+    """
+    config = resolve(spec, {})
+    values: dict[str, Any] = {
+        "lr": config.lr if config.lr is not None else make_optimizer(config.optimizer).lr,
+        "weight_decay": config.weight_decay,
+        "init_scale": config.init_scale,
+        "activation": config.activation,
+        "init": config.init,
+        "batchnorm": config.batchnorm,
+        "dropout": config.dropout,
+        "optimizer": config.optimizer,
+        "batch_size": config.batch_size,
+        "hidden_width": config.hidden_sizes[0] if config.hidden_sizes else None,
+        "hidden_depth": len(config.hidden_sizes),
+    }
+    point: dict[str, Any] = {}
+    for name, param in spec.search.params.items():
+        value = values.get(name)
+        if value is None:
+            continue
+        if isinstance(param, Choice):
+            if value in param.choices:
+                point[name] = value
+        elif param.low <= value <= param.high and (
+            param.step is None or _on_step((value - param.low) / param.step)
+        ):
+            point[name] = int(value) if isinstance(param, IntRange) else float(value)
+    return point
+
+
+def _on_step(steps: float) -> bool:
+    return math.isclose(steps, round(steps), abs_tol=1e-9)
 
 
 def _parent_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.Study:

@@ -10,6 +10,7 @@ is measured in this one run, on this machine; nothing here is a timed assert.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import platform
@@ -246,6 +247,10 @@ def study_run(
     study_spec = spec.load(ROOT / "studies" / "mnist_lr_wd_init.toml").with_overrides(
         storage=f"sqlite:///{folder / f'{name}.db'}", n_trials=trials
     )
+    if replay is not None:  # the replayed trials are all there is, trial 0 included
+        study_spec = dataclasses.replace(
+            study_spec, search=dataclasses.replace(study_spec.search, start_at_defaults=False)
+        )
     load_split(study_spec.data, study_spec.seed)  # every run starts with the data loaded
     feeder = None
     if replay is not None:

@@ -68,7 +68,7 @@ def shipped_default() -> Strategy:
     from hpsearch import spec as spec_module
 
     search = spec_module.load(ROOT / "studies" / "mnist_lr_wd_init.toml").search
-    extra = {}
+    extra: dict[str, Any] = {"start_at_defaults": search.start_at_defaults}
     if search.init_health.enabled:
         extra["init_health"] = dataclasses.asdict(search.init_health)
     return Strategy(
@@ -164,15 +164,6 @@ STRATEGIES = [
         pruner="median",
         n_trials=24,
         rounds=2,
-        epoch_cap=1 / 3,
-        params=WIDE_WITH_INIT,
-    ),
-    Strategy(
-        "tpe-multivariate+median",
-        "multivariate TPE (lr, weight decay and init scale modelled jointly) with the "
-        "median pruner over the default spec's space",
-        sampler_options={"multivariate": True},
-        pruner="median",
         epoch_cap=1 / 3,
         params=WIDE_WITH_INIT,
     ),
@@ -490,7 +481,8 @@ def main(argv: list[str] | None = None) -> int:
         merged: dict[tuple[str, int], dict] = {}
         for path in args.merge:
             for run in json.loads(path.read_text())["runs"]:
-                merged.setdefault((run["strategy"], run["seed"]), run)
+                if run["strategy"] in {s.name for s in STRATEGIES}:  # not since retired
+                    merged.setdefault((run["strategy"], run["seed"]), run)
         order = {s.name: i for i, s in enumerate(STRATEGIES)}
         runs = sorted(merged.values(), key=lambda r: (order.get(r["strategy"], 99), r["seed"]))
         chosen = [s for s in STRATEGIES if any(r["strategy"] == s.name for r in runs)]

@@ -19,6 +19,7 @@ batch_size = 50
 n_trials = {n_trials}
 sampler = "{sampler}"
 pruner = "{pruner}"
+start_at_defaults = true
 [search.params.lr]
 low = 1e-3
 high = 1.0
@@ -34,9 +35,14 @@ log = true
 """
 
 
-def tiny_spec(tmp_path: Path, *, n_trials=6, sampler="tpe", pruner="none", extra=""):
+def tiny_spec(
+    tmp_path: Path, *, n_trials=6, sampler="tpe", pruner="none", extra="", start_at_defaults=True
+):
     path = tmp_path / "tiny.toml"
-    path.write_text(TINY.format(n_trials=n_trials, sampler=sampler, pruner=pruner) + extra)
+    text = TINY.format(n_trials=n_trials, sampler=sampler, pruner=pruner)
+    if not start_at_defaults:
+        text = text.replace("start_at_defaults = true", "start_at_defaults = false")
+    path.write_text(text + extra)
     db = tmp_path / "studies.db"
     return spec.load(path).with_overrides(storage=f"sqlite:///{db}")
 

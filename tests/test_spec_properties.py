@@ -16,7 +16,7 @@ KEYS = [
     "weight_decay", "batchnorm", "dropout", "epochs", "batch_size", "optimizer", "lr",
     "n_trials", "timeout", "sampler", "pruner", "sampler_options", "pruner_options",
     "params", "low", "high", "log", "step", "choices", "hidden_width", "hidden_depth",
-    "init_health", "enabled", "collapse", "saturation",
+    "init_health", "enabled", "collapse", "saturation", "start_at_defaults",
 ]  # fmt: skip
 WORDS = [
     "mnist-5k", "digits", "circles", "relu", "tanh", "sigmoid", "he", "xavier", "zeros",

@@ -15,7 +15,7 @@ def test_four_workers_claim_each_enqueued_trial_once(tmp_path):
     """SQLite ignores SELECT ... FOR UPDATE, Optuna's guard when a worker claims a
     waiting trial: with deferred transactions two workers both ran one enqueued trial
     and the second failed with 'Cannot tell a COMPLETE trial'."""
-    spec = tiny_spec(tmp_path, n_trials=24)
+    spec = tiny_spec(tmp_path, n_trials=24, start_at_defaults=False)
     study = open_study(spec, open_storage(spec.storage))
     for i in range(24):
         study.enqueue_trial({"lr": 0.1, "weight_decay": 1e-6, "init_scale": 0.5 + i / 24})

@@ -222,3 +222,37 @@ def test_runs_with_workers_after_a_run_in_the_same_process_keep_sqlite_intact(tm
         assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     names = optuna.get_all_study_names(spec.storage)
     assert sorted(names) == ["second", "third", "tiny"]
+
+
+def test_a_new_study_starts_at_the_searched_parameters_own_defaults(tmp_path):
+    """Trial 0 tries lr = SGD's usual 0.01 and init scale 1 (He itself); weight decay's
+    own value, 0, is outside its log range, so the sampler picks it."""
+    spec = tiny_spec(tmp_path, n_trials=3)
+    run(spec)
+    first = plain_trials(spec)[0]
+    assert first.params["lr"] == 0.01 and first.params["init_scale"] == 1.0
+    assert 1e-8 <= first.params["weight_decay"] <= 1e-2
+    assert first.user_attrs["start"] == "defaults"
+    assert all("start" not in t.user_attrs for t in plain_trials(spec)[1:])
+    (tmp_path / "off").mkdir()
+    off = tiny_spec(tmp_path / "off", n_trials=3, start_at_defaults=False)
+    run(off)
+    assert plain_trials(off)[0].params["lr"] != 0.01
+    assert "start" not in plain_trials(off)[0].user_attrs
+
+
+def test_default_point_keeps_only_values_inside_the_searched_space():
+    from hpsearch.spec import Choice, FloatRange, IntRange, SearchSpec
+    from hpsearch.study import default_point
+
+    search = SearchSpec(
+        params={
+            "lr": FloatRange(0.1, 1.0, log=True),  # SGD's 0.01 is outside
+            "init_scale": FloatRange(0.5, 2.0, step=0.5),  # 1.0 is on a step
+            "hidden_depth": IntRange(2, 8),  # the model's 6 layers
+            "optimizer": Choice(("adam", "sgd")),
+            "activation": Choice(("tanh",)),  # relu is not a choice
+        }
+    )
+    point = default_point(dataclasses.replace(ROOT_SPEC, search=search))
+    assert point == {"init_scale": 1.0, "hidden_depth": 6, "optimizer": "sgd"}
