@@ -255,7 +255,7 @@ def study_run(
     feeder = None
     if replay is not None:
         feeder = ReplayFeeder(open_study(study_spec, open_storage(study_spec.storage)), replay)
-        feeder.start(ahead=workers + 1)
+        feeder.start(ahead=workers + 2)
     start = time.perf_counter()
     try:
         result = run(study_spec, workers=workers, spawn=True)
@@ -298,7 +298,7 @@ class ReplayFeeder:
                 self.study.enqueue_trial(self.queue.pop(0))
 
     def _feed(self, ahead: int) -> None:
-        while self.queue and not self.done.wait(0.02):
+        while self.queue and not self.done.wait(0.05):
             self._fill(ahead)
 
     def stop(self) -> None:
