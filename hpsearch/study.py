@@ -249,7 +249,7 @@ def open_study(
         copied = warm_start(study, parent, spec)
         study.set_user_attr("warm_start_trials", copied)
         logger.info("copied %d trials of %r inside the new ranges", copied, spec.parent)
-    elif spec.search.start_at_defaults:
+    elif spec.search.start_at_defaults and spec.search.sampler != "grid":  # grid: its points
         point = default_point(spec)
         if point:
             study.enqueue_trial(point, user_attrs={"start": "defaults"})
