@@ -33,6 +33,8 @@ import optuna
 from optuna.storages._rdb import models as rdb_models
 from optuna.storages._rdb.storage import _create_scoped_session
 from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -101,12 +103,29 @@ class SharedRDBStorage(optuna.storages.RDBStorage):
     get_study_system_attrs = _reads_only(optuna.storages.RDBStorage.get_study_system_attrs)
 
     def set_trial_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
-        """Set every key of `attrs` on a running trial in one transaction."""
+        """Set every key of `attrs` on a running trial in one transaction: the trial's
+        state is checked once and the rows are upserted by one statement (Optuna's
+        per-key path re-reads the trial for every key, ~2 ms each)."""
+        model = rdb_models.TrialUserAttributeModel
+        dialect = {"sqlite": sqlite_dialect, "postgresql": postgresql_dialect}.get(self.engine.name)
         with _create_scoped_session(self.scoped_session, True) as session:
-            for key, value in attrs.items():
-                self._set_trial_attr_without_commit(
-                    session, rdb_models.TrialUserAttributeModel, trial_id, key, value
+            if dialect is None or not attrs:
+                for key, value in attrs.items():
+                    self._set_trial_attr_without_commit(session, model, trial_id, key, value)
+                return
+            trial = rdb_models.TrialModel.find_or_raise_by_id(trial_id, session)
+            self.check_trial_is_updatable(trial_id, trial.state)
+            rows = [
+                {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+                for key, value in attrs.items()
+            ]
+            insert = dialect.insert(model).values(rows)
+            session.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[model.trial_id, model.key],
+                    set_={"value_json": insert.excluded.value_json},
                 )
+            )
 
 
 def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:

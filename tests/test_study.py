@@ -256,3 +256,24 @@ def test_default_point_keeps_only_values_inside_the_searched_space():
     )
     point = default_point(dataclasses.replace(ROOT_SPEC, search=search))
     assert point == {"init_scale": 1.0, "hidden_depth": 6, "optimizer": "sgd"}
+
+
+def test_user_attrs_are_written_together_and_overwritten_like_optunas(tmp_path):
+    from hpsearch.storage import open_storage, set_user_attrs
+    from hpsearch.study import open_study
+
+    spec = tiny_spec(tmp_path, n_trials=1, start_at_defaults=False)
+    study = open_study(spec, open_storage(spec.storage))
+    trial = study.ask()
+    set_user_attrs(trial, {"curve": [0.1, float("inf")], "note": "first", "n": 3})
+    set_user_attrs(trial, {"note": "second", "extra": {"a": [1, 2]}})
+    study.tell(trial, 0.5)
+    stored = plain_trials(spec)[-1].user_attrs
+    assert stored == {
+        "curve": [0.1, float("inf")],
+        "note": "second",
+        "n": 3,
+        "extra": {"a": [1, 2]},
+    }
+    with pytest.raises(RuntimeError, match="finished"):
+        set_user_attrs(trial, {"late": True})  # a finished trial is never changed
