@@ -277,3 +277,26 @@ def test_user_attrs_are_written_together_and_overwritten_like_optunas(tmp_path):
     }
     with pytest.raises(RuntimeError, match="finished"):
         set_user_attrs(trial, {"late": True})  # a finished trial is never changed
+
+
+def test_reports_are_stored_as_optuna_reads_them(tmp_path):
+    """SharedRDBStorage writes a report with one upsert; plain Optuna reads back the
+    same values, infinities and NaN included, and a finished trial refuses reports."""
+    from hpsearch.storage import open_storage
+    from hpsearch.study import open_study
+
+    spec = tiny_spec(tmp_path, n_trials=1, start_at_defaults=False)
+    storage = open_storage(spec.storage)
+    study = open_study(spec, storage)
+    trial = study.ask()
+    for step, value in enumerate([0.25, float("inf"), float("-inf"), float("nan"), 0.5], 1):
+        storage.set_trial_intermediate_value(trial._trial_id, step, value)
+    storage.set_trial_intermediate_value(trial._trial_id, 5, 0.75)  # a step written again
+    study.tell(trial, 0.75)
+    stored = plain_trials(spec)[-1].intermediate_values
+    assert stored[1] == 0.25 and stored[2] == float("inf") and stored[3] == float("-inf")
+    assert math.isnan(stored[4]) and stored[5] == 0.75 and len(stored) == 5
+    with pytest.raises(RuntimeError, match="finished"):
+        storage.set_trial_intermediate_value(trial._trial_id, 6, 0.1)
+    with pytest.raises(KeyError):
+        storage.set_trial_intermediate_value(10_000, 1, 0.1)
