@@ -165,8 +165,10 @@ class SearchSpec:
     params: Mapping[str, Param] = field(default_factory=dict)
     init_health: InitHealth = field(default_factory=InitHealth)
     # The first trial of a new study tries the searched parameters' own defaults (init
-    # scale 1, the optimizer's usual lr, ...) where they lie in their ranges.
-    start_at_defaults: bool = True
+    # scale 1, the optimizer's usual lr, ...) where they lie in their ranges. Off by
+    # default: it rescued bench-search's failing seeds but, measured, made the default
+    # study's 2-worker runs stall at the anchor on 3 of 6 runs (README, Search quality).
+    start_at_defaults: bool = False
 
 
 def _default_params() -> dict[str, Param]:

@@ -167,6 +167,14 @@ STRATEGIES = [
         epoch_cap=1 / 3,
         params=WIDE_WITH_INIT,
     ),
+    Strategy(
+        "tpe+median+start-at-defaults",
+        "TPE + median over the default spec's space, first trial at lr 0.01 and init scale 1",
+        pruner="median",
+        epoch_cap=1 / 3,
+        params=WIDE_WITH_INIT,
+        extra_search={"start_at_defaults": True},
+    ),
     shipped_default(),
 ]
 
