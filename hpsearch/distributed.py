@@ -9,15 +9,13 @@ locally). Workers share the trial budget through the database alone (see
 
 from __future__ import annotations
 
-import os
-import socket
 import zlib
 from collections.abc import Callable, Iterator
 
 import optuna
 from threadpoolctl import threadpool_limits
 
-from hpsearch.objective import check_against_data, load_split
+from hpsearch.objective import check_against_data, load_split, worker_name
 from hpsearch.spec import StudySpec
 from hpsearch.storage import HEARTBEAT_SECONDS, open_storage
 from hpsearch.study import (
@@ -64,7 +62,7 @@ def machine_stream() -> int:
     """Workers started on several machines (or as several commands) cannot be ordered,
     so each command's sampler stream is told apart by its host and process id: without
     it, two commands starting at once would propose the same trials."""
-    return zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode()) or 1
+    return zlib.crc32(worker_name().encode()) or 1
 
 
 def work(

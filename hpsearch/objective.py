@@ -223,6 +223,12 @@ def init_problem(
     return None
 
 
+def worker_name() -> str:
+    """Which machine and process this is: stored on every trial it runs, to tell
+    workers apart when one misbehaves."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def trial_rng(spec: StudySpec, trial_number: int) -> np.random.Generator:
     return np.random.default_rng([spec.seed, trial_number])
 
@@ -250,9 +256,7 @@ class Objective:
             trial,
             {
                 "seed_trial": seed_trial,
-                # Which machine and process ran it: to tell workers apart when one
-                # misbehaves.
-                "worker": f"{socket.gethostname()}:{os.getpid()}",
+                "worker": worker_name(),
                 "init_activation_std": init_std,
             }
             | ({"init_pinned_fraction": pinned} if pinned else {}),

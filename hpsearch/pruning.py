@@ -46,9 +46,8 @@ class CompletedTrialsCache(optuna.pruners.BasePruner):
         self._completed: list[FrozenTrial] = []
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        counts = count_live_trials(study)
-        count = None if counts is None else counts.get(TrialState.COMPLETE.name, 0)
-        if trial.number != self._trial or count is None or count != self._count:
+        count = count_live_trials(study).get(TrialState.COMPLETE.name, 0)
+        if trial.number != self._trial or count != self._count:
             self._trial, self._count = trial.number, count
             self._completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         return self.pruner.prune(_CompletedTrialsView(study, self._completed), trial)

@@ -105,6 +105,12 @@ class SharedRDBStorage(optuna.storages.RDBStorage):
     def _upsert_dialect(self):
         return {"sqlite": sqlite_dialect, "postgresql": postgresql_dialect}.get(self.engine.name)
 
+    def _upsert(self, session, dialect, model, rows: list[dict[str, Any]], keys) -> None:
+        """Insert `rows`, or overwrite the rows already there with the same `keys`."""
+        insert = dialect.insert(model).values(rows)
+        replaced = {column: insert.excluded[column] for column in rows[0] if column not in keys}
+        session.execute(insert.on_conflict_do_update(index_elements=keys, set_=replaced))
+
     def _check_running(self, session, trial_id: int) -> None:
         """Optuna's check that a trial may still change, from its state column alone."""
         state = session.execute(
@@ -128,21 +134,13 @@ class SharedRDBStorage(optuna.storages.RDBStorage):
         stored, kind = model.intermediate_value_to_stored_repr(intermediate_value)
         with _create_scoped_session(self.scoped_session, True) as session:
             self._check_running(session, trial_id)
-            insert = dialect.insert(model).values(
-                trial_id=trial_id,
-                step=step,
-                intermediate_value=stored,
-                intermediate_value_type=kind,
-            )
-            session.execute(
-                insert.on_conflict_do_update(
-                    index_elements=[model.trial_id, model.step],
-                    set_={
-                        "intermediate_value": insert.excluded.intermediate_value,
-                        "intermediate_value_type": insert.excluded.intermediate_value_type,
-                    },
-                )
-            )
+            row = {
+                "trial_id": trial_id,
+                "step": step,
+                "intermediate_value": stored,
+                "intermediate_value_type": kind,
+            }
+            self._upsert(session, dialect, model, [row], ["trial_id", "step"])
 
     def set_trial_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
         """Set every key of `attrs` on a running trial in one transaction: the trial's
@@ -160,13 +158,7 @@ class SharedRDBStorage(optuna.storages.RDBStorage):
                 {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
                 for key, value in attrs.items()
             ]
-            insert = dialect.insert(model).values(rows)
-            session.execute(
-                insert.on_conflict_do_update(
-                    index_elements=[model.trial_id, model.key],
-                    set_={"value_json": insert.excluded.value_json},
-                )
-            )
+            self._upsert(session, dialect, model, rows, ["trial_id", "key"])
 
 
 def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
@@ -290,13 +282,18 @@ def rdb_backend(study: optuna.Study) -> optuna.storages.RDBStorage | None:
     return storage if isinstance(storage, optuna.storages.RDBStorage) else None
 
 
-def count_live_trials(study: optuna.Study, *, before: int | None = None) -> dict[str, int] | None:
+def count_live_trials(study: optuna.Study, *, before: int | None = None) -> dict[str, int]:
     """Trials per state name that the study ran itself (not copied in by a warm start),
-    numbered below `before` if given, counted by the database in one query instead of
-    loading every trial; None for storages without SQL."""
+    numbered below `before` if given. Relational storages count in one query instead of
+    loading every trial; others (the journal) count the trials they hold."""
     storage = rdb_backend(study)
     if storage is None:
-        return None
+        counts: dict[str, int] = {}
+        for trial in study.get_trials(deepcopy=False):
+            if "copied_from" in trial.user_attrs or (before is not None and trial.number >= before):
+                continue
+            counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+        return counts
     query = (
         "SELECT t.state, COUNT(*) FROM trials t WHERE t.study_id = :study "
         "AND NOT EXISTS (SELECT 1 FROM trial_user_attributes a "

@@ -8,6 +8,7 @@ A study's trial budget is a total: running a study again continues it up to
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import multiprocessing
@@ -266,16 +267,8 @@ def default_point(spec: StudySpec) -> dict[str, Any]:
     of the failures (test accuracy 0.46 and 0.75 against 0.85 to 0.87 on the others).
     """
     config = resolve(spec, {})
-    values: dict[str, Any] = {
+    values: dict[str, Any] = dataclasses.asdict(config) | {
         "lr": config.lr if config.lr is not None else make_optimizer(config.optimizer).lr,
-        "weight_decay": config.weight_decay,
-        "init_scale": config.init_scale,
-        "activation": config.activation,
-        "init": config.init,
-        "batchnorm": config.batchnorm,
-        "dropout": config.dropout,
-        "optimizer": config.optimizer,
-        "batch_size": config.batch_size,
         "hidden_width": config.hidden_sizes[0] if config.hidden_sizes else None,
         "hidden_depth": len(config.hidden_sizes),
     }
@@ -378,23 +371,17 @@ class Budget:
 
     @classmethod
     def of(cls, study: optuna.Study, n_trials: int) -> Budget:
-        counts = count_live_trials(study)
-        if counts is not None:
-            live = {state: n for state, n in counts.items() if state != TrialState.FAIL.name}
-            return cls(
-                n_trials,
-                finished=sum(live.get(state.name, 0) for state in FINISHED),
-                taken=sum(live.values()),
-                waiting=live.get(TrialState.WAITING.name, 0),
-            )
-        finished = taken = waiting = 0
-        for trial in study.get_trials(deepcopy=False):
-            if "copied_from" in trial.user_attrs or trial.state == TrialState.FAIL:
-                continue
-            taken += 1
-            finished += trial.state in FINISHED
-            waiting += trial.state == TrialState.WAITING
-        return cls(n_trials, finished, taken, waiting)
+        live = {
+            state: n
+            for state, n in count_live_trials(study).items()
+            if state != TrialState.FAIL.name
+        }
+        return cls(
+            n_trials,
+            finished=sum(live.get(state.name, 0) for state in FINISHED),
+            taken=sum(live.values()),
+            waiting=live.get(TrialState.WAITING.name, 0),
+        )
 
     @property
     def done(self) -> bool:
@@ -426,16 +413,7 @@ class _WithinBudget:
     def __call__(self, trial: optuna.Trial) -> float:
         self.release()
         counts = count_live_trials(trial.study, before=trial.number)
-        if counts is not None:
-            ahead = sum(n for state, n in counts.items() if state != TrialState.FAIL.name)
-        else:
-            ahead = sum(
-                1
-                for other in trial.study.get_trials(deepcopy=False)
-                if other.number < trial.number
-                and other.state != TrialState.FAIL
-                and "copied_from" not in other.user_attrs
-            )
+        ahead = sum(n for state, n in counts.items() if state != TrialState.FAIL.name)
         if ahead >= self.n_trials:
             reason = f"not run: the study's {self.n_trials} trials were taken by other workers"
             trial.set_user_attr("stop_reason", reason)
@@ -597,8 +575,7 @@ def run(
     storage = open_storage(spec.storage, heartbeat=heartbeat)
     study = open_study(spec, storage, sampler, pruner)
     start = len(study.get_trials(deepcopy=False))
-    if (start, stream) != (0, 0):
-        study.sampler = make_sampler(spec, 0, start, stream)
+    study.sampler = make_sampler(spec, 0, start, stream)  # spec.seed itself for a new study
     before = len(finished_trials(study))
     remaining = spec.search.n_trials - before
     deadline = None if spec.search.timeout is None else time.time() + spec.search.timeout
@@ -643,6 +620,7 @@ def _run_workers(study, spec, deadline, workers, on_progress, heartbeat, start, 
     """Trials in `workers` spawned processes; True when a signal stopped them."""
     context = multiprocessing.get_context("spawn")
     claim = context.Lock()
+    split = load_split(spec.data, spec.seed)
     processes = [
         context.Process(
             target=_worker_main,
@@ -655,7 +633,7 @@ def _run_workers(study, spec, deadline, workers, on_progress, heartbeat, start, 
                 heartbeat,
                 start,
                 stream,
-                load_split(spec.data, spec.seed),
+                split,
             ),
             name=f"hpsearch-worker-{worker}",
         )
@@ -721,13 +699,14 @@ def final(study_name: str, storage_url: str, trial_number: int | None = None) ->
     study = load_existing_study(study_name, storage_url)
     spec = stored_spec(study)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    candidates = complete
     if trial_number is not None:
-        complete = [t for t in complete if t.number == trial_number]
-        if not complete:
+        candidates = [t for t in complete if t.number == trial_number]
+        if not candidates:
             raise StudyError(f"study {study_name!r} has no completed trial {trial_number}")
-    if not complete:
+    if not candidates:
         raise StudyError(f"study {study_name!r} has no completed trial to evaluate")
-    best = max(complete, key=lambda t: t.value)
+    best = max(candidates, key=lambda t: t.value)
     config = resolve(spec, best.params)
     split = without_validation(load_split(spec.data, spec.seed))
     rng = trial_rng(spec, best.user_attrs.get("seed_trial", best.number))
@@ -735,11 +714,7 @@ def final(study_name: str, storage_url: str, trial_number: int | None = None) ->
     try:
         fit(net, optimizer, split, epochs=config.epochs, batch_size=config.batch_size, rng=rng)
     except Diverged as exc:
-        ranked = sorted(
-            (t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
-            key=lambda t: t.value,
-            reverse=True,
-        )
+        ranked = sorted(complete, key=lambda t: t.value, reverse=True)
         others = [t.number for t in ranked if t.number != best.number][:3]
         hint = (
             f"; evaluate another with --trial N (next best: {', '.join(map(str, others))})"

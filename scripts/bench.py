@@ -17,6 +17,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -247,13 +248,12 @@ def study_run(
     study_spec = spec.load(ROOT / "studies" / "mnist_lr_wd_init.toml").with_overrides(
         storage=f"sqlite:///{folder / f'{name}.db'}", n_trials=trials
     )
+    load_split(study_spec.data, study_spec.seed)  # every run starts with the data loaded
+    feeder = None
     if replay is not None:  # the replayed trials are all there is, trial 0 included
         study_spec = dataclasses.replace(
             study_spec, search=dataclasses.replace(study_spec.search, start_at_defaults=False)
         )
-    load_split(study_spec.data, study_spec.seed)  # every run starts with the data loaded
-    feeder = None
-    if replay is not None:
         feeder = ReplayFeeder(open_study(study_spec, open_storage(study_spec.storage)), replay)
         feeder.start(ahead=workers + 2)
     start = time.perf_counter()
@@ -275,16 +275,12 @@ class ReplayFeeder:
     refreshes its cache: a cost no real study pays."""
 
     def __init__(self, study, replay: list[dict]) -> None:
-        import threading
-
         self.study = study
         self.queue = list(replay)
         self.done = threading.Event()
         self.thread: threading.Thread | None = None
 
     def start(self, ahead: int) -> None:
-        import threading
-
         self._fill(ahead)  # the first trials are there before the clock starts
         self.thread = threading.Thread(target=self._feed, args=(ahead,), daemon=True)
         self.thread.start()
@@ -292,7 +288,7 @@ class ReplayFeeder:
     def _fill(self, ahead: int) -> None:
         from hpsearch.storage import count_live_trials
 
-        waiting = (count_live_trials(self.study) or {}).get("WAITING", 0)
+        waiting = count_live_trials(self.study).get("WAITING", 0)
         for _ in range(max(0, ahead - waiting)):
             if self.queue:
                 self.study.enqueue_trial(self.queue.pop(0))
