@@ -195,12 +195,14 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def open_storage(
-    url: str, *, heartbeat: int | None = HEARTBEAT_SECONDS
+    url: str, *, heartbeat: int | None = HEARTBEAT_SECONDS, checked: bool = False
 ) -> optuna.storages.BaseStorage:
     """An Optuna storage for `url`, or a StorageError saying what is wrong with it.
 
     `heartbeat` is the heartbeat interval in seconds of relational storages (None: no
-    heartbeats, so nothing can tell a dead worker's trial from a slow one).
+    heartbeats, so nothing can tell a dead worker's trial from a slow one). `checked`:
+    this run opened the database already, so its tables exist and their schema version
+    was checked (the check loads Alembic, ~0.2 s for every worker otherwise).
     """
     if url.startswith(JOURNAL_PREFIX):
         return _open_journal(Path(url[len(JOURNAL_PREFIX) :]))
@@ -235,7 +237,13 @@ def open_storage(
                     "grace_period": GRACE_FACTOR * heartbeat,
                     "heartbeat_stale_trial_callback": retry,
                 }
-            storage = SharedRDBStorage(url, engine_kwargs=engine_kwargs, **beats)
+            storage = SharedRDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                skip_compatibility_check=checked,
+                skip_table_creation=checked,
+                **beats,
+            )
     except ImportError as exc:
         hint = (
             "; install the postgres extra: pip install 'hpsearch[postgres]'"
@@ -268,7 +276,7 @@ def running_without_heartbeat(study: optuna.Study, older_than: float) -> list[in
         "LEFT JOIN trial_heartbeats h ON h.trial_id = t.trial_id "
         "WHERE t.study_id = :study AND t.state = 'RUNNING' AND h.trial_id IS NULL"
     )
-    with storage.engine.connect() as connection:
+    with reading(), storage.engine.connect() as connection:
         rows = connection.execute(query, {"study": study._study_id}).all()
     # Optuna stores naive local times.
     cutoff = datetime.now() - timedelta(seconds=older_than)
@@ -306,6 +314,37 @@ def count_live_trials(study: optuna.Study, *, before: int | None = None) -> dict
     with reading(), storage.engine.connect() as connection:
         rows = connection.execute(text(query + " GROUP BY t.state"), values).all()
     return {str(state): int(count) for state, count in rows}
+
+
+def running_curves(study: optuna.Study, *, other_than: int) -> list[dict[int, float]]:
+    """The intermediate values reported so far by the study's RUNNING trials, other than
+    trial number `other_than`: one step -> value dict per trial, read in one query on
+    relational storages."""
+    storage = rdb_backend(study)
+    if storage is None:
+        return [
+            dict(t.intermediate_values)
+            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+            if t.number != other_than
+        ]
+    trial, value = rdb_models.TrialModel, rdb_models.TrialIntermediateValueModel
+    query = (
+        select(value.trial_id, value.step, value.intermediate_value, value.intermediate_value_type)
+        .join(trial, trial.trial_id == value.trial_id)
+        .where(
+            trial.study_id == study._study_id,
+            trial.state == optuna.trial.TrialState.RUNNING,
+            trial.number != other_than,
+        )
+    )
+    with reading(), storage.engine.connect() as connection:
+        rows = connection.execute(query).all()
+    curves: dict[int, dict[int, float]] = {}
+    for trial_id, step, stored, kind in rows:
+        curves.setdefault(trial_id, {})[step] = value.stored_repr_to_intermediate_value(
+            stored, kind
+        )
+    return list(curves.values())
 
 
 def _as_datetime(value: datetime | str) -> datetime:
@@ -360,6 +399,14 @@ def _begin_immediate(connection) -> None:
     begin DEFERRED: they never write, so they need no lock.
     """
     connection.exec_driver_sql("BEGIN" if _reading.get() else "BEGIN IMMEDIATE")
+
+
+def close_connections(storage: optuna.storages.BaseStorage) -> None:
+    """Close the pooled database connections of `storage` (they reopen when next
+    needed): a forked process must not inherit connections it could use or close."""
+    engine = getattr(getattr(storage, "_backend", storage), "engine", None)
+    if engine is not None:
+        engine.dispose()
 
 
 def _prepare_sqlite(path: Path) -> None:

@@ -14,6 +14,7 @@ import math
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -41,12 +42,13 @@ from hpsearch.objective import (
     resolve,
     trial_rng,
 )
-from hpsearch.pruning import CompletedTrialsCache
+from hpsearch.pruning import ParallelMedianPruner
 from hpsearch.spec import Choice, IntRange, SpecError, StudySpec, from_dict
 from hpsearch.stop import Interrupted, graceful_stop
 from hpsearch.storage import (
     GRACE_FACTOR,
     HEARTBEAT_SECONDS,
+    close_connections,
     count_live_trials,
     display_url,
     open_storage,
@@ -152,7 +154,7 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     epochs = spec.training.epochs
     pruners: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
         "none": optuna.pruners.NopPruner,
-        "median": lambda **kw: CompletedTrialsCache(optuna.pruners.MedianPruner(**kw)),
+        "median": ParallelMedianPruner,
         "successive-halving": optuna.pruners.SuccessiveHalvingPruner,
         "hyperband": lambda **kw: optuna.pruners.HyperbandPruner(
             **({"min_resource": 1, "max_resource": epochs} | kw)
@@ -342,6 +344,13 @@ def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
     ]
 
 
+def count_finished(study: optuna.Study) -> int:
+    """How many of `finished_trials` there are, counted by the database (one query on
+    relational storages instead of loading every trial)."""
+    counts = count_live_trials(study)
+    return sum(counts.get(state.name, 0) for state in FINISHED)
+
+
 # -- running ----------------------------------------------------------------------------
 
 
@@ -352,7 +361,13 @@ class RunResult:
     finished_now: int
 
 
-POLL_SECONDS = 1.0  # how often a worker with nothing to start looks again
+# A worker with nothing to start (every remaining trial is running elsewhere) counts
+# the study's trials again after 20 ms, then less and less often, up to once a second:
+# at the end of a study it waits for the last trials, which end within moments, while
+# a remote worker may wait for hours. The count only reads; failing the stale trials
+# of dead workers writes, and happens at most once a second.
+POLL_SECONDS = (0.02, 1.0)
+STALE_CHECK_SECONDS = 1.0
 
 
 class BudgetFilled(HpsearchError):
@@ -448,6 +463,7 @@ def _work(
     """
     stop = objective.stop
     guarded = _WithinBudget(objective, n_trials, claim or threading.Lock())
+    poll, next_stale_check = POLL_SECONDS[0], 0.0
     while not stop.requested() and (deadline is None or time.time() < deadline):
         guarded.acquire()
         try:
@@ -458,19 +474,23 @@ def _work(
                 guarded.release()
                 if not is_heartbeat_enabled(study._storage):
                     return  # nobody can tell a dead worker's trial from a slow one
-                grace = study._storage.get_heartbeat_interval() * GRACE_FACTOR
-                orphans = running_without_heartbeat(study, older_than=grace)
-                if orphans:
-                    logger.warning(
-                        "study %r: trial(s) %s RUNNING without heartbeats (a worker without "
-                        "heartbeats, or one that died); not waiting for them",
-                        study.study_name,
-                        ", ".join(map(str, orphans)),
-                    )
-                    return
-                fail_stale_trials(study)
-                stop.wait(POLL_SECONDS)
+                if time.monotonic() >= next_stale_check:
+                    grace = study._storage.get_heartbeat_interval() * GRACE_FACTOR
+                    orphans = running_without_heartbeat(study, older_than=grace)
+                    if orphans:
+                        logger.warning(
+                            "study %r: trial(s) %s RUNNING without heartbeats (a worker "
+                            "without heartbeats, or one that died); not waiting for them",
+                            study.study_name,
+                            ", ".join(map(str, orphans)),
+                        )
+                        return
+                    fail_stale_trials(study)
+                    next_stale_check = time.monotonic() + STALE_CHECK_SECONDS
+                stop.wait(poll)
+                poll = min(1.2 * poll, POLL_SECONDS[1])
                 continue
+            poll = POLL_SECONDS[0]
             study.optimize(
                 guarded,
                 n_trials=1,
@@ -503,13 +523,18 @@ def _die_with_parent() -> None:
     `hpsearch run` does not leave its workers running on: they end their trial as FAIL
     and exit like after Ctrl-C. Elsewhere a no-op."""
     import ctypes
-    import ctypes.util
 
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    try:  # the process's own symbols, libc's among them (find_library runs ldconfig)
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return
+
+
+# Forking starts a worker in milliseconds with the parent's imports and data; spawning
+# re-imports Optuna and SQLAlchemy and opens the storage again, about a second per
+# worker, which two workers on a 20-second study cannot win back. macOS cannot fork a
+# process that has used its system libraries safely, so it spawns.
+START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 
 
 def _worker_main(
@@ -528,6 +553,8 @@ def _worker_main(
     from threadpoolctl import threadpool_limits
 
     parent = os.getppid()
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # not the parent's relay
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         _die_with_parent()
         quiet_optuna()
@@ -536,7 +563,7 @@ def _worker_main(
         with graceful_stop(escalate=False) as stop, threadpool_limits(limits=1):
             if os.getppid() != parent:  # the parent died before prctl took effect
                 return
-            storage = open_storage(spec.storage, heartbeat=heartbeat)
+            storage = open_storage(spec.storage, heartbeat=heartbeat, checked=True)
             study = optuna.load_study(
                 study_name=spec.name,
                 storage=storage,
@@ -576,7 +603,7 @@ def run(
     study = open_study(spec, storage, sampler, pruner)
     start = len(study.get_trials(deepcopy=False))
     study.sampler = make_sampler(spec, 0, start, stream)  # spec.seed itself for a new study
-    before = len(finished_trials(study))
+    before = count_finished(study)
     remaining = spec.search.n_trials - before
     deadline = None if spec.search.timeout is None else time.time() + spec.search.timeout
     logger.info(
@@ -596,29 +623,33 @@ def run(
             )
         if stopped:
             raise Interrupted(
-                f"stopped with {len(finished_trials(study))} finished trials in {spec.name!r}"
+                f"stopped with {count_finished(study)} finished trials in {spec.name!r}"
             )
-    return RunResult(study, before, len(finished_trials(study)))
+    return RunResult(study, before, count_finished(study))
 
 
 def _best_value(study: optuna.Study) -> float | None:
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return max((t.value for t in complete), default=None)
+    """For the progress bar, polled while workers train: one query, not every trial."""
+    try:
+        return study.best_value
+    except ValueError:  # no completed trial yet
+        return None
 
 
 def _run_here(study, spec, deadline, on_progress) -> bool:
     """Trials in this process; True when a signal stopped them."""
     callbacks = []
     if on_progress is not None:
-        callbacks.append(lambda s, _trial: on_progress(len(finished_trials(s)), _best_value(s)))
+        callbacks.append(lambda s, _trial: on_progress(count_finished(s), _best_value(s)))
     with graceful_stop() as stop:
         _work(study, Objective(spec, stop), spec.search.n_trials, deadline, callbacks)
     return stop.requested()
 
 
 def _run_workers(study, spec, deadline, workers, on_progress, heartbeat, start, stream) -> bool:
-    """Trials in `workers` spawned processes; True when a signal stopped them."""
-    context = multiprocessing.get_context("spawn")
+    """Trials in `workers` worker processes; True when a signal stopped them."""
+    context = multiprocessing.get_context(START_METHOD)
+    close_connections(study._storage)  # a forked child must not share them
     claim = context.Lock()
     split = load_split(spec.data, spec.seed)
     processes = [
@@ -650,11 +681,11 @@ def _run_workers(study, spec, deadline, workers, on_progress, heartbeat, start, 
             process.start()
         while any(process.is_alive() for process in processes):
             if on_progress is not None:
-                on_progress(len(finished_trials(study)), _best_value(study))
+                on_progress(count_finished(study), _best_value(study))
             for process in processes:
                 process.join(timeout=0.5 / workers)
     if on_progress is not None:
-        on_progress(len(finished_trials(study)), _best_value(study))
+        on_progress(count_finished(study), _best_value(study))
     failed = [p.name for p in processes if p.exitcode not in (0, None)]
     if failed:
         if Budget.of(study, spec.search.n_trials).done:

@@ -1,0 +1,55 @@
+"""The median pruner judges a trial the same way with one worker or several."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from hpsearch.pruning import ParallelMedianPruner
+from hpsearch.storage import open_storage
+
+
+def _study(tmp_path, url: str | None = None, **options) -> optuna.Study:
+    storage = open_storage(url or f"sqlite:///{tmp_path / 'p.db'}", heartbeat=None)
+    study = optuna.create_study(
+        storage=storage, direction="maximize", pruner=ParallelMedianPruner(**options)
+    )
+    for value in (0.2, 0.3):  # completed: median 0.25 at step 0
+        study.add_trial(
+            create_trial(
+                params={"x": 0.5},
+                distributions={"x": FloatDistribution(0, 1)},
+                value=value,
+                intermediate_values={0: value},
+                state=TrialState.COMPLETE,
+            )
+        )
+    return study
+
+
+@pytest.mark.parametrize("storage", ["sqlite", "journal"])
+def test_a_trial_running_elsewhere_counts_at_the_steps_it_reported(tmp_path, storage):
+    url = f"journal:{tmp_path / 'p.log'}" if storage == "journal" else None
+    study = _study(tmp_path, url, n_startup_trials=2)
+    judged = study.ask()
+    judged.report(0.28, 0)
+    assert not judged.should_prune()  # 0.28 is above the completed trials' median
+
+    elsewhere = study.ask()  # another worker's trial, ahead at step 0
+    elsewhere.report(0.9, 0)
+    elsewhere.report(0.95, 1)
+    assert judged.should_prune()  # median of 0.2, 0.3, 0.9 is 0.3
+
+    study.tell(elsewhere, state=TrialState.PRUNED)  # ended: no longer counted
+    assert not judged.should_prune()
+
+
+def test_running_trials_do_not_count_towards_the_start_up_trials(tmp_path):
+    study = _study(tmp_path, n_startup_trials=3)
+    elsewhere = study.ask()
+    elsewhere.report(0.9, 0)
+    judged = study.ask()
+    judged.report(0.01, 0)
+    assert not judged.should_prune()  # two completed trials, three needed
