@@ -39,3 +39,12 @@ def postgres_url() -> str:
     yield server.set(database=name).render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """A new database of each relational kind hpsearch supports (PostgreSQL tests are
+    skipped without a server, like `postgres_url`)."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path / 'db.sqlite'}"

@@ -11,8 +11,8 @@ from hpsearch.pruning import ParallelMedianPruner
 from hpsearch.storage import open_storage
 
 
-def _study(tmp_path, url: str | None = None, **options) -> optuna.Study:
-    storage = open_storage(url or f"sqlite:///{tmp_path / 'p.db'}", heartbeat=None)
+def _study(url: str, **options) -> optuna.Study:
+    storage = open_storage(url, heartbeat=None)
     study = optuna.create_study(
         storage=storage, direction="maximize", pruner=ParallelMedianPruner(**options)
     )
@@ -29,10 +29,17 @@ def _study(tmp_path, url: str | None = None, **options) -> optuna.Study:
     return study
 
 
-@pytest.mark.parametrize("storage", ["sqlite", "journal"])
-def test_a_trial_running_elsewhere_counts_at_the_steps_it_reported(tmp_path, storage):
-    url = f"journal:{tmp_path / 'p.log'}" if storage == "journal" else None
-    study = _study(tmp_path, url, n_startup_trials=2)
+@pytest.fixture(params=["sqlite", "postgresql", "journal"])
+def url(request, tmp_path) -> str:
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_url")
+    if request.param == "journal":
+        return f"journal:{tmp_path / 'p.log'}"
+    return f"sqlite:///{tmp_path / 'p.db'}"
+
+
+def test_a_trial_running_elsewhere_counts_at_the_steps_it_reported(url):
+    study = _study(url, n_startup_trials=2)
     judged = study.ask()
     judged.report(0.28, 0)
     assert not judged.should_prune()  # 0.28 is above the completed trials' median
@@ -46,8 +53,8 @@ def test_a_trial_running_elsewhere_counts_at_the_steps_it_reported(tmp_path, sto
     assert not judged.should_prune()
 
 
-def test_running_trials_do_not_count_towards_the_start_up_trials(tmp_path):
-    study = _study(tmp_path, n_startup_trials=3)
+def test_running_trials_do_not_count_towards_the_start_up_trials(url):
+    study = _study(url, n_startup_trials=3)
     elsewhere = study.ask()
     elsewhere.report(0.9, 0)
     judged = study.ask()

@@ -1,5 +1,6 @@
 import dataclasses
 import math
+import time
 
 import optuna
 import pytest
@@ -258,11 +259,13 @@ def test_default_point_keeps_only_values_inside_the_searched_space():
     assert point == {"init_scale": 1.0, "hidden_depth": 6, "optimizer": "sgd"}
 
 
-def test_user_attrs_are_written_together_and_overwritten_like_optunas(tmp_path):
+def test_user_attrs_are_written_together_and_overwritten_like_optunas(tmp_path, database_url):
     from hpsearch.storage import open_storage, set_user_attrs
     from hpsearch.study import open_study
 
-    spec = tiny_spec(tmp_path, n_trials=1, start_at_defaults=False)
+    spec = tiny_spec(tmp_path, n_trials=1, start_at_defaults=False).with_overrides(
+        storage=database_url
+    )
     study = open_study(spec, open_storage(spec.storage))
     trial = study.ask()
     set_user_attrs(trial, {"curve": [0.1, float("inf")], "note": "first", "n": 3})
@@ -279,13 +282,15 @@ def test_user_attrs_are_written_together_and_overwritten_like_optunas(tmp_path):
         set_user_attrs(trial, {"late": True})  # a finished trial is never changed
 
 
-def test_reports_are_stored_as_optuna_reads_them(tmp_path):
+def test_reports_are_stored_as_optuna_reads_them(tmp_path, database_url):
     """SharedRDBStorage writes a report with one upsert; plain Optuna reads back the
     same values, infinities and NaN included, and a finished trial refuses reports."""
     from hpsearch.storage import open_storage
     from hpsearch.study import open_study
 
-    spec = tiny_spec(tmp_path, n_trials=1, start_at_defaults=False)
+    spec = tiny_spec(tmp_path, n_trials=1, start_at_defaults=False).with_overrides(
+        storage=database_url
+    )
     storage = open_storage(spec.storage)
     study = open_study(spec, storage)
     trial = study.ask()
@@ -300,3 +305,32 @@ def test_reports_are_stored_as_optuna_reads_them(tmp_path):
         storage.set_trial_intermediate_value(trial._trial_id, 6, 0.1)
     with pytest.raises(KeyError):
         storage.set_trial_intermediate_value(10_000, 1, 0.1)
+
+
+def test_heartbeats_are_one_row_per_trial_and_make_silent_trials_stale(database_url):
+    """SharedRDBStorage writes heartbeats with one upsert stamped by the database's
+    clock; Optuna's own stale-trial check reads them and fails a silent trial."""
+    from hpsearch.storage import open_storage
+
+    storage = open_storage(database_url, heartbeat=1)  # grace: 3 s
+    study = optuna.create_study(storage=storage, direction="maximize")
+    silent, beating = study.ask(), study.ask()
+    storage.record_heartbeat(silent._trial_id)
+    storage.record_heartbeat(beating._trial_id)
+    first = {row.trial_id: row.heartbeat for row in _heartbeats(storage)}
+    time.sleep(4.5)  # SQLite stamps whole seconds
+    storage.record_heartbeat(beating._trial_id)
+    rows = _heartbeats(storage)
+    assert len(rows) == 2  # overwritten, not added
+    assert {r.trial_id: r.heartbeat for r in rows}[beating._trial_id] > first[beating._trial_id]
+    optuna.storages.fail_stale_trials(study)
+    states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
+    assert states[silent.number] == TrialState.FAIL
+    assert states[beating.number] == TrialState.RUNNING
+
+
+def _heartbeats(storage) -> list:
+    from sqlalchemy import text
+
+    with storage.engine.connect() as connection:
+        return connection.execute(text("SELECT trial_id, heartbeat FROM trial_heartbeats")).all()
