@@ -31,7 +31,7 @@ from typing import Any
 
 import optuna
 from optuna.storages._rdb import models as rdb_models
-from sqlalchemy import bindparam, event, func, select, text
+from sqlalchemy import bindparam, event, func, insert, select, text
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
@@ -78,11 +78,12 @@ def _reads_only(method):
 class SharedRDBStorage(optuna.storages.RDBStorage):
     """Optuna's RDBStorage, cheaper for several workers on one database.
 
-    A trial writes about twenty transactions (params, one report per epoch, user attrs,
-    its end), and on SQLite each write holds the file's one write lock, so workers
-    queue for it. Two changes: methods that only read begin DEFERRED transactions,
-    which in WAL mode never wait for or hold the write lock; and `set_trial_user_attrs`
-    writes several user attrs in one transaction instead of one each."""
+    A trial writes about fifteen transactions (params, one report per epoch, user
+    attrs, heartbeats, its end), and on SQLite each write holds the file's one write
+    lock, so workers queue for it. Methods that only read begin DEFERRED transactions,
+    which in WAL mode never wait for or hold the write lock; the frequent writes are
+    Core statements compiled once (below); `set_trial_user_attrs` writes several user
+    attrs in one transaction instead of one each. Everything else is Optuna's."""
 
     get_trial = _reads_only(optuna.storages.RDBStorage.get_trial)
     get_all_trials = _reads_only(optuna.storages.RDBStorage.get_all_trials)
@@ -120,12 +121,51 @@ class SharedRDBStorage(optuna.storages.RDBStorage):
                 "an error occurred while writing to the storage"
             ) from exc
 
-    def _check_running(self, connection, trial_id: int) -> None:
-        """Optuna's check that a trial may still change, from its state column alone."""
-        state = connection.execute(_STATE_OF_TRIAL, {"trial_id": trial_id}).scalar_one_or_none()
-        if state is None:
+    def _check_running(self, connection, trial_id: int) -> int:
+        """Optuna's check that a trial may still change, from its state column alone;
+        returns the trial's study id."""
+        row = connection.execute(_STATE_OF_TRIAL, {"trial_id": trial_id}).one_or_none()
+        if row is None:
             raise KeyError(rdb_models.NOT_FOUND_MSG)
-        self.check_trial_is_updatable(trial_id, state)
+        self.check_trial_is_updatable(trial_id, row.state)
+        return row.study_id
+
+    def _set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: optuna.distributions.BaseDistribution,
+        previous_distribution: optuna.distributions.BaseDistribution | None,
+    ) -> None:
+        """Optuna's checks (the trial is running; the parameter's distribution agrees
+        with the study's earlier ones) and the insert, in one Core transaction."""
+        if self.engine.name not in _UPSERT_DIALECTS:
+            super()._set_trial_param(
+                trial_id, param_name, param_value_internal, distribution, previous_distribution
+            )
+            return
+        with self._writing() as connection:
+            study_id = self._check_running(connection, trial_id)
+            if previous_distribution is None:
+                previous = connection.execute(
+                    _EARLIER_DISTRIBUTION, {"study_id": study_id, "param_name": param_name}
+                ).scalar()
+                if previous is not None:
+                    previous_distribution = optuna.distributions.json_to_distribution(previous)
+            if previous_distribution is not None:
+                optuna.distributions.check_distribution_compatibility(
+                    previous_distribution, distribution
+                )
+            connection.execute(
+                _INSERT_PARAM,
+                {
+                    "trial_id": trial_id,
+                    "param_name": param_name,
+                    "param_value": param_value_internal,
+                    "distribution_json": optuna.distributions.distribution_to_json(distribution),
+                },
+            )
 
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
@@ -165,6 +205,16 @@ class SharedRDBStorage(optuna.storages.RDBStorage):
             self._check_running(connection, trial_id)
             connection.execute(statement, rows)
 
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        statement = _upsert_statement(self.engine.name, "system_attr")
+        if statement is None:
+            super().set_trial_system_attr(trial_id, key, value)
+            return
+        with self._writing() as connection:
+            self._check_running(connection, trial_id)
+            row = {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+            connection.execute(statement, row)
+
     def record_heartbeat(self, trial_id: int) -> None:
         statement = _upsert_statement(self.engine.name, "heartbeat")
         if statement is None:
@@ -175,10 +225,21 @@ class SharedRDBStorage(optuna.storages.RDBStorage):
 
 
 _STATE_OF_TRIAL = (
-    select(rdb_models.TrialModel.state)
+    select(rdb_models.TrialModel.state, rdb_models.TrialModel.study_id)
     .where(rdb_models.TrialModel.trial_id == bindparam("trial_id"))
     .with_for_update()  # PostgreSQL: no state change until the write commits
 )
+_EARLIER_DISTRIBUTION = (
+    select(rdb_models.TrialParamModel.distribution_json)
+    .join(rdb_models.TrialModel)
+    .where(
+        rdb_models.TrialModel.study_id == bindparam("study_id"),
+        rdb_models.TrialParamModel.param_name == bindparam("param_name"),
+    )
+    .limit(1)
+)
+_INSERT_PARAM = insert(rdb_models.TrialParamModel)
+_UPSERT_DIALECTS = {"sqlite": sqlite_dialect, "postgresql": postgresql_dialect}
 
 
 @functools.cache
@@ -186,14 +247,14 @@ def _upsert_statement(dialect_name: str, kind: str) -> Any:
     """The insert-or-overwrite statement of `kind` in the dialect (SQLite, PostgreSQL;
     None for others, which take Optuna's path), built once so that SQLAlchemy compiles
     it once."""
-    dialect = {"sqlite": sqlite_dialect, "postgresql": postgresql_dialect}.get(dialect_name)
+    dialect = _UPSERT_DIALECTS.get(dialect_name)
     if dialect is None:
         return None
     if kind == "heartbeat":
         model = rdb_models.TrialHeartbeatModel
-        insert = dialect.insert(model).values(heartbeat=func.now())  # the database's clock
-        return insert.on_conflict_do_update(
-            index_elements=["trial_id"], set_={"heartbeat": insert.excluded.heartbeat}
+        adding = dialect.insert(model).values(heartbeat=func.now())  # the database's clock
+        return adding.on_conflict_do_update(
+            index_elements=["trial_id"], set_={"heartbeat": adding.excluded.heartbeat}
         )
     model, keys, values = {
         "intermediate": (
@@ -202,10 +263,15 @@ def _upsert_statement(dialect_name: str, kind: str) -> Any:
             ["intermediate_value", "intermediate_value_type"],
         ),
         "user_attr": (rdb_models.TrialUserAttributeModel, ["trial_id", "key"], ["value_json"]),
+        "system_attr": (
+            rdb_models.TrialSystemAttributeModel,
+            ["trial_id", "key"],
+            ["value_json"],
+        ),
     }[kind]
-    insert = dialect.insert(model)
-    return insert.on_conflict_do_update(
-        index_elements=keys, set_={column: insert.excluded[column] for column in values}
+    adding = dialect.insert(model)
+    return adding.on_conflict_do_update(
+        index_elements=keys, set_={column: adding.excluded[column] for column in values}
     )
 
 

@@ -307,6 +307,32 @@ def test_reports_are_stored_as_optuna_reads_them(tmp_path, database_url):
         storage.set_trial_intermediate_value(10_000, 1, 0.1)
 
 
+def test_params_and_system_attrs_are_stored_as_optuna_reads_them(tmp_path, database_url):
+    """SharedRDBStorage's own paths for parameters and system attrs keep Optuna's
+    checks: one distribution per parameter name in a study, no change to a finished
+    trial."""
+    from hpsearch.storage import open_storage
+
+    study = optuna.create_study(storage=open_storage(database_url), direction="maximize")
+    first = study.ask()
+    x = first.suggest_float("x", 1e-3, 1.0, log=True)
+    first.storage.set_trial_system_attr(first._trial_id, "note", {"a": [1, 2]})
+    first.storage.set_trial_system_attr(first._trial_id, "note", "again")
+    study.tell(first, 0.5)
+    # Another worker's storage: the earlier distribution comes from the database.
+    elsewhere = optuna.load_study(study_name=study.study_name, storage=open_storage(database_url))
+    second = elsewhere.ask()
+    with pytest.raises(ValueError, match="log"):
+        second.suggest_float("x", 1e-3, 1.0)  # the same name on another scale
+    assert second.suggest_float("x", 1e-3, 1.0, log=True) > 0
+    with pytest.raises(RuntimeError, match="finished"):
+        first.storage.set_trial_system_attr(first._trial_id, "late", True)
+    with pytest.raises(RuntimeError, match="finished"):
+        first.storage.set_trial_param(first._trial_id, "y", 0.5, FloatDistribution(0, 1))
+    plain = optuna.load_study(study_name=study.study_name, storage=database_url).trials[0]
+    assert plain.params == {"x": x} and plain.system_attrs["note"] == "again"
+
+
 def test_heartbeats_are_one_row_per_trial_and_make_silent_trials_stale(database_url):
     """SharedRDBStorage writes heartbeats with one upsert stamped by the database's
     clock; Optuna's own stale-trial check reads them and fails a silent trial."""
