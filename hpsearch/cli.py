@@ -206,6 +206,9 @@ class _TrialBar:
     def __init__(self, disabled: bool) -> None:
         from tqdm import tqdm
 
+        # No monitor thread: the bar is updated often, and with no other thread in the
+        # process the workers can start by a plain fork (study._start_method).
+        tqdm.monitor_interval = 0
         self.bar = tqdm(
             total=0,
             unit="trial",

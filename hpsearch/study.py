@@ -530,11 +530,17 @@ def _die_with_parent() -> None:
         return
 
 
-# Forking starts a worker in milliseconds with the parent's imports and data; spawning
-# re-imports Optuna and SQLAlchemy and opens the storage again, about a second per
-# worker, which two workers on a 20-second study cannot win back. macOS cannot fork a
-# process that has used its system libraries safely, so it spawns.
-START_METHOD = "fork" if sys.platform == "linux" else "spawn"
+def _start_method() -> str:
+    """How worker processes start. Forking starts one in milliseconds with the parent's
+    imports and data; spawning re-imports Optuna and SQLAlchemy and opens the storage
+    again, about a second per worker, which two workers on a 20-second study cannot win
+    back. But a fork copies locks held by the parent's other threads (SQLite's own
+    mutexes among them) and the child can wait on them for ever, so a parent with other
+    threads uses a fork server: a clean process that imports hpsearch once and forks
+    the workers (~0.5 s, once per parent process). macOS cannot fork safely: spawn."""
+    if sys.platform != "linux":
+        return "spawn"
+    return "fork" if threading.active_count() == 1 else "forkserver"
 
 
 def _worker_main(
@@ -648,7 +654,9 @@ def _run_here(study, spec, deadline, on_progress) -> bool:
 
 def _run_workers(study, spec, deadline, workers, on_progress, heartbeat, start, stream) -> bool:
     """Trials in `workers` worker processes; True when a signal stopped them."""
-    context = multiprocessing.get_context(START_METHOD)
+    context = multiprocessing.get_context(_start_method())
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload([__name__])  # once the server runs, this is a no-op
     close_connections(study._storage)  # a forked child must not share them
     claim = context.Lock()
     split = load_split(spec.data, spec.seed)

@@ -2,6 +2,7 @@
 the file intact afterwards."""
 
 import sqlite3
+import threading
 
 import optuna
 from optuna.trial import TrialState
@@ -26,3 +27,32 @@ def test_four_workers_claim_each_enqueued_trial_once(tmp_path):
     assert sorted(t.params["init_scale"] for t in trials) == [0.5 + i / 24 for i in range(24)]
     with sqlite3.connect(tmp_path / "studies.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_workers_start_from_a_fork_server_while_another_thread_uses_sqlite(tmp_path):
+    """Forking copies the locks other threads hold (SQLite's mutexes too): a worker
+    forked while a thread of the parent was inside SQLite waited on one for ever. With
+    other threads alive, workers come from a fork server instead, and still get the
+    parent's data split and finish the study."""
+    from hpsearch import study as study_module
+
+    spec = tiny_spec(tmp_path, n_trials=8, start_at_defaults=False)
+    study = open_study(spec, open_storage(spec.storage))
+    done = threading.Event()
+
+    def read_all_the_time() -> None:
+        while not done.is_set():
+            study.get_trials(deepcopy=False)
+
+    reader = threading.Thread(target=read_all_the_time)
+    reader.start()
+    try:
+        assert study_module._start_method() == "forkserver"
+        result = run(spec, workers=2)
+    finally:
+        done.set()
+        reader.join()
+    assert study_module._start_method() == "fork"  # the parent's only thread again
+    trials = optuna.load_study(study_name=spec.name, storage=spec.storage).trials
+    assert result.finished_now == 8
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 8
