@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import functools
 import json
 import logging
@@ -205,6 +206,61 @@ class SharedRDBStorage(optuna.storages.RDBStorage):
             self._check_running(connection, trial_id)
             connection.execute(statement, rows)
 
+    def _create_new_trial(
+        self, study_id: int, template_trial: optuna.trial.FrozenTrial | None = None
+    ) -> optuna.trial.FrozenTrial:
+        """A new RUNNING trial (every `ask`) or an enqueued WAITING one, in one Core
+        transaction: the study row locked (PostgreSQL; SQLite's write lock does it),
+        the trial numbered by counting the study's trials, its attrs inserted. Optuna's
+        ORM path took ~1.5 ms inside the write lock. Other templates (`add_trial` of a
+        finished trial) take Optuna's path."""
+        waiting = (
+            template_trial is not None
+            and template_trial.state == optuna.trial.TrialState.WAITING
+            and not (template_trial.params or template_trial.intermediate_values)
+            and template_trial.values is None
+        )
+        if self.engine.name not in _UPSERT_DIALECTS or not (template_trial is None or waiting):
+            return super()._create_new_trial(study_id, template_trial)
+        state = optuna.trial.TrialState.RUNNING if template_trial is None else template_trial.state
+        start = datetime.now() if template_trial is None else template_trial.datetime_start
+        with self._writing() as connection:
+            if connection.execute(_STUDY_FOR_UPDATE, {"study_id": study_id}).first() is None:
+                raise KeyError(rdb_models.NOT_FOUND_MSG)
+            number = connection.execute(_COUNT_TRIALS, {"study_id": study_id}).scalar_one()
+            row = {"number": number, "study_id": study_id, "state": state}
+            row |= {"datetime_start": start, "datetime_complete": None}
+            trial_id = connection.execute(_INSERT_TRIAL, row).inserted_primary_key[0]
+            if template_trial is not None:
+                for kind, attrs in [
+                    ("system_attr", template_trial.system_attrs),
+                    ("user_attr", template_trial.user_attrs),
+                ]:
+                    rows = [
+                        {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+                        for key, value in attrs.items()
+                    ]
+                    if rows:
+                        connection.execute(_upsert_statement(self.engine.name, kind), rows)
+        if template_trial is not None:
+            frozen = copy.deepcopy(template_trial)
+            frozen.number, frozen.datetime_start, frozen._trial_id = number, start, trial_id
+            return frozen
+        return optuna.trial.FrozenTrial(
+            number=number,
+            state=state,
+            value=None,
+            values=None,
+            datetime_start=start,
+            datetime_complete=None,
+            params={},
+            distributions={},
+            user_attrs={},
+            system_attrs={},
+            intermediate_values={},
+            trial_id=trial_id,
+        )
+
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
         statement = _upsert_statement(self.engine.name, "system_attr")
         if statement is None:
@@ -239,6 +295,15 @@ _EARLIER_DISTRIBUTION = (
     .limit(1)
 )
 _INSERT_PARAM = insert(rdb_models.TrialParamModel)
+_INSERT_TRIAL = insert(rdb_models.TrialModel)
+_STUDY_FOR_UPDATE = (
+    select(rdb_models.StudyModel.study_id)
+    .where(rdb_models.StudyModel.study_id == bindparam("study_id"))
+    .with_for_update()
+)
+_COUNT_TRIALS = select(func.count(rdb_models.TrialModel.trial_id)).where(
+    rdb_models.TrialModel.study_id == bindparam("study_id")
+)
 _UPSERT_DIALECTS = {"sqlite": sqlite_dialect, "postgresql": postgresql_dialect}
 
 

@@ -258,7 +258,7 @@ def study_run(
     feeder = None
     if replay is not None:
         feeder = ReplayFeeder(study, replay)
-        feeder.start(ahead=2 * workers + 4)
+        feeder.start(ahead=12)
     start = time.perf_counter()
     try:
         result = run(study_spec, workers=workers, spawn=True)
@@ -280,7 +280,10 @@ class ReplayFeeder:
     """Enqueues an earlier run's parameter sets a few at a time, just ahead of the
     workers. Enqueuing all of them up front would leave a hundred WAITING trials, which
     Optuna re-reads from the database whenever it looks for a waiting trial or
-    refreshes its cache: a cost no real study pays."""
+    refreshes its cache: a cost no real study pays. It looks ten times a second: it
+    runs in the benchmark's process, and with two workers on two cores every
+    millisecond of its CPU is taken from them (it used ~10% of a core polling at
+    50 Hz), while a single worker leaves it a core of its own."""
 
     def __init__(self, study, replay: list[dict]) -> None:
         self.study = study
@@ -302,7 +305,7 @@ class ReplayFeeder:
                 self.study.enqueue_trial(self.queue.pop(0))
 
     def _feed(self, ahead: int) -> None:
-        while self.queue and not self.done.wait(0.02):
+        while self.queue and not self.done.wait(0.1):
             self._fill(ahead)
 
     def stop(self) -> None:

@@ -333,6 +333,33 @@ def test_params_and_system_attrs_are_stored_as_optuna_reads_them(tmp_path, datab
     assert plain.params == {"x": x} and plain.system_attrs["note"] == "again"
 
 
+def test_new_and_enqueued_trials_are_numbered_and_stored_as_optuna_reads_them(database_url):
+    """SharedRDBStorage creates asked and enqueued trials itself; plain Optuna reads
+    the same numbers, states, start times and enqueued parameters, and a worker of
+    its own runs the enqueued trial."""
+    from hpsearch.storage import open_storage
+
+    study = optuna.create_study(storage=open_storage(database_url), direction="maximize")
+    asked = study.ask()
+    study.enqueue_trial({"x": 0.25}, user_attrs={"why": "replay"})
+    again = study.ask()  # takes the enqueued trial
+    study.enqueue_trial({"x": 0.75})
+    fresh = study.ask()  # takes the second one
+    newest = study.ask()
+    assert [t.number for t in (asked, again, fresh, newest)] == [0, 1, 2, 3]
+    assert again.suggest_float("x", 0, 1) == 0.25 and fresh.suggest_float("x", 0, 1) == 0.75
+    plain = optuna.load_study(study_name=study.study_name, storage=database_url)
+    trials = plain.get_trials(deepcopy=False)
+    assert [t.number for t in trials] == [0, 1, 2, 3]
+    assert [t.state for t in trials] == [TrialState.RUNNING] * 4
+    assert trials[1].user_attrs == {"why": "replay"}
+    assert trials[1].system_attrs["fixed_params"] == {"x": 0.25}
+    assert all(t.datetime_start is not None for t in trials)
+    plain.enqueue_trial({"x": 0.5})
+    plain.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
+    assert plain.trials[-1].value == 0.5 and plain.trials[-1].number == 4
+
+
 def test_heartbeats_are_one_row_per_trial_and_make_silent_trials_stale(database_url):
     """SharedRDBStorage writes heartbeats with one upsert stamped by the database's
     clock; Optuna's own stale-trial check reads them and fails a silent trial."""
