@@ -12,6 +12,7 @@ coordinates (about [-1.1, 1.1]), since its findings depend on that input scale.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
 import math
@@ -55,6 +56,12 @@ class Split:
             f"Split({self.name!r}: {len(self.t_train)} train, {len(self.t_val)} validation, "
             f"{len(self.t_test)} test, {self.input_size} features, {self.n_classes} classes)"
         )
+
+
+def without_test(split: Split) -> Split:
+    """The split a search worker gets: train and validation, the test arrays empty.
+    Only `final` reads the test split, once, in the process that runs it."""
+    return dataclasses.replace(split, x_test=split.x_test[:0], t_test=split.t_test[:0])
 
 
 def without_validation(split: Split) -> Split:

@@ -29,7 +29,7 @@ from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch import __version__
-from hpsearch.data import without_validation
+from hpsearch.data import without_test, without_validation
 from hpsearch.errors import HpsearchError
 from hpsearch.nn import make_optimizer
 from hpsearch.objective import (
@@ -672,7 +672,7 @@ def _run_workers(study, spec, deadline, workers, on_progress, heartbeat, start, 
         context.set_forkserver_preload(_WORKER_IMPORTS)  # no-op once the server runs
     close_connections(study._storage)  # a forked child must not share them
     claim = context.Lock()
-    split = load_split(spec.data, spec.seed)
+    split = without_test(load_split(spec.data, spec.seed))  # workers never read it
     processes = [
         context.Process(
             target=_worker_main,

@@ -82,6 +82,44 @@ def hpsearch_step(batch: int, steps: int) -> float:
     return median_time(step, steps)
 
 
+def _steps_for(seconds: float, queue) -> None:
+    """In a worker process: how many batch-100 training steps fit in `seconds`."""
+    with threadpool_limits(limits=1):
+        rng = np.random.default_rng(0)
+        net = MultiLayerNet(784, SIZES[1:-1], 10, weight_decay=WEIGHT_DECAY, rng=rng)
+        optimizer = make_optimizer("sgd", LR)
+        data = batches(100)
+        steps, end = 0, time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            x, t = data[steps % len(data)]
+            _, grads = net.loss_and_gradient(x, t)
+            optimizer.update(net.params, grads)
+            steps += 1
+        queue.put(steps)
+
+
+def hardware_scaling(seconds: float = 5.0) -> float:
+    """Training steps per second of two processes against one, nothing else running:
+    what this machine allows the 2-worker study at the moment of measuring."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")  # no other thread runs here yet
+
+    def steps(processes: int) -> int:
+        queue = context.Queue()
+        workers = [
+            context.Process(target=_steps_for, args=(seconds, queue)) for _ in range(processes)
+        ]
+        for worker in workers:
+            worker.start()
+        total = sum(queue.get() for _ in workers)
+        for worker in workers:
+            worker.join()
+        return total
+
+    return steps(2) / steps(1)
+
+
 class BookAffine:
     """common/layers.py's Affine: keeps x, returns dx even for the input layer."""
 
@@ -392,7 +430,7 @@ def main() -> int:
     parser.add_argument(
         "--pairs",
         type=int,
-        default=3,
+        default=5,
         help="1-worker and 2-worker runs of the default study, alternated (median ratio)",
     )
     parser.add_argument("--quick", action="store_true", help="fewer steps and trials")
@@ -417,6 +455,7 @@ def main() -> int:
             figures[f"speedup_vs_book_b{batch}"] = book / ours
             if torch_time is not None:
                 figures[f"ratio_vs_torch_b{batch}"] = ours / torch_time
+    figures["hardware_scaling_steps"] = hardware_scaling(2.0 if args.quick else 5.0)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         # Two workers searching on their own sample other trials (two sampler streams,
@@ -478,6 +517,10 @@ def main() -> int:
         f"x{figures['worker_scaling_epochs']:.2f} epochs (median of {len(ratios)} pairs: "
         + ", ".join(f"x{r:.2f}" for r in ratios)
         + ")"
+    )
+    print(
+        "the machine itself, now: 2 processes doing only training steps "
+        f"x{figures['hardware_scaling_steps']:.2f} the steps/s of 1"
     )
     print(
         f"2 workers searching freely: {free.per_minute:.0f} trials/min ({free.epochs} epochs, "
