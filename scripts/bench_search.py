@@ -175,6 +175,14 @@ STRATEGIES = [
         params=WIDE_WITH_INIT,
         extra_search={"start_at_defaults": True},
     ),
+    Strategy(
+        "tpe25+median",
+        "TPE + median over the default spec's space, 25 random start-up trials (not 10)",
+        sampler_options={"n_startup_trials": 25},
+        pruner="median",
+        epoch_cap=1 / 3,
+        params=WIDE_WITH_INIT,
+    ),
     shipped_default(),
 ]
 

@@ -1,6 +1,7 @@
 """End-to-end: the commands a user types, as subprocesses."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -72,7 +73,7 @@ def test_median_pruning_trains_fewer_epochs_than_no_pruner(tmp_path):
     for pruner in ("median", "none"):
         spec = tmp_path / f"{pruner}.toml"
         text = (ROOT / "studies" / "mnist_lr_wd_init.toml").read_text()
-        spec.write_text(text.replace('pruner = "median"', f'pruner = "{pruner}"'))
+        spec.write_text(re.sub(r'(?m)^pruner = "[^"]*"', f'pruner = "{pruner}"', text))
         storage = f"sqlite:///{tmp_path / pruner}.db"
         assert (
             main(
