@@ -53,12 +53,14 @@ class ParallelMedianPruner(optuna.pruners.BasePruner):
         self._completed: list[FrozenTrial] = []
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        count = count_live_trials(study).get(TrialState.COMPLETE.name, 0)
+        counts = count_live_trials(study)
+        count = counts.get(TrialState.COMPLETE.name, 0)
         if trial.number != self._trial or count != self._count:
             self._trial, self._count = trial.number, count
             self._completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         judged: list[Any] = self._completed
-        if len(self._completed) >= self.startup:
+        # Only this trial running (one worker): nothing to add, no second query.
+        if len(self._completed) >= self.startup and counts.get(TrialState.RUNNING.name, 0) > 1:
             running = running_curves(study, other_than=trial.number)
             judged = judged + [SimpleNamespace(intermediate_values=c) for c in running]
         return self.pruner.prune(_CompletedTrialsView(study, judged), trial)

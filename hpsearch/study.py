@@ -347,7 +347,10 @@ def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
 def count_finished(study: optuna.Study) -> int:
     """How many of `finished_trials` there are, counted by the database (one query on
     relational storages instead of loading every trial)."""
-    counts = count_live_trials(study)
+    return _finished_in(count_live_trials(study))
+
+
+def _finished_in(counts: dict[str, int]) -> int:
     return sum(counts.get(state.name, 0) for state in FINISHED)
 
 
@@ -393,7 +396,7 @@ class Budget:
         }
         return cls(
             n_trials,
-            finished=sum(live.get(state.name, 0) for state in FINISHED),
+            finished=_finished_in(live),
             taken=sum(live.values()),
             waiting=live.get(TrialState.WAITING.name, 0),
         )
@@ -670,7 +673,7 @@ def _run_workers(study, spec, deadline, workers, on_progress, heartbeat, start, 
     context = multiprocessing.get_context(_start_method())
     if context.get_start_method() == "forkserver":
         context.set_forkserver_preload(_WORKER_IMPORTS)  # no-op once the server runs
-    close_connections(study._storage)  # a forked child must not share them
+    close_connections(study)  # a forked child must not share them
     claim = context.Lock()
     split = without_test(load_split(spec.data, spec.seed))  # workers never read it
     processes = [

@@ -67,7 +67,8 @@ def gemm_peak(repeats: int = 10) -> float:
     return best
 
 
-def hpsearch_step(batch: int, steps: int) -> float:
+def training_step(batch: int):
+    """One training step of hpsearch's net on the next of a few real MNIST batches."""
     rng = np.random.default_rng(0)
     net = MultiLayerNet(784, SIZES[1:-1], 10, weight_decay=WEIGHT_DECAY, rng=rng)
     optimizer = make_optimizer("sgd", LR)
@@ -79,21 +80,20 @@ def hpsearch_step(batch: int, steps: int) -> float:
         _, grads = net.loss_and_gradient(x, t)
         optimizer.update(net.params, grads)
 
-    return median_time(step, steps)
+    return step
+
+
+def hpsearch_step(batch: int, steps: int) -> float:
+    return median_time(training_step(batch), steps)
 
 
 def _steps_for(seconds: float, queue) -> None:
     """In a worker process: how many batch-100 training steps fit in `seconds`."""
     with threadpool_limits(limits=1):
-        rng = np.random.default_rng(0)
-        net = MultiLayerNet(784, SIZES[1:-1], 10, weight_decay=WEIGHT_DECAY, rng=rng)
-        optimizer = make_optimizer("sgd", LR)
-        data = batches(100)
+        step = training_step(100)
         steps, end = 0, time.perf_counter() + seconds
         while time.perf_counter() < end:
-            x, t = data[steps % len(data)]
-            _, grads = net.loss_and_gradient(x, t)
-            optimizer.update(net.params, grads)
+            step()
             steps += 1
         queue.put(steps)
 
