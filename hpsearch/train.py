@@ -94,7 +94,7 @@ def fit(
                 loss, accuracy = _train_epoch(
                     net, optimizer, x_train, t_train, batch_size, rng.permutation(n_train), epoch
                 )
-                if not all(np.isfinite(np.sum(p)) for p in net.params.values()):
+                if not np.isfinite(np.sum(net.params.flat)):
                     # The epoch's last update overflowed: the next loss would be NaN.
                     raise Diverged(epoch, n_train // batch_size, math.nan)
             except Diverged as exc:

@@ -20,6 +20,12 @@ def _reuse(buffer: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -
     return buffer
 
 
+def _ones(buffer: np.ndarray | None, n: int, dtype: np.dtype) -> np.ndarray:
+    if buffer is None or buffer.shape != (n,) or buffer.dtype != dtype:
+        return np.ones(n, dtype=dtype)
+    return buffer
+
+
 class Affine:
     """y = x @ W + b, with W of shape (fan_in, fan_out); `b=None` for no bias.
 
@@ -35,17 +41,21 @@ class Affine:
         *,
         input_grad: bool = True,
         reuse_output: bool = False,
+        dW: np.ndarray | None = None,
+        db: np.ndarray | None = None,
     ) -> None:
         self.W = W
         self.b = b
         # The first layer's input is data: no one needs its gradient, so skip that GEMM.
         self.input_grad = input_grad
         self.reuse_output = reuse_output
-        self.dW = np.zeros_like(W)
-        self.db = None if b is None else np.zeros_like(b)
+        # Gradient buffers may be given (views into the net's packed gradients).
+        self.dW = np.zeros_like(W) if dW is None else dW
+        self.db = None if b is None else (np.zeros_like(b) if db is None else db)
         self.x: np.ndarray | None = None
         self._out: np.ndarray | None = None
         self._dx: np.ndarray | None = None
+        self._ones: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
         self.x = x
@@ -61,7 +71,9 @@ class Affine:
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         np.matmul(self.x.T, dout, out=self.dW)
         if self.db is not None:
-            np.sum(dout, axis=0, out=self.db)
+            # The column sums as a matrix-vector product: a third of np.sum(axis=0)'s time.
+            self._ones = _ones(self._ones, dout.shape[0], dout.dtype)
+            np.matmul(self._ones, dout, out=self.db)
         if not self.input_grad:
             return None
         self._dx = _reuse(self._dx, self.x.shape, dout.dtype)
@@ -77,9 +89,11 @@ class ReLU:
         self.mask: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
-        self.mask = x > 0
+        self.mask = np.greater(x, 0, out=_reuse(self.mask, x.shape, np.dtype(bool)))
         if self.inplace:
-            return np.maximum(x, 0, out=x)
+            # Multiplying by the mask is one SIMD pass; np.maximum(x, 0) with its NaN
+            # rules took 1.6x as long here.
+            return np.multiply(x, self.mask, out=x)
         return x * self.mask
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
@@ -125,7 +139,14 @@ class BatchNorm:
     """
 
     def __init__(
-        self, gamma: np.ndarray, beta: np.ndarray, *, momentum: float = 0.9, eps: float = 1e-5
+        self,
+        gamma: np.ndarray,
+        beta: np.ndarray,
+        *,
+        momentum: float = 0.9,
+        eps: float = 1e-5,
+        dgamma: np.ndarray | None = None,
+        dbeta: np.ndarray | None = None,
     ) -> None:
         self.gamma = gamma
         self.beta = beta
@@ -133,8 +154,8 @@ class BatchNorm:
         self.eps = eps
         self.running_mean = np.zeros_like(gamma)
         self.running_var = np.ones_like(gamma)
-        self.dgamma = np.zeros_like(gamma)
-        self.dbeta = np.zeros_like(beta)
+        self.dgamma = np.zeros_like(gamma) if dgamma is None else dgamma
+        self.dbeta = np.zeros_like(beta) if dbeta is None else dbeta
         self.xn: np.ndarray | None = None
         self.std: np.ndarray | None = None
 
@@ -200,29 +221,40 @@ class SoftmaxCrossEntropy:
     def __init__(self) -> None:
         self.prob: np.ndarray | None = None
         self.t: np.ndarray | None = None
+        self._shifted: np.ndarray | None = None
+        self._dz: np.ndarray | None = None
+        self._arange: np.ndarray | None = None
 
     def forward(self, z: np.ndarray, t: np.ndarray) -> float:
-        shifted = z - z.max(axis=1, keepdims=True)
-        exp = np.exp(shifted)
-        total = exp.sum(axis=1, keepdims=True)
-        log_prob = shifted - np.log(total)
-        exp /= total
-        self.prob = exp
-        self.t = t
         n = z.shape[0]
+        shifted = self._shifted = _reuse(self._shifted, z.shape, z.dtype)
+        np.subtract(z, z.max(axis=1, keepdims=True), out=shifted)
+        prob = self.prob = np.exp(shifted, out=_reuse(self.prob, z.shape, z.dtype))
+        total = prob.sum(axis=1, keepdims=True)
+        prob /= total
+        self.t = t
+        log_total = np.log(total[:, 0])
         if t.ndim == 1:
-            return float(-log_prob[np.arange(n), t].mean(dtype=np.float64))
-        return float(-(t * log_prob).sum(dtype=np.float64) / n)
+            # -log p(t) = log(sum exp) - shifted[t]: only the n picked entries are needed.
+            picked = shifted[self._rows(n), t]
+            return float(np.mean(log_total - picked, dtype=np.float64))
+        return float(((log_total[:, None] - shifted) * t).sum(dtype=np.float64) / n)
 
     def backward(self) -> np.ndarray:
         n = self.prob.shape[0]
-        dz = self.prob.copy()
+        dz = self._dz = _reuse(self._dz, self.prob.shape, self.prob.dtype)
         if self.t.ndim == 1:
-            dz[np.arange(n), self.t] -= 1
+            np.copyto(dz, self.prob)
+            dz[self._rows(n), self.t] -= 1
         else:
-            dz -= self.t
-        dz /= n
+            np.subtract(self.prob, self.t, out=dz)
+        dz *= dz.dtype.type(1.0 / n)
         return dz
+
+    def _rows(self, n: int) -> np.ndarray:
+        if self._arange is None or len(self._arange) != n:
+            self._arange = np.arange(n)
+        return self._arange
 
     @staticmethod
     def classes(z: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ from hpsearch.nn.layers import (
     SoftmaxCrossEntropy,
     Tanh,
 )
+from hpsearch.nn.packed import PackedArrays, axpy
 
 ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
 # softmax: classes 0..K-1 with K outputs; sigmoid: labels 0/1 with one output unit.
@@ -75,41 +76,43 @@ class MultiLayerNet:
         self.batchnorm = batchnorm
         self.dropout = float(dropout)
 
-        self.params: dict[str, np.ndarray] = {}
-        # (layer, {param name: gradient attribute}) in forward order.
-        self.layers: list[tuple[object, dict[str, str]]] = []
         sizes = [input_size, *hidden_sizes, output_size]
         n_affine = len(sizes) - 1
+        self.weight_keys = [f"W{i}" for i in range(1, n_affine + 1)]
+        shapes = _param_shapes(sizes, batchnorm)
+        # Parameters and gradients each live in one buffer (weights first), so the
+        # update, the weight decay and its loss term are one NumPy call each.
+        self.params = PackedArrays(shapes, self.weight_keys, self.dtype)
+        self.grads = PackedArrays(shapes, self.weight_keys, self.dtype)
+        params, grads = self.params, self.grads
+        # (layer, {param name: gradient attribute}) in forward order.
+        self.layers: list[tuple[object, dict[str, str]]] = []
         for i in range(1, n_affine + 1):
             fan_in, fan_out = sizes[i - 1], sizes[i]
-            W = init_weights(
+            W, dW = params[f"W{i}"], grads[f"W{i}"]
+            W[...] = init_weights(
                 init, fan_in, fan_out, init_scale=init_scale, rng=self.rng, dtype=self.dtype
             )
-            self.params[f"W{i}"] = W
             grad_names = {f"W{i}": "dW"}
             is_output = i == n_affine
             # Batch norm subtracts the batch mean, so a bias before it has zero gradient
             # and no effect: beta takes its place.
-            b = None
-            if is_output or not batchnorm:
-                b = self.params[f"b{i}"] = np.zeros(fan_out, dtype=self.dtype)
+            b = db = None
+            if f"b{i}" in params:
+                b, db = params[f"b{i}"], grads[f"b{i}"]
                 grad_names[f"b{i}"] = "db"
-            affine = Affine(W, b, input_grad=i > 1, reuse_output=not is_output)
+            affine = Affine(W, b, input_grad=i > 1, reuse_output=not is_output, dW=dW, db=db)
             self.layers.append((affine, grad_names))
             if is_output:
                 break
             if batchnorm:
-                gamma = np.ones(fan_out, dtype=self.dtype)
-                beta = np.zeros(fan_out, dtype=self.dtype)
-                self.params[f"gamma{i}"], self.params[f"beta{i}"] = gamma, beta
-                self.layers.append(
-                    (BatchNorm(gamma, beta), {f"gamma{i}": "dgamma", f"beta{i}": "dbeta"})
-                )
+                gamma, beta = params[f"gamma{i}"], params[f"beta{i}"]
+                gamma[...] = 1.0
+                norm = BatchNorm(gamma, beta, dgamma=grads[f"gamma{i}"], dbeta=grads[f"beta{i}"])
+                self.layers.append((norm, {f"gamma{i}": "dgamma", f"beta{i}": "dbeta"}))
             self.layers.append((_activation(activation), {}))
             if self.dropout > 0.0:
                 self.layers.append((Dropout(self.dropout, self.rng), {}))
-        self.weight_keys = [f"W{i}" for i in range(1, n_affine + 1)]
-        self._decay_scratch: dict[str, np.ndarray] = {}
         self.output = output
         self.loss_layer = OUTPUTS[output]()
 
@@ -129,8 +132,8 @@ class MultiLayerNet:
     def _decay_term(self) -> float:
         if self.weight_decay == 0.0:
             return 0.0
-        total = sum(float(np.vdot(self.params[k], self.params[k])) for k in self.weight_keys)
-        return 0.5 * self.weight_decay * total
+        weights = self.params.weights
+        return 0.5 * self.weight_decay * float(np.vdot(weights, weights))
 
     # -- backward ------------------------------------------------------------------------
 
@@ -139,24 +142,16 @@ class MultiLayerNet:
     ) -> tuple[float, dict[str, np.ndarray]]:
         """One forward and one backward pass in training mode.
 
-        The returned arrays are the layers' own gradient buffers, overwritten by the
-        next call: copy them to keep them.
+        The returned gradients are the net's own buffer (`net.grads`), overwritten by
+        the next call: copy them to keep them.
         """
         loss = self.loss(x, t, train=True)
         dout = self.loss_layer.backward()
-        grads: dict[str, np.ndarray] = {}
-        for layer, names in reversed(self.layers):
-            dout = layer.backward(dout)
-            for key, attr in names.items():
-                grads[key] = getattr(layer, attr)
+        for layer, _ in reversed(self.layers):
+            dout = layer.backward(dout)  # each layer writes into its views of self.grads
         if self.weight_decay != 0.0:
-            for key in self.weight_keys:
-                W = self.params[key]
-                scratch = self._decay_scratch.get(key)
-                if scratch is None:
-                    scratch = self._decay_scratch[key] = np.empty_like(W)
-                grads[key] += np.multiply(W, self.weight_decay, out=scratch)
-        return loss, {key: grads[key] for key in self.params}
+            axpy(self.weight_decay, self.params.weights, self.grads.weights)
+        return loss, self.grads
 
     def gradient(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
         """Backprop gradients of `loss(x, t)`, keyed like `params`."""
@@ -231,6 +226,20 @@ class MultiLayerNet:
             f"MultiLayerNet({sizes}, {self.activation}, init={self.init}, "
             f"init_scale={self.init_scale:g}{extras}, {self.dtype})"
         )
+
+
+def _param_shapes(sizes: list[int], batchnorm: bool) -> dict[str, tuple[int, ...]]:
+    """The book's parameter names and shapes in its order: W1, b1 (or gamma1, beta1), ..."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    last = len(sizes) - 1
+    for i in range(1, last + 1):
+        fan_in, fan_out = sizes[i - 1], sizes[i]
+        shapes[f"W{i}"] = (fan_in, fan_out)
+        if i == last or not batchnorm:
+            shapes[f"b{i}"] = (fan_out,)
+        else:
+            shapes[f"gamma{i}"] = shapes[f"beta{i}"] = (fan_out,)
+    return shapes
 
 
 def _activation(name: str) -> ReLU | Sigmoid | Tanh:

@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from hpsearch.errors import ConfigError
+from hpsearch.nn.packed import axpy, packed_alike
 
 Arrays = dict[str, np.ndarray]
 
@@ -22,27 +23,21 @@ class Optimizer(Protocol):
     def update(self, params: Arrays, grads: Arrays) -> None: ...
 
 
-class _Scratch:
-    """One scratch array per parameter, so an update allocates nothing weight-sized."""
-
-    def __init__(self) -> None:
-        self._arrays: Arrays = {}
-
-    def scaled(self, key: str, array: np.ndarray, factor: float) -> np.ndarray:
-        out = self._arrays.get(key)
-        if out is None or out.shape != array.shape or out.dtype != array.dtype:
-            out = self._arrays[key] = np.empty_like(array)
-        return np.multiply(array, factor, out=out)
+def _pairs(params: Arrays, grads: Arrays) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(state key, parameter, gradient) to update: the whole flat buffer at once when
+    params and grads are packed alike (a net's), else each array of `grads`."""
+    if packed_alike(params, grads):
+        return [("*", params.flat, grads.flat)]
+    return [(key, params[key], grad) for key, grad in grads.items()]
 
 
 class SGD:
     def __init__(self, lr: float = 0.01) -> None:
         self.lr = lr
-        self._scratch = _Scratch()
 
     def update(self, params: Arrays, grads: Arrays) -> None:
-        for key, grad in grads.items():
-            params[key] -= self._scratch.scaled(key, grad, self.lr)
+        for _, param, grad in _pairs(params, grads):
+            axpy(-self.lr, grad, param)
 
 
 class Momentum:
@@ -52,14 +47,13 @@ class Momentum:
         self.lr = lr
         self.momentum = momentum
         self.v: Arrays = {}
-        self._scratch = _Scratch()
 
     def update(self, params: Arrays, grads: Arrays) -> None:
-        for key, grad in grads.items():
+        for key, param, grad in _pairs(params, grads):
             v = self.v.setdefault(key, np.zeros_like(grad))
             v *= self.momentum
-            v -= self._scratch.scaled(key, grad, self.lr)
-            params[key] += v
+            axpy(-self.lr, grad, v)
+            axpy(1.0, v, param)
 
 
 class Nesterov(Momentum):
@@ -67,12 +61,12 @@ class Nesterov(Momentum):
 
     def update(self, params: Arrays, grads: Arrays) -> None:
         m = self.momentum
-        for key, grad in grads.items():
+        for key, param, grad in _pairs(params, grads):
             v = self.v.setdefault(key, np.zeros_like(grad))
             v *= m
-            v -= self._scratch.scaled(key, grad, self.lr)
-            params[key] += self._scratch.scaled(key, v, m * m)
-            params[key] -= self._scratch.scaled(key, grad, (1 + m) * self.lr)
+            axpy(-self.lr, grad, v)
+            axpy(m * m, v, param)
+            axpy(-(1 + m) * self.lr, grad, param)
 
 
 class AdaGrad:
@@ -84,10 +78,10 @@ class AdaGrad:
         self.h: Arrays = {}
 
     def update(self, params: Arrays, grads: Arrays) -> None:
-        for key, grad in grads.items():
+        for key, param, grad in _pairs(params, grads):
             h = self.h.setdefault(key, np.zeros_like(grad))
             h += grad * grad
-            params[key] -= self.lr * grad / (np.sqrt(h) + self.eps)
+            param -= self.lr * grad / (np.sqrt(h) + self.eps)
 
 
 class RMSprop:
@@ -100,11 +94,11 @@ class RMSprop:
         self.h: Arrays = {}
 
     def update(self, params: Arrays, grads: Arrays) -> None:
-        for key, grad in grads.items():
+        for key, param, grad in _pairs(params, grads):
             h = self.h.setdefault(key, np.zeros_like(grad))
             h *= self.decay_rate
             h += (1 - self.decay_rate) * grad * grad
-            params[key] -= self.lr * grad / (np.sqrt(h) + self.eps)
+            param -= self.lr * grad / (np.sqrt(h) + self.eps)
 
 
 class Adam:
@@ -124,12 +118,12 @@ class Adam:
     def update(self, params: Arrays, grads: Arrays) -> None:
         self.iter += 1
         lr_t = self.lr * math.sqrt(1.0 - self.beta2**self.iter) / (1.0 - self.beta1**self.iter)
-        for key, grad in grads.items():
+        for key, param, grad in _pairs(params, grads):
             m = self.m.setdefault(key, np.zeros_like(grad))
             v = self.v.setdefault(key, np.zeros_like(grad))
             m += (1 - self.beta1) * (grad - m)
             v += (1 - self.beta2) * (grad * grad - v)
-            params[key] -= lr_t * m / (np.sqrt(v) + self.eps)
+            param -= lr_t * m / (np.sqrt(v) + self.eps)
 
 
 OPTIMIZERS: dict[str, type] = {
