@@ -270,7 +270,8 @@ class Objective:
         def report(epoch: int, history: History) -> None:
             self.stop.check(f"after epoch {epoch}")
             trial.report(history.val_accuracy[-1], epoch)
-            if trial.should_prune():
+            # After the last epoch there is nothing left to save: the trial completes.
+            if epoch < config.epochs and trial.should_prune():
                 reason = (
                     f"pruned after epoch {epoch} at validation accuracy "
                     f"{history.val_accuracy[-1]:.4f}"

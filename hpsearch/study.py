@@ -124,7 +124,7 @@ def make_sampler(
 ) -> optuna.samplers.BaseSampler:
     search = spec.search
     seed = worker_seed(spec.seed, worker, start, stream)
-    options = dict(search.sampler_options)
+    options = search.sampler_kwargs
     samplers: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
         "tpe": optuna.samplers.TPESampler,
         "random": optuna.samplers.RandomSampler,
@@ -150,7 +150,7 @@ def make_sampler(
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     search = spec.search
-    options = dict(search.pruner_options)
+    options = search.pruner_kwargs
     epochs = spec.training.epochs
     pruners: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
         "none": optuna.pruners.NopPruner,

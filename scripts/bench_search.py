@@ -76,9 +76,9 @@ def shipped_default() -> Strategy:
         f"hpsearch's default ({search.sampler}, pruner {search.pruner}, {search.n_trials} "
         f"trials over {', '.join(search.params)}), 1/3 of the baseline's epochs",
         sampler=search.sampler,
-        sampler_options=dict(search.sampler_options),
+        sampler_options=search.sampler_kwargs,
         pruner=search.pruner,
-        pruner_options=dict(search.pruner_options),
+        pruner_options=search.pruner_kwargs,
         n_trials=search.n_trials,
         epoch_cap=1 / 3,
         params=spec_module.StudySpec(search=search).to_dict()["search"]["params"],
@@ -182,6 +182,57 @@ STRATEGIES = [
         pruner="median",
         epoch_cap=1 / 3,
         params=WIDE_WITH_INIT,
+    ),
+    # Multivariate TPE samples all parameters from one good trial's kernel at a time, so
+    # the lr / init-scale pairs that train stay paired (univariate TPE mixes the lr of one
+    # good trial with the init scale of another).
+    Strategy(
+        "tpe-mv+median",
+        "multivariate TPE + median over the default spec's space",
+        sampler_options={"multivariate": True},
+        pruner="median",
+        epoch_cap=1 / 3,
+        params=WIDE_WITH_INIT,
+    ),
+    Strategy(
+        "tpe-mv+median+start-at-defaults",
+        "multivariate TPE + median over the default spec's space, first trial at the defaults",
+        sampler_options={"multivariate": True},
+        pruner="median",
+        epoch_cap=1 / 3,
+        params=WIDE_WITH_INIT,
+        extra_search={"start_at_defaults": True},
+    ),
+    Strategy(
+        "tpe-mv+hyperband+start-at-defaults",
+        "multivariate TPE + Hyperband over the default spec's space, first trial at the defaults",
+        sampler_options={"multivariate": True},
+        pruner="hyperband",
+        epoch_cap=1 / 3,
+        params=WIDE_WITH_INIT,
+        extra_search={"start_at_defaults": True},
+    ),
+    # The median pruner with three epochs of warm-up: at epoch 1, nets near lr 0.01 and
+    # init scale 1 still trail the fast-starting, low-plateau large-init nets and were
+    # pruned, so TPE learned to avoid the region that trains best.
+    Strategy(
+        "tpe-mv+median-w3",
+        "multivariate TPE + median (no pruning before epoch 3) over the default spec's space",
+        sampler_options={"multivariate": True},
+        pruner="median",
+        pruner_options={"n_warmup_steps": 3},
+        epoch_cap=1 / 3,
+        params=WIDE_WITH_INIT,
+    ),
+    Strategy(
+        "tpe-mv+median-w3+start-at-defaults",
+        "as tpe-mv+median-w3, first trial at the defaults",
+        sampler_options={"multivariate": True},
+        pruner="median",
+        pruner_options={"n_warmup_steps": 3},
+        epoch_cap=1 / 3,
+        params=WIDE_WITH_INIT,
+        extra_search={"start_at_defaults": True},
     ),
     shipped_default(),
 ]
