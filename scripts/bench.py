@@ -17,8 +17,8 @@ import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -274,15 +274,15 @@ def study_run(
     workers: int, trials: int, folder: Path, name: str, replay: list[dict] | None = None
 ) -> tuple[StudyRun, list[dict]]:
     """The default study with `workers` worker processes (one BLAS thread each),
-    timed from start to end in a fresh database; with `replay`, the workers train those
-    parameter sets in that order, as an earlier run did. Returns the run and its trials'
-    parameters in trial order."""
+    timed from start to end in a fresh database; with `replay`, trial n trains the
+    n-th of those parameter sets, as an earlier run did. Returns the run and its
+    trials' parameters in trial order."""
     from hpsearch import spec
+    from hpsearch import study as study_module
     from hpsearch.objective import load_split
     from hpsearch.storage import open_storage
-    from hpsearch.study import open_study, quiet_optuna, run
 
-    quiet_optuna()
+    study_module.quiet_optuna()
     study_spec = spec.load(ROOT / "studies" / "mnist_lr_wd_init.toml").with_overrides(
         storage=f"sqlite:///{folder / f'{name}.db'}", n_trials=trials
     )
@@ -292,64 +292,70 @@ def study_run(
         )
     # Every run starts with the data loaded and its database and study created.
     load_split(study_spec.data, study_spec.seed)
-    study = open_study(study_spec, open_storage(study_spec.storage))
-    feeder = None
-    if replay is not None:
-        feeder = ReplayFeeder(study, replay)
-        feeder.start(ahead=12)
-    start = time.perf_counter()
-    try:
-        result = run(study_spec, workers=workers, spawn=True)
-    finally:
-        if feeder is not None:
-            feeder.stop()
-    seconds = time.perf_counter() - start
+    study_module.open_study(study_spec, open_storage(study_spec.storage))
+    with replaying(study_module, replay):
+        start = time.perf_counter()
+        result = study_module.run(study_spec, workers=workers, spawn=True)
+        seconds = time.perf_counter() - start
     done = sorted(result.study.trials, key=lambda t: t.number)
-    if replay is not None and [t.params for t in done] != replay:
+    if replay is not None and [t.params for t in done] != replay[: len(done)]:
         raise SystemExit(
-            "bench: the workers ran trials outside the replayed ones (the feeder fell behind); "
-            "the scaling figure would compare different searches"
+            "bench: the workers ran trials outside the replayed ones; the scaling figure "
+            "would compare different searches"
         )
     epochs = sum(t.user_attrs.get("epochs_run", 0) for t in done)
     return StudyRun(result.finished_now, epochs, seconds), [t.params for t in done]
 
 
-class ReplayFeeder:
-    """Enqueues an earlier run's parameter sets a few at a time, just ahead of the
-    workers. Enqueuing all of them up front would leave a hundred WAITING trials, which
-    Optuna re-reads from the database whenever it looks for a waiting trial or
-    refreshes its cache: a cost no real study pays. It looks ten times a second: it
-    runs in the benchmark's process, and with two workers on two cores every
-    millisecond of its CPU is taken from them (it used ~10% of a core polling at
-    50 Hz), while a single worker leaves it a core of its own."""
+class ReplaySampler:
+    """Proposes, for trial n, the n-th parameter set of an earlier run: the same
+    configurations in the same order for 1 and for 2 workers. (Enqueuing them instead
+    needed a thread in the benchmark's process that fed Optuna's queue while the
+    workers ran: with one worker it had a core of its own, with two it took its CPU
+    from them, which biased the comparison against two workers.)"""
 
-    def __init__(self, study, replay: list[dict]) -> None:
-        self.study = study
-        self.queue = list(replay)
-        self.done = threading.Event()
-        self.thread: threading.Thread | None = None
+    def __init__(self, replay: list[dict]) -> None:
+        self.replay = replay
 
-    def start(self, ahead: int) -> None:
-        self._fill(ahead)  # the first trials are there before the clock starts
-        self.thread = threading.Thread(target=self._feed, args=(ahead,), daemon=True)
-        self.thread.start()
+    def infer_relative_search_space(self, study, trial) -> dict:
+        return {}
 
-    def _fill(self, ahead: int) -> None:
-        from hpsearch.storage import count_live_trials
+    def sample_relative(self, study, trial, search_space) -> dict:
+        return {}
 
-        waiting = count_live_trials(self.study).get("WAITING", 0)
-        for _ in range(max(0, ahead - waiting)):
-            if self.queue:
-                self.study.enqueue_trial(self.queue.pop(0))
+    def sample_independent(self, study, trial, name, distribution):
+        return self.replay[trial.number][name]
 
-    def _feed(self, ahead: int) -> None:
-        while self.queue and not self.done.wait(0.1):
-            self._fill(ahead)
+    def before_trial(self, study, trial) -> None:
+        pass
 
-    def stop(self) -> None:
-        self.done.set()
-        if self.thread is not None:
-            self.thread.join()
+    def after_trial(self, study, trial, state, values) -> None:
+        pass
+
+    def reseed_rng(self) -> None:
+        pass
+
+
+@contextmanager
+def replaying(study_module, replay: list[dict] | None):
+    """Workers made inside the block sample from `replay` (they fork from this process,
+    which runs no other thread, so they inherit the replacement)."""
+    if replay is None:
+        yield
+        return
+    import optuna
+
+    class Sampler(ReplaySampler, optuna.samplers.BaseSampler):
+        pass
+
+    original = study_module.make_sampler
+    study_module.make_sampler = lambda *args, **kwargs: Sampler(replay)
+    try:
+        if study_module._start_method() != "fork":
+            raise SystemExit("bench: replaying needs workers forked from this process")
+        yield
+    finally:
+        study_module.make_sampler = original
 
 
 def overhead(trials: int, folder: Path) -> dict[str, float]:
@@ -462,7 +468,7 @@ def main() -> int:
         # pruning that sees other finished trials), so their trials/min says as much
         # about the search as about throughput: the scaling target compares the same
         # configurations, those of a free 1-worker run, replayed by 1 and by 2 workers
-        # through the same feeder (its enqueues take the write lock too). The free
+        # (trial n gets the free run's n-th configuration). The free
         # 2-worker figure is printed beside it, against the free 1-worker run. A run
         # takes seconds and this VM's speed drifts by ~10% over such spans, so the pair
         # is measured several times, alternating, and the median pair is the figure.
