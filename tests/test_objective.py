@@ -117,3 +117,22 @@ def test_a_batch_larger_than_the_training_set_is_refused_before_any_trial(tmp_pa
     )
     with pytest.raises(ConfigError, match="batch size 5000 is larger than the"):
         objective.check_against_data(spec, objective.load_split(spec.data, spec.seed))
+
+
+def test_a_trial_is_pruned_only_while_epochs_are_left(tmp_path):
+    """A pruner that rejects every value stops a trial after its first epoch, but a
+    trial that has trained all its epochs completes: pruning it then saves nothing."""
+    always = optuna.pruners.ThresholdPruner(lower=2.0)  # every accuracy is below 2
+    results = {}
+    for epochs in (1, 3):
+        spec = tiny_spec(tmp_path)
+        spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, epochs=epochs))
+        study = optuna.create_study(direction="maximize", pruner=always)
+        study.enqueue_trial({"lr": 0.3, "weight_decay": 1e-6, "init_scale": 1.0})
+        study.optimize(Objective(spec), n_trials=1)
+        results[epochs] = study.trials[0]
+    assert results[1].state == optuna.trial.TrialState.COMPLETE
+    assert results[1].value == results[1].intermediate_values[1]
+    assert results[3].state == optuna.trial.TrialState.PRUNED
+    assert results[3].user_attrs["epochs_run"] == 1
+    assert "pruned after epoch 1" in results[3].user_attrs["stop_reason"]
