@@ -260,6 +260,9 @@ class StudyRun:
     trials: int
     epochs: int
     seconds: float
+    to_first_trial: float = 0.0  # seconds from the call to the first trial's start
+    after_last_trial: float = 0.0  # from the last trial's end to the call's return
+    idle_at_end: float = 0.0  # between the workers' last trial ends: one worker waits
 
     @property
     def per_minute(self) -> float:
@@ -294,17 +297,29 @@ def study_run(
     load_split(study_spec.data, study_spec.seed)
     study_module.open_study(study_spec, open_storage(study_spec.storage))
     with replaying(study_module, replay):
-        start = time.perf_counter()
+        called, start = datetime.now(), time.perf_counter()  # Optuna's clock: local time
         result = study_module.run(study_spec, workers=workers, spawn=True)
         seconds = time.perf_counter() - start
+        returned = datetime.now()
     done = sorted(result.study.trials, key=lambda t: t.number)
+    first = min(t.datetime_start for t in done)
+    last = max(t.datetime_complete for t in done)
     if replay is not None and [t.params for t in done] != replay[: len(done)]:
         raise SystemExit(
             "bench: the workers ran trials outside the replayed ones; the scaling figure "
             "would compare different searches"
         )
     epochs = sum(t.user_attrs.get("epochs_run", 0) for t in done)
-    return StudyRun(result.finished_now, epochs, seconds), [t.params for t in done]
+    ends: dict[str, datetime] = {}
+    for t in done:
+        worker = t.user_attrs.get("worker", "")
+        ends[worker] = max(ends.get(worker, t.datetime_complete), t.datetime_complete)
+    edges = (
+        (first - called).total_seconds(),
+        (returned - last).total_seconds(),
+        (last - min(ends.values())).total_seconds(),
+    )
+    return StudyRun(result.finished_now, epochs, seconds, *edges), [t.params for t in done]
 
 
 class ReplaySampler:
@@ -494,6 +509,11 @@ def main() -> int:
         "worker_scaling_pairs": ratios,
         "worker_scaling_free": free.per_minute / alone.per_minute,
         "worker_scaling_epochs": two.epochs_per_minute / one.epochs_per_minute,
+        "to_first_trial_ms_1_worker": one.to_first_trial * 1e3,
+        "to_first_trial_ms_2_workers": two.to_first_trial * 1e3,
+        "after_last_trial_ms_1_worker": one.after_last_trial * 1e3,
+        "after_last_trial_ms_2_workers": two.after_last_trial * 1e3,
+        "idle_at_end_ms_2_workers": two.idle_at_end * 1e3,
     } | costs
     share, rss = costs["optuna_sqlite_overhead_share"], costs["worker_peak_rss_mb"]
 
@@ -523,6 +543,13 @@ def main() -> int:
         f"x{figures['worker_scaling_epochs']:.2f} epochs (median of {len(ratios)} pairs: "
         + ", ".join(f"x{r:.2f}" for r in ratios)
         + ")"
+    )
+    print(
+        f"  outside the trials: {one.to_first_trial * 1e3:.0f} ms to the first trial and "
+        f"{one.after_last_trial * 1e3:.0f} ms after the last with 1 worker, "
+        f"{two.to_first_trial * 1e3:.0f} and {two.after_last_trial * 1e3:.0f} ms with 2, "
+        f"one of which waited {two.idle_at_end * 1e3:.0f} ms for the other's last trial "
+        f"(runs of {one.seconds:.1f} s and {two.seconds:.1f} s)"
     )
     print(
         "the machine itself, now: 2 processes doing only training steps "

@@ -460,10 +460,12 @@ def plot(runs: list[dict], path: Path) -> None:
     plt.close(figure)
 
 
-def write_docs(rows, runs, lines, figure: Path, seeds: int, strategies) -> Path:
+def write_docs(rows, runs, lines, figure: Path, strategies) -> Path:
     doc = ROOT / "docs" / "search-quality.md"
     doc.parent.mkdir(exist_ok=True)
     about = "\n".join(f"- `{s.name}`: {s.about}" for s in strategies)
+    counts = sorted({row["seeds"] for row in rows})
+    seeds_said = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
     per_seed = "\n".join(
         f"| {r['strategy']} | {r['seed']} | {r['best_val']:.4f} | {r['test']:.4f} "
         f"| {r['epochs']} | {r['best_lr']:.3g} | {', '.join(r['edges']) or '-'} |"
@@ -472,7 +474,7 @@ def write_docs(rows, runs, lines, figure: Path, seeds: int, strategies) -> Path:
     doc.write_text(
         f"""# Search quality on the book's protocol
 
-Written by `make bench-search` ({datetime.now(UTC):%Y-%m-%d}, {seeds} seeds per strategy,
+Written by `make bench-search` ({datetime.now(UTC):%Y-%m-%d}, {seeds_said} seeds per strategy,
 {platform.processor() or platform.machine()}). The protocol is
 `studies/classic_random_search.toml`: 500 mnist-5k examples (400 train / 100 validation),
 6x100 ReLU net with He init, SGD, 50 epochs per trial. The test accuracy is that of each
@@ -602,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
     out = results / f"search-quality-{stamp}.json"
     out.write_text(json.dumps(record, indent=1))
     (results / "search-quality-partial.jsonl").unlink(missing_ok=True)
-    doc = write_docs(rows, runs, lines, figure, args.seeds, chosen)
+    doc = write_docs(rows, runs, lines, figure, chosen)
     print(f"\nresults: {out}\nfigure: {figure}\nreport: {doc}")
     return 0
 
