@@ -154,13 +154,12 @@ class InitHealth:
     saturation: float = 0.8  # a hidden layer's pinned fraction above this: saturated
 
 
-# Options for the default sampler and pruner when a spec gives none, chosen by
-# `make bench-search` (docs/search-quality.md): multivariate TPE keeps a good trial's lr
-# and init scale together (univariate TPE pairs the lr of one good trial with the init
-# scale of another); three epochs before the median pruner may stop a trial, since nets
-# near lr 0.01 and He's init start slower than large-init nets that plateau far lower.
+# Options for a pruner when a spec gives none, chosen by `make bench-search`
+# (docs/search-quality.md): three epochs before the median pruner may stop a trial, since
+# nets near lr 0.01 and He's init start slower than large-init nets that plateau far
+# lower, and pruning them at epoch 1 taught TPE to avoid the region that trains best.
 # A spec that writes its own options gets exactly those, on top of Optuna's defaults.
-DEFAULT_SAMPLER_OPTIONS: dict[str, dict[str, Any]] = {"tpe": {"multivariate": True}}
+# (Samplers need none: Optuna 5's TPE is already multivariate and a constant liar.)
 DEFAULT_PRUNER_OPTIONS: dict[str, dict[str, Any]] = {"median": {"n_warmup_steps": 3}}
 
 
@@ -170,9 +169,8 @@ class SearchSpec:
     timeout: float | None = None  # seconds; stop starting trials after it
     sampler: str = "tpe"
     pruner: str = "median"
-    # None: the sampler's (pruner's) entry in DEFAULT_SAMPLER_OPTIONS (..._PRUNER_...).
-    sampler_options: Mapping[str, Any] | None = None
-    pruner_options: Mapping[str, Any] | None = None
+    sampler_options: Mapping[str, Any] = field(default_factory=dict)
+    pruner_options: Mapping[str, Any] | None = None  # None: DEFAULT_PRUNER_OPTIONS
     params: Mapping[str, Param] = field(default_factory=dict)
     init_health: InitHealth = field(default_factory=InitHealth)
     # The first trial of a new study tries the searched parameters' own defaults (init
@@ -180,13 +178,6 @@ class SearchSpec:
     # scale searched, most of the space cannot train, and TPE's random start-up missed
     # every trainable region on some seeds of bench-search.
     start_at_defaults: bool = True
-
-    @property
-    def sampler_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments the sampler is made with."""
-        if self.sampler_options is None:
-            return dict(DEFAULT_SAMPLER_OPTIONS.get(self.sampler, {}))
-        return dict(self.sampler_options)
 
     @property
     def pruner_kwargs(self) -> dict[str, Any]:
@@ -224,12 +215,11 @@ class StudySpec:
         raw["search"]["params"] = {
             name: _param_to_dict(param) for name, param in self.search.params.items()
         }
-        for key in ("sampler_options", "pruner_options"):  # absent: the defaults
-            options = getattr(self.search, key)
-            if options is None:
-                del raw["search"][key]
-            else:
-                raw["search"][key] = dict(options)
+        raw["search"]["sampler_options"] = dict(self.search.sampler_options)
+        if self.search.pruner_options is None:  # absent: the pruner's defaults
+            del raw["search"]["pruner_options"]
+        else:
+            raw["search"]["pruner_options"] = dict(self.search.pruner_options)
         raw["model"]["hidden_sizes"] = list(self.model.hidden_sizes)
         return _drop_none(raw)
 
@@ -391,7 +381,9 @@ def from_dict(raw: Mapping[str, Any], *, source: str = "<spec>") -> StudySpec:
         timeout=None if timeout is None else check.number(timeout, "search.timeout", above=0.0),
         sampler=sampler,
         pruner=pruner,
-        sampler_options=_options(check, search_raw, "sampler_options"),
+        sampler_options=check.options(
+            search_raw.get("sampler_options", {}), "search.sampler_options"
+        ),
         pruner_options=_options(check, search_raw, "pruner_options"),
         params={name: check.param(name, value) for name, value in params_raw.items()},
         init_health=check.init_health(search_raw.get("init_health", {})),
@@ -415,7 +407,7 @@ def from_dict(raw: Mapping[str, Any], *, source: str = "<spec>") -> StudySpec:
 
 
 def _options(check: _Checker, search_raw: Mapping[str, Any], key: str) -> dict[str, Any] | None:
-    """A spec's own options, or None for the chosen sampler's (pruner's) defaults."""
+    """A spec's own options, or None for the chosen pruner's defaults."""
     if key not in search_raw:
         return None
     return check.options(search_raw[key], f"search.{key}")

@@ -124,7 +124,7 @@ def make_sampler(
 ) -> optuna.samplers.BaseSampler:
     search = spec.search
     seed = worker_seed(spec.seed, worker, start, stream)
-    options = search.sampler_kwargs
+    options = dict(search.sampler_options)
     samplers: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
         "tpe": optuna.samplers.TPESampler,
         "random": optuna.samplers.RandomSampler,

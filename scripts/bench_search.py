@@ -71,12 +71,15 @@ def shipped_default() -> Strategy:
     extra: dict[str, Any] = {"start_at_defaults": search.start_at_defaults}
     if search.init_health.enabled:
         extra["init_health"] = dataclasses.asdict(search.init_health)
+    options = ", ".join(f"{k} {v}" for k, v in search.pruner_kwargs.items())
+    start = ", first trial at the defaults" if search.start_at_defaults else ""
     return Strategy(
         "default",
-        f"hpsearch's default ({search.sampler}, pruner {search.pruner}, {search.n_trials} "
-        f"trials over {', '.join(search.params)}), 1/3 of the baseline's epochs",
+        f"hpsearch's default ({search.sampler}, pruner {search.pruner}"
+        f"{f' ({options})' if options else ''}{start}, {search.n_trials} trials over "
+        f"{', '.join(search.params)}), 1/3 of the baseline's epochs",
         sampler=search.sampler,
-        sampler_options=search.sampler_kwargs,
+        sampler_options=dict(search.sampler_options),
         pruner=search.pruner,
         pruner_options=search.pruner_kwargs,
         n_trials=search.n_trials,
@@ -183,56 +186,26 @@ STRATEGIES = [
         epoch_cap=1 / 3,
         params=WIDE_WITH_INIT,
     ),
-    # Multivariate TPE samples all parameters from one good trial's kernel at a time, so
-    # the lr / init-scale pairs that train stay paired (univariate TPE mixes the lr of one
-    # good trial with the init scale of another).
+    # Optuna 5's TPE is multivariate by default (it samples a good trial's lr and init
+    # scale together), so `tpe` above already is. What the default space needed was a
+    # warm-up for the median pruner: at epoch 1, nets near lr 0.01 and init scale 1
+    # still trail large-init nets that plateau far lower, and were pruned, so TPE
+    # learned to avoid the region that trains best.
     Strategy(
-        "tpe-mv+median",
-        "multivariate TPE + median over the default spec's space",
-        sampler_options={"multivariate": True},
-        pruner="median",
-        epoch_cap=1 / 3,
-        params=WIDE_WITH_INIT,
-    ),
-    Strategy(
-        "tpe-mv+median+start-at-defaults",
-        "multivariate TPE + median over the default spec's space, first trial at the defaults",
-        sampler_options={"multivariate": True},
-        pruner="median",
-        epoch_cap=1 / 3,
-        params=WIDE_WITH_INIT,
-        extra_search={"start_at_defaults": True},
-    ),
-    Strategy(
-        "tpe-mv+hyperband+start-at-defaults",
-        "multivariate TPE + Hyperband over the default spec's space, first trial at the defaults",
-        sampler_options={"multivariate": True},
+        "tpe+hyperband+start-at-defaults",
+        "TPE + Hyperband over the default spec's space, first trial at the defaults",
         pruner="hyperband",
         epoch_cap=1 / 3,
         params=WIDE_WITH_INIT,
         extra_search={"start_at_defaults": True},
     ),
-    # The median pruner with three epochs of warm-up: at epoch 1, nets near lr 0.01 and
-    # init scale 1 still trail the fast-starting, low-plateau large-init nets and were
-    # pruned, so TPE learned to avoid the region that trains best.
     Strategy(
-        "tpe-mv+median-w3",
-        "multivariate TPE + median (no pruning before epoch 3) over the default spec's space",
-        sampler_options={"multivariate": True},
+        "tpe+median-w3",
+        "TPE + median (no pruning before epoch 3) over the default spec's space",
         pruner="median",
         pruner_options={"n_warmup_steps": 3},
         epoch_cap=1 / 3,
         params=WIDE_WITH_INIT,
-    ),
-    Strategy(
-        "tpe-mv+median-w3+start-at-defaults",
-        "as tpe-mv+median-w3, first trial at the defaults",
-        sampler_options={"multivariate": True},
-        pruner="median",
-        pruner_options={"n_warmup_steps": 3},
-        epoch_cap=1 / 3,
-        params=WIDE_WITH_INIT,
-        extra_search={"start_at_defaults": True},
     ),
     shipped_default(),
 ]

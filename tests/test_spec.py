@@ -137,28 +137,21 @@ def test_missing_spec_file(tmp_path):
         spec.load(tmp_path / "nope.toml")
 
 
-def test_default_sampler_and_pruner_options_follow_the_chosen_names(tmp_path):
-    """hpsearch's measured defaults (multivariate TPE, 3 epochs before median pruning)
-    apply only where a spec names no options, and only to the sampler/pruner they are for."""
+def test_default_pruner_options_follow_the_chosen_pruner(tmp_path):
+    """hpsearch's measured default (3 epochs before median pruning) applies only where a
+    spec names no pruner options, and only to the median pruner."""
     bare = spec.load(write(tmp_path, 'name = "a"\n[search]\nn_trials = 5\n'))
-    assert bare.search.sampler_kwargs == {"multivariate": True}
     assert bare.search.pruner_kwargs == {"n_warmup_steps": 3}
+    assert dict(bare.search.sampler_options) == {}  # Optuna's TPE as it comes
     assert bare.search.start_at_defaults is True
-    other = spec.load(
-        write(tmp_path, 'name = "b"\n[search]\nsampler = "random"\npruner = "none"\n')
-    )
-    assert (other.search.sampler_kwargs, other.search.pruner_kwargs) == ({}, {})
-    # Another sampler in code, too: the defaults are those of the sampler named.
-    swapped = dataclasses.replace(bare.search, sampler="random", pruner="hyperband")
-    assert (swapped.sampler_kwargs, swapped.pruner_kwargs) == ({}, {})
-    own = spec.load(
-        write(
-            tmp_path,
-            'name = "c"\n[search.sampler_options]\nn_startup_trials = 20\n'
-            "[search.pruner_options]\n",
-        )
-    )
-    assert own.search.sampler_kwargs == {"n_startup_trials": 20}  # exactly that
-    assert own.search.pruner_kwargs == {}
-    for loaded in (bare, other, own):
+    other = spec.load(write(tmp_path, 'name = "b"\n[search]\npruner = "none"\n'))
+    assert other.search.pruner_kwargs == {}
+    # Another pruner in code, too: the defaults are those of the pruner named.
+    swapped = dataclasses.replace(bare.search, pruner="hyperband")
+    assert swapped.pruner_kwargs == {}
+    own = spec.load(write(tmp_path, 'name = "c"\n[search.pruner_options]\nn_startup_trials = 2\n'))
+    assert own.search.pruner_kwargs == {"n_startup_trials": 2}  # exactly that
+    empty = spec.load(write(tmp_path, 'name = "d"\n[search.pruner_options]\n'))
+    assert empty.search.pruner_kwargs == {}
+    for loaded in (bare, other, own, empty):
         assert spec.from_dict(loaded.to_dict()) == loaded
