@@ -43,7 +43,7 @@ from hpsearch.objective import (
     trial_rng,
 )
 from hpsearch.pruning import ParallelMedianPruner
-from hpsearch.spec import Choice, IntRange, SpecError, StudySpec, from_dict
+from hpsearch.spec import Choice, FloatRange, IntRange, SpecError, StudySpec, from_dict
 from hpsearch.stop import Interrupted, graceful_stop
 from hpsearch.storage import (
     GRACE_FACTOR,
@@ -253,10 +253,32 @@ def open_study(
         study.set_user_attr("warm_start_trials", copied)
         logger.info("copied %d trials of %r inside the new ranges", copied, spec.parent)
     elif spec.search.start_at_defaults and spec.search.sampler != "grid":  # grid: its points
-        point = default_point(spec)
-        if point:
+        for point in start_points(spec):
             study.enqueue_trial(point, user_attrs={"start": "defaults"})
     return study
+
+
+def start_points(spec: StudySpec) -> list[dict[str, Any]]:
+    """The first trials of a new study: the searched parameters' own defaults, and the
+    same with lr ten times larger and ten times smaller, where inside the range.
+
+    One anchor at the defaults was not enough on the default study: TPE sampled few
+    trials near it, those were pruned, and 1 run in 14 stalled at the anchor (0.871
+    validation accuracy, where lr 0.1 reaches 0.93). A decade either side of the
+    optimizer's usual lr is the first thing a person tuning SGD tries."""
+    point = default_point(spec)
+    if not point:
+        return []
+    points = [point]
+    lr = spec.search.params.get("lr")
+    if "lr" in point and isinstance(lr, FloatRange):
+        for factor in (10.0, 0.1):
+            value = point["lr"] * factor
+            if lr.low <= value <= lr.high and (
+                lr.step is None or _on_step((value - lr.low) / lr.step)
+            ):
+                points.append(point | {"lr": value})
+    return points
 
 
 def default_point(spec: StudySpec) -> dict[str, Any]:

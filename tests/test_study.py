@@ -226,15 +226,18 @@ def test_runs_with_workers_after_a_run_in_the_same_process_keep_sqlite_intact(tm
 
 
 def test_a_new_study_starts_at_the_searched_parameters_own_defaults(tmp_path):
-    """Trial 0 tries lr = SGD's usual 0.01 and init scale 1 (He itself); weight decay's
-    own value, 0, is outside its log range, so the sampler picks it."""
-    spec = tiny_spec(tmp_path, n_trials=3)
+    """Trials 0 to 2 try init scale 1 (He itself) with lr = SGD's usual 0.01, then ten
+    times it and a tenth of it; weight decay's own value, 0, is outside its log range,
+    so the sampler picks it."""
+    spec = tiny_spec(tmp_path, n_trials=4)
     run(spec)
-    first = plain_trials(spec)[0]
-    assert first.params["lr"] == 0.01 and first.params["init_scale"] == 1.0
-    assert 1e-8 <= first.params["weight_decay"] <= 1e-2
-    assert first.user_attrs["start"] == "defaults"
-    assert all("start" not in t.user_attrs for t in plain_trials(spec)[1:])
+    trials = plain_trials(spec)
+    assert [t.params["lr"] for t in trials[:3]] == pytest.approx([0.01, 0.1, 0.001])
+    for first in trials[:3]:
+        assert first.params["init_scale"] == 1.0
+        assert 1e-8 <= first.params["weight_decay"] <= 1e-2
+        assert first.user_attrs["start"] == "defaults"
+    assert "start" not in trials[3].user_attrs
     (tmp_path / "off").mkdir()
     off = tiny_spec(tmp_path / "off", n_trials=3, start_at_defaults=False)
     run(off)
@@ -257,6 +260,20 @@ def test_default_point_keeps_only_values_inside_the_searched_space():
     )
     point = default_point(dataclasses.replace(ROOT_SPEC, search=search))
     assert point == {"init_scale": 1.0, "hidden_depth": 6, "optimizer": "sgd"}
+
+
+def test_start_points_try_lr_a_decade_either_side_where_the_range_allows():
+    from hpsearch.spec import FloatRange, SearchSpec
+    from hpsearch.study import start_points
+
+    def points(low, high):
+        search = SearchSpec(params={"lr": FloatRange(low, high, log=True)})
+        return [p["lr"] for p in start_points(dataclasses.replace(ROOT_SPEC, search=search))]
+
+    assert points(1e-5, 1.0) == pytest.approx([0.01, 0.1, 0.001])
+    assert points(1e-6, 1e-2) == pytest.approx([0.01, 0.001])  # the book's range
+    assert points(0.005, 0.05) == pytest.approx([0.01])
+    assert points(0.1, 1.0) == []  # the usual lr is outside: no anchor at all
 
 
 def test_user_attrs_are_written_together_and_overwritten_like_optunas(tmp_path, database_url):
