@@ -85,6 +85,7 @@ class MultiLayerNet:
         self.params = PackedArrays(shapes, self.weight_keys, self.dtype)
         self.grads = PackedArrays(shapes, self.weight_keys, self.dtype)
         params, grads = self.params, self.grads
+        self._scratch = np.empty_like(params.weights)  # for the weight decay
         # (layer, {param name: gradient attribute}) in forward order.
         self.layers: list[tuple[object, dict[str, str]]] = []
         for i in range(1, n_affine + 1):
@@ -150,7 +151,7 @@ class MultiLayerNet:
         for layer, _ in reversed(self.layers):
             dout = layer.backward(dout)  # each layer writes into its views of self.grads
         if self.weight_decay != 0.0:
-            axpy(self.weight_decay, self.params.weights, self.grads.weights)
+            axpy(self.weight_decay, self.params.weights, self.grads.weights, self._scratch)
         return loss, self.grads
 
     def gradient(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:

@@ -31,13 +31,27 @@ def _pairs(params: Arrays, grads: Arrays) -> list[tuple[str, np.ndarray, np.ndar
     return [(key, params[key], grad) for key, grad in grads.items()]
 
 
+class _Scratch:
+    """One scratch array per parameter, so an update allocates nothing weight-sized."""
+
+    def __init__(self) -> None:
+        self._arrays: Arrays = {}
+
+    def like(self, key: str, array: np.ndarray) -> np.ndarray:
+        out = self._arrays.get(key)
+        if out is None or out.shape != array.shape or out.dtype != array.dtype:
+            out = self._arrays[key] = np.empty_like(array)
+        return out
+
+
 class SGD:
     def __init__(self, lr: float = 0.01) -> None:
         self.lr = lr
+        self._scratch = _Scratch()
 
     def update(self, params: Arrays, grads: Arrays) -> None:
-        for _, param, grad in _pairs(params, grads):
-            axpy(-self.lr, grad, param)
+        for key, param, grad in _pairs(params, grads):
+            axpy(-self.lr, grad, param, self._scratch.like(key, grad))
 
 
 class Momentum:
@@ -47,13 +61,14 @@ class Momentum:
         self.lr = lr
         self.momentum = momentum
         self.v: Arrays = {}
+        self._scratch = _Scratch()
 
     def update(self, params: Arrays, grads: Arrays) -> None:
         for key, param, grad in _pairs(params, grads):
             v = self.v.setdefault(key, np.zeros_like(grad))
             v *= self.momentum
-            axpy(-self.lr, grad, v)
-            axpy(1.0, v, param)
+            axpy(-self.lr, grad, v, self._scratch.like(key, grad))
+            param += v
 
 
 class Nesterov(Momentum):
@@ -63,10 +78,11 @@ class Nesterov(Momentum):
         m = self.momentum
         for key, param, grad in _pairs(params, grads):
             v = self.v.setdefault(key, np.zeros_like(grad))
+            scratch = self._scratch.like(key, grad)
             v *= m
-            axpy(-self.lr, grad, v)
-            axpy(m * m, v, param)
-            axpy(-(1 + m) * self.lr, grad, param)
+            axpy(-self.lr, grad, v, scratch)
+            axpy(m * m, v, param, scratch)
+            axpy(-(1 + m) * self.lr, grad, param, scratch)
 
 
 class AdaGrad:
