@@ -19,8 +19,8 @@ test: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-bench
 	$(BIN)/python scripts/bench.py $(ARGS)
 
-# Not part of `make test`: search strategies on the book's protocol, 5 seeds (about an
-# hour on two cores); writes docs/search-quality.md.
+# Not part of `make test`: search strategies on the book's protocol, 5 seeds (about 20
+# minutes on two cores); writes docs/search-quality.md.
 bench-search: $(VENV)/.installed
 	$(BIN)/python scripts/bench_search.py $(ARGS)
 
