@@ -81,7 +81,7 @@ class MultiLayerNet:
         self.weight_keys = [f"W{i}" for i in range(1, n_affine + 1)]
         shapes = _param_shapes(sizes, batchnorm)
         # Parameters and gradients each live in one buffer (weights first), so the
-        # update, the weight decay and its loss term are one NumPy call each.
+        # update, the weight decay and its loss term take one or two NumPy calls each.
         self.params = PackedArrays(shapes, self.weight_keys, self.dtype)
         self.grads = PackedArrays(shapes, self.weight_keys, self.dtype)
         params, grads = self.params, self.grads
