@@ -253,7 +253,8 @@ def open_study(
         study.set_user_attr("warm_start_trials", copied)
         logger.info("copied %d trials of %r inside the new ranges", copied, spec.parent)
     elif spec.search.start_at_defaults and spec.search.sampler != "grid":  # grid: its points
-        for point in start_points(spec):
+        # No more than the budget: a queued trial beyond it would stay WAITING for ever.
+        for point in start_points(spec)[: spec.search.n_trials]:
             study.enqueue_trial(point, user_attrs={"start": "defaults"})
     return study
 

@@ -238,6 +238,10 @@ def test_a_new_study_starts_at_the_searched_parameters_own_defaults(tmp_path):
         assert 1e-8 <= first.params["weight_decay"] <= 1e-2
         assert first.user_attrs["start"] == "defaults"
     assert "start" not in trials[3].user_attrs
+    (tmp_path / "one").mkdir()
+    one = tiny_spec(tmp_path / "one", n_trials=1)  # a budget of one: one start point, no queue
+    run(one)
+    assert [(t.params["lr"], t.state.name) for t in plain_trials(one)] == [(0.01, "COMPLETE")]
     (tmp_path / "off").mkdir()
     off = tiny_spec(tmp_path / "off", n_trials=3, start_at_defaults=False)
     run(off)
