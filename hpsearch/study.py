@@ -273,11 +273,8 @@ def start_points(spec: StudySpec) -> list[dict[str, Any]]:
     points = [point]
     lr = spec.search.params.get("lr")
     if "lr" in point and isinstance(lr, FloatRange):
-        for factor in (10.0, 0.1):
-            value = point["lr"] * factor
-            if lr.low <= value <= lr.high and (
-                lr.step is None or _on_step((value - lr.low) / lr.step)
-            ):
+        for value in (point["lr"] * 10.0, point["lr"] * 0.1):
+            if _inside(value, lr):
                 points.append(point | {"lr": value})
     return points
 
@@ -302,12 +299,11 @@ def default_point(spec: StudySpec) -> dict[str, Any]:
         value = values.get(name)
         if value is None:
             continue
+        if not _inside(value, param):
+            continue
         if isinstance(param, Choice):
-            if value in param.choices:
-                point[name] = value
-        elif param.low <= value <= param.high and (
-            param.step is None or _on_step((value - param.low) / param.step)
-        ):
+            point[name] = value
+        else:
             point[name] = int(value) if isinstance(param, IntRange) else float(value)
     return point
 
@@ -327,11 +323,13 @@ def _parent_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optu
 
 
 def _inside(value: Any, param: Any) -> bool:
+    """Whether `value` is one the parameter can take: a choice, or inside the range and
+    on its step (integer and float ranges alike)."""
     if isinstance(param, Choice):
         return value in param.choices
     if not param.low <= value <= param.high:
         return False
-    return not isinstance(param, IntRange) or (value - param.low) % param.step == 0
+    return param.step is None or _on_step((value - param.low) / param.step)
 
 
 def warm_start(study: optuna.Study, parent: optuna.Study, spec: StudySpec) -> int:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import optuna
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from hpsearch.data import load
@@ -322,7 +323,7 @@ def study_run(
     return StudyRun(result.finished_now, epochs, seconds, *edges), [t.params for t in done]
 
 
-class ReplaySampler:
+class ReplaySampler(optuna.samplers.BaseSampler):
     """Proposes, for trial n, the n-th parameter set of an earlier run: the same
     configurations in the same order for 1 and for 2 workers. (Enqueuing them instead
     needed a thread in the benchmark's process that fed Optuna's queue while the
@@ -341,15 +342,6 @@ class ReplaySampler:
     def sample_independent(self, study, trial, name, distribution):
         return self.replay[trial.number][name]
 
-    def before_trial(self, study, trial) -> None:
-        pass
-
-    def after_trial(self, study, trial, state, values) -> None:
-        pass
-
-    def reseed_rng(self) -> None:
-        pass
-
 
 @contextmanager
 def replaying(study_module, replay: list[dict] | None):
@@ -358,13 +350,8 @@ def replaying(study_module, replay: list[dict] | None):
     if replay is None:
         yield
         return
-    import optuna
-
-    class Sampler(ReplaySampler, optuna.samplers.BaseSampler):
-        pass
-
     original = study_module.make_sampler
-    study_module.make_sampler = lambda *args, **kwargs: Sampler(replay)
+    study_module.make_sampler = lambda *args, **kwargs: ReplaySampler(replay)
     try:
         if study_module._start_method() != "fork":
             raise SystemExit("bench: replaying needs workers forked from this process")

@@ -96,11 +96,9 @@ def test_hidden_activations_leave_batchnorm_statistics_alone():
     from hpsearch.nn import MultiLayerNet
 
     net = MultiLayerNet(10, [8, 8], 3, batchnorm=True, dropout=0.5)
-    before = [
-        layer.running_mean.copy() for layer, _ in net.layers if hasattr(layer, "running_mean")
-    ]
+    before = [layer.running_mean.copy() for layer in net.layers if hasattr(layer, "running_mean")]
     outputs = net.hidden_activations(np.random.default_rng(0).standard_normal((20, 10)) * 5 + 3)
-    after = [layer.running_mean for layer, _ in net.layers if hasattr(layer, "running_mean")]
+    after = [layer.running_mean for layer in net.layers if hasattr(layer, "running_mean")]
     assert len(outputs) == 2 and all(o.shape == (20, 8) for o in outputs)
     assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
     # Batch norm then ReLU: about half the units are positive, whatever the input scale.

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+_BOOL = np.dtype(bool)
+
 
 def _reuse(buffer: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """`buffer` when it already has this shape and dtype, else a new array: batches of one
@@ -89,7 +91,7 @@ class ReLU:
         self.mask: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
-        self.mask = np.greater(x, 0, out=_reuse(self.mask, x.shape, np.dtype(bool)))
+        self.mask = np.greater(x, 0, out=_reuse(self.mask, x.shape, _BOOL))
         if self.inplace:
             # Multiplying by the mask is one SIMD pass; np.maximum(x, 0) with its NaN
             # rules took 1.6x as long here.

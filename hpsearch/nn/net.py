@@ -86,34 +86,32 @@ class MultiLayerNet:
         self.grads = PackedArrays(shapes, self.weight_keys, self.dtype)
         params, grads = self.params, self.grads
         self._scratch = np.empty_like(params.weights)  # for the weight decay
-        # (layer, {param name: gradient attribute}) in forward order.
-        self.layers: list[tuple[object, dict[str, str]]] = []
+        # In forward order; each layer writes its gradients into its views of self.grads.
+        self.layers: list[object] = []
         for i in range(1, n_affine + 1):
             fan_in, fan_out = sizes[i - 1], sizes[i]
             W, dW = params[f"W{i}"], grads[f"W{i}"]
             W[...] = init_weights(
                 init, fan_in, fan_out, init_scale=init_scale, rng=self.rng, dtype=self.dtype
             )
-            grad_names = {f"W{i}": "dW"}
             is_output = i == n_affine
             # Batch norm subtracts the batch mean, so a bias before it has zero gradient
             # and no effect: beta takes its place.
             b = db = None
             if f"b{i}" in params:
                 b, db = params[f"b{i}"], grads[f"b{i}"]
-                grad_names[f"b{i}"] = "db"
             affine = Affine(W, b, input_grad=i > 1, reuse_output=not is_output, dW=dW, db=db)
-            self.layers.append((affine, grad_names))
+            self.layers.append(affine)
             if is_output:
                 break
             if batchnorm:
                 gamma, beta = params[f"gamma{i}"], params[f"beta{i}"]
                 gamma[...] = 1.0
                 norm = BatchNorm(gamma, beta, dgamma=grads[f"gamma{i}"], dbeta=grads[f"beta{i}"])
-                self.layers.append((norm, {f"gamma{i}": "dgamma", f"beta{i}": "dbeta"}))
-            self.layers.append((_activation(activation), {}))
+                self.layers.append(norm)
+            self.layers.append(_activation(activation))
             if self.dropout > 0.0:
-                self.layers.append((Dropout(self.dropout, self.rng), {}))
+                self.layers.append(Dropout(self.dropout, self.rng))
         self.output = output
         self.loss_layer = OUTPUTS[output]()
 
@@ -122,7 +120,7 @@ class MultiLayerNet:
     def predict(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         """Raw class scores (logits) for a batch."""
         out = np.asarray(x, dtype=self.dtype)
-        for layer, _ in self.layers:
+        for layer in self.layers:
             out = layer.forward(out, train)
         return out
 
@@ -148,8 +146,8 @@ class MultiLayerNet:
         """
         loss = self.loss(x, t, train=True)
         dout = self.loss_layer.backward()
-        for layer, _ in reversed(self.layers):
-            dout = layer.backward(dout)  # each layer writes into its views of self.grads
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
         if self.weight_decay != 0.0:
             axpy(self.weight_decay, self.params.weights, self.grads.weights, self._scratch)
         return loss, self.grads
@@ -181,12 +179,12 @@ class MultiLayerNet:
         now: batch norm normalises with the batch's statistics, dropout is left out, and
         nothing is changed (running statistics are restored). The reference articles'
         histograms, and the search's init-health diagnostic, are made from these."""
-        norms = [layer for layer, _ in self.layers if isinstance(layer, BatchNorm)]
+        norms = [layer for layer in self.layers if isinstance(layer, BatchNorm)]
         saved = [(layer.running_mean.copy(), layer.running_var.copy()) for layer in norms]
         outputs: list[np.ndarray] = []
         out = np.asarray(x, dtype=self.dtype)
         try:
-            for layer, _ in self.layers:
+            for layer in self.layers:
                 if len(outputs) == len(self.hidden_sizes):
                     break
                 if isinstance(layer, Dropout):
@@ -204,7 +202,7 @@ class MultiLayerNet:
     def frozen_dropout(self) -> Iterator[None]:
         """Reuse each dropout layer's next mask for every forward pass inside the block,
         so the loss is a fixed function of the parameters (for gradient checks)."""
-        dropouts = [layer for layer, _ in self.layers if isinstance(layer, Dropout)]
+        dropouts = [layer for layer in self.layers if isinstance(layer, Dropout)]
         for layer in dropouts:
             layer.frozen = True
         try:
