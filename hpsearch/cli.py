@@ -397,8 +397,11 @@ def _trials(args: argparse.Namespace) -> int:
     from hpsearch.analysis import trials_frame
     from hpsearch.study import load_existing_study
 
-    load_existing_study(args.study, args.storage)  # a clear error for a missing study
+    study = load_existing_study(args.study, args.storage)  # a clear error if missing
     frame = trials_frame(args.storage, args.study)
+    names = study.metric_names
+    if names and len(names) == 1 and names[0] not in frame.columns:
+        frame = frame.rename(columns={"value": names[0]})  # name the objective
     if args.csv is not None:
         try:
             frame.to_csv(args.csv, index=False)
@@ -584,6 +587,11 @@ def _narrow(args: argparse.Namespace) -> int:
         print(
             f"{name}: the good region touches the old range's {' and '.join(sides)} "
             "edge; extended there"
+        )
+    if not narrowing.changed:
+        print(
+            "every range kept: the next round searches the same ranges (more trials give "
+            "more evidence)"
         )
     path = write_spec(spec, narrowing, args.out)
     save_notes(args.storage, narrowing, args.study, spec.name)

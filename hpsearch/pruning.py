@@ -15,6 +15,12 @@ completed trials' values at that step. Two things change when workers run side b
   they will mostly become. With one worker nothing else is running and the decision is
   Optuna's own; the start-up count (`n_startup_trials`) still counts completed trials
   only.
+
+A narrowed round's copies of its parent's trials (user attr `copied_from`) inform the
+sampler but are not judged against: they are the parent's survivors, mostly its best,
+and a median over them pruned nearly every new trial of a Fashion-MNIST round (issue
+15) at the first epoch it was allowed to. The pruner compares a round's trials with
+that round's own, and its start-up count waits for the round's own completed trials.
 """
 
 from __future__ import annotations
@@ -57,7 +63,11 @@ class ParallelMedianPruner(optuna.pruners.BasePruner):
         count = counts.get(TrialState.COMPLETE.name, 0)
         if trial.number != self._trial or count != self._count:
             self._trial, self._count = trial.number, count
-            self._completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            self._completed = [
+                t
+                for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if "copied_from" not in t.user_attrs
+            ]
         judged: list[Any] = self._completed
         # Only this trial running (one worker): nothing to add, no second query.
         if len(self._completed) >= self.startup and counts.get(TrialState.RUNNING.name, 0) > 1:

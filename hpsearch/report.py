@@ -11,8 +11,9 @@ from typing import Any
 import optuna
 
 from hpsearch import plots
-from hpsearch.analysis import Narrowing, NarrowingError, curves_frame, narrow, trials_frame
+from hpsearch.analysis import curves_frame, trials_frame
 from hpsearch.errors import HpsearchError
+from hpsearch.narrowing import Narrowing, NarrowingError, narrow
 from hpsearch.spec import from_dict
 from hpsearch.study import load_existing_study
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import optuna
 
 from hpsearch import spec as spec_module
-from hpsearch.analysis import Narrowing, narrow, trials_frame
+from hpsearch.analysis import trials_frame
+from hpsearch.narrowing import Narrowing, narrow
 from hpsearch.spec import StudySpec
 from hpsearch.storage import HEARTBEAT_SECONDS
 from hpsearch.study import RunResult, load_existing_study, run, stored_spec

@@ -59,6 +59,7 @@ from hpsearch.train import Diverged, fit
 logger = logging.getLogger(__name__)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+METRIC_NAME = "val_accuracy"  # what a trial's value is: the last epoch's validation accuracy
 GRID_POINTS = 5  # per float range, when the grid sampler needs a grid
 
 
@@ -241,6 +242,9 @@ def open_study(
         pruner=pruner,
         direction="maximize",
     )
+    with warnings.catch_warnings():  # experimental in some Optuna versions
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([METRIC_NAME])  # optuna-dashboard's name for the value
     study.set_user_attr("spec", stored_form(spec))
     study.set_user_attr("spec_source", spec.source)
     study.set_user_attr("seed", spec.seed)

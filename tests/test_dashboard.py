@@ -88,6 +88,7 @@ def test_dashboard_api_shows_the_study_its_trials_and_the_note(dashboard):
     assert len(ours) == 1
     detail = get_json(f"{base}/api/studies/{ours[0]['study_id']}")
     assert len(detail["trials"]) == 12
+    assert detail["objective_names"] == ["val_accuracy"]  # not "Objective 0"
     assert {p["name"] for p in detail["intersection_search_space"]} >= {"lr", "weight_decay"}
     assert (
         "Range narrowing: mnist lr search 7f3a -> mnist lr search 7f3a-r2"

@@ -60,3 +60,44 @@ def test_running_trials_do_not_count_towards_the_start_up_trials(url):
     judged = study.ask()
     judged.report(0.01, 0)
     assert not judged.should_prune()  # two completed trials, three needed
+
+
+def test_a_rounds_copies_of_its_parents_best_are_not_what_its_trials_are_judged_against(url):
+    # A narrowed round starts with copies of its parent's best trials, far ahead at every
+    # epoch. Judged against them, every new trial was pruned at the first chance.
+    study = _study(url, n_startup_trials=2)
+    for value in (0.9, 0.95, 0.97):
+        study.add_trial(
+            create_trial(
+                params={"x": 0.5},
+                distributions={"x": FloatDistribution(0, 1)},
+                value=value,
+                intermediate_values={0: value},
+                state=TrialState.COMPLETE,
+                user_attrs={"copied_from": "parent#1"},
+            )
+        )
+    judged = study.ask()
+    judged.report(0.28, 0)
+    # Median of the round's own trials (0.2, 0.3) is 0.25: go on. With the three copies
+    # counted, the median would be 0.9.
+    assert not judged.should_prune()
+    judged.report(0.1, 1)  # no own trial reached step 1: nothing to judge against
+    assert not judged.should_prune()
+
+
+def test_the_start_up_count_waits_for_the_rounds_own_trials(url):
+    study = _study(url, n_startup_trials=3)
+    study.add_trial(
+        create_trial(
+            params={"x": 0.5},
+            distributions={"x": FloatDistribution(0, 1)},
+            value=0.9,
+            intermediate_values={0: 0.9},
+            state=TrialState.COMPLETE,
+            user_attrs={"copied_from": "parent#1"},
+        )
+    )
+    judged = study.ask()
+    judged.report(0.01, 0)
+    assert not judged.should_prune()  # two own completed trials, three needed
