@@ -772,6 +772,18 @@ def load_existing_study(study_name: str, storage_url: str) -> optuna.Study:
         ) from None
 
 
+def retrain_and_test(
+    spec: StudySpec, params: dict[str, Any], rng: np.random.Generator
+) -> tuple[float, int]:
+    """Train a configuration on train + validation for the full epoch count and return
+    its test accuracy and the number of training examples; raises `Diverged`."""
+    config = resolve(spec, params)
+    split = without_validation(load_split(spec.data, spec.seed))
+    net, optimizer = build(config, split, rng)
+    fit(net, optimizer, split, epochs=config.epochs, batch_size=config.batch_size, rng=rng)
+    return net.accuracy(split.x_test, split.t_test), len(split.t_train)
+
+
 def final(study_name: str, storage_url: str, trial_number: int | None = None) -> FinalResult:
     """Retrain the best trial's configuration (or trial `trial_number`'s, a completed
     one) on train + validation for the full epoch count and evaluate it once on the
@@ -787,12 +799,9 @@ def final(study_name: str, storage_url: str, trial_number: int | None = None) ->
     if not candidates:
         raise StudyError(f"study {study_name!r} has no completed trial to evaluate")
     best = max(candidates, key=lambda t: t.value)
-    config = resolve(spec, best.params)
-    split = without_validation(load_split(spec.data, spec.seed))
     rng = trial_rng(spec, best.user_attrs.get("seed_trial", best.number))
-    net, optimizer = build(config, split, rng)
     try:
-        fit(net, optimizer, split, epochs=config.epochs, batch_size=config.batch_size, rng=rng)
+        test_accuracy, train_examples = retrain_and_test(spec, best.params, rng)
     except Diverged as exc:
         ranked = sorted(complete, key=lambda t: t.value, reverse=True)
         others = [t.number for t in ranked if t.number != best.number][:3]
@@ -810,9 +819,9 @@ def final(study_name: str, storage_url: str, trial_number: int | None = None) ->
         trial_number=best.number,
         params=dict(best.params),
         validation_accuracy=float(best.value),
-        test_accuracy=net.accuracy(split.x_test, split.t_test),
-        epochs=config.epochs,
-        train_examples=len(split.t_train),
+        test_accuracy=test_accuracy,
+        epochs=spec.training.epochs,
+        train_examples=train_examples,
     )
     study.set_user_attr("test_accuracy", result.test_accuracy)
     study.set_user_attr(

@@ -1,0 +1,175 @@
+"""Search strategies: how a task's study is searched (sampler, pruner, start points,
+rounds, budget), applied to the task's own data, model, training and search space.
+
+Every strategy but `random-100` is held to a third of `random-100`'s epochs. The rows
+are built so that each gain is credited to one cause, on the same search space:
+`tpe` against `random-100` is the sampler, `tpe+median` against `tpe` the pruner,
+`default` against `tpe+median` the start points, `rounds-3` against `default` range
+narrowing at the same trial budget. `book-ranges-*` rows search the book's own ranges
+(lr 1e-6..1e-2, weight decay 1e-8..1e-4, no init scale) instead of the task's: against
+the same strategy on the task's space they measure the space, not the strategy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BASELINE = "random-100"
+BASELINE_TRIALS = 100
+EPOCH_SHARE = 1 / 3  # of the baseline's epochs, for every other strategy
+
+BOOK_RANGES = {
+    "lr": {"low": 1e-6, "high": 1e-2, "log": True},
+    "weight_decay": {"low": 1e-8, "high": 1e-4, "log": True},
+}
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    about: str
+    sampler: str = "tpe"
+    pruner: str = "median"
+    pruner_options: dict[str, Any] | None = None  # None: hpsearch's defaults
+    start_at_defaults: bool = True
+    n_trials: int = BASELINE_TRIALS  # per round
+    rounds: int = 1
+    epoch_share: float | None = EPOCH_SHARE
+    params: dict[str, dict[str, Any]] | None = None  # None: the task's space
+    tasks: tuple[str, ...] = ()  # only these tasks; empty: every task
+
+
+STRATEGIES = [
+    Strategy(
+        BASELINE,
+        "100 random trials at full epochs, no pruning (the book's recipe on the task's space)",
+        sampler="random",
+        pruner="none",
+        start_at_defaults=False,
+        epoch_share=None,
+    ),
+    Strategy(
+        "tpe",
+        "TPE (Optuna's, multivariate), no pruner, no start points",
+        pruner="none",
+        start_at_defaults=False,
+    ),
+    Strategy(
+        "tpe+median",
+        "TPE and hpsearch's median pruner (from epoch 3), no start points",
+        start_at_defaults=False,
+    ),
+    Strategy(
+        "default",
+        "hpsearch's default: TPE, median pruner from epoch 3, three start points at the "
+        "optimizer's usual lr (x1, x10, x0.1) and init scale 1",
+    ),
+    Strategy(
+        "rounds-3",
+        "the default in 3 narrowed rounds of 34 trials (hpsearch run --rounds 3), the same "
+        "trial budget as one study",
+        n_trials=34,
+        rounds=3,
+    ),
+    Strategy(
+        "book-ranges-random-100",
+        "as random-100, on the book's ranges (lr 1e-6..1e-2, weight decay 1e-8..1e-4)",
+        sampler="random",
+        pruner="none",
+        start_at_defaults=False,
+        epoch_share=None,
+        params=BOOK_RANGES,
+        tasks=("book",),
+    ),
+    Strategy(
+        "book-ranges-default",
+        "as default, on the book's ranges (the optimum lies past their lr edge)",
+        params=BOOK_RANGES,
+        tasks=("book",),
+    ),
+    Strategy(
+        "book-ranges-rounds-3",
+        "as rounds-3, on the book's ranges: narrowing must extend lr past its edge",
+        n_trials=34,
+        rounds=3,
+        params=BOOK_RANGES,
+        tasks=("book",),
+    ),
+]
+BY_NAME = {strategy.name: strategy for strategy in STRATEGIES}
+
+
+def applies(strategy: Strategy, task: str) -> bool:
+    return not strategy.tasks or task in strategy.tasks
+
+
+def task_spec(path: Path):
+    """A task file, loaded and validated as any study spec."""
+    from hpsearch import spec as spec_module
+
+    return spec_module.load(path)
+
+
+def strategy_spec(task_path: Path, strategy: Strategy, seed: int, storage: str):
+    """The task's spec searched by `strategy`, with `seed`, in `storage`."""
+    from hpsearch import spec as spec_module
+
+    raw = task_spec(task_path).to_dict()
+    raw["name"] = f"{raw['name']}-{strategy.name}-s{seed}"
+    raw["seed"] = seed
+    raw["storage"] = storage
+    search = raw["search"]
+    search["sampler"] = strategy.sampler
+    search["sampler_options"] = {}
+    search["pruner"] = strategy.pruner
+    search.pop("pruner_options", None)
+    if strategy.pruner_options is not None:
+        search["pruner_options"] = dict(strategy.pruner_options)
+    search["start_at_defaults"] = strategy.start_at_defaults
+    search["n_trials"] = strategy.n_trials
+    search.pop("timeout", None)
+    if strategy.params is not None:
+        search["params"] = strategy.params
+    return spec_module.from_dict(raw, source=f"{task_path} searched by {strategy.name}")
+
+
+def baseline_epochs(task_path: Path) -> int:
+    return BASELINE_TRIALS * task_spec(task_path).training.epochs
+
+
+def epoch_cap(task_path: Path, strategy: Strategy) -> float | None:
+    if strategy.epoch_share is None:
+        return None
+    return strategy.epoch_share * baseline_epochs(task_path)
+
+
+def describe(strategies: list[Strategy]) -> str:
+    return "\n".join(f"- `{s.name}`: {s.about}" for s in strategies)
+
+
+def choose(names: str | None) -> list[Strategy]:
+    if names is None:
+        return list(STRATEGIES)
+    wanted = [name.strip() for name in names.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in BY_NAME]
+    if unknown:
+        raise SystemExit(
+            f"bench_search: unknown strategies {', '.join(unknown)}; known: {', '.join(BY_NAME)}"
+        )
+    return [BY_NAME[name] for name in wanted]
+
+
+__all__ = [
+    "BASELINE",
+    "STRATEGIES",
+    "Strategy",
+    "applies",
+    "baseline_epochs",
+    "choose",
+    "describe",
+    "epoch_cap",
+    "strategy_spec",
+    "task_spec",
+]

@@ -1,0 +1,168 @@
+"""Per task and strategy: the table, the targets of issue 15 as PASS/FAIL lines, the
+Markdown report and its figure, all from the runs' plain data."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from searchbench.strategies import BASELINE
+
+GAP_MEAN = 0.015  # the default's mean test accuracy at most this far below the oracle
+GAP_WORST = 0.04  # and no seed further than this
+ROUNDS_LOSS = 0.005  # rounds-3 at most this far below the single study
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarise(runs: list[dict], oracles: dict[str, dict]) -> list[dict]:
+    """One row per task and strategy, seeds in common with the oracle's."""
+    rows = []
+    for task in dict.fromkeys(r["task"] for r in runs):
+        by_seed = oracles.get(task, {}).get("by_seed", {})
+        for name in dict.fromkeys(r["strategy"] for r in runs if r["task"] == task):
+            mine = [r for r in runs if r["task"] == task and r["strategy"] == name]
+            gaps = [
+                r["test"] - by_seed[str(r["seed"])]["test"]
+                for r in mine
+                if str(r["seed"]) in by_seed and by_seed[str(r["seed"])]["test"] is not None
+            ]
+            rows.append(
+                {
+                    "task": task,
+                    "strategy": name,
+                    "seeds": sorted(r["seed"] for r in mine),
+                    "test": _mean_std([r["test"] for r in mine]),
+                    "worst_test": min(r["test"] for r in mine),
+                    "best_val": _mean_std([r["best_val"] for r in mine]),
+                    "epochs": _mean_std([r["epochs"] for r in mine]),
+                    "max_epochs": max(r["epochs"] for r in mine),
+                    "trials": statistics.mean(r["trials"] for r in mine),
+                    "gap": _mean_std(gaps) if len(gaps) == len(mine) else None,
+                    "worst_gap": min(gaps) if len(gaps) == len(mine) else None,
+                    "oracle": statistics.mean(by_seed[str(r["seed"])]["test"] for r in mine)
+                    if len(gaps) == len(mine)
+                    else None,
+                }
+            )
+    return rows
+
+
+def _row(rows: list[dict], task: str, strategy: str) -> dict | None:
+    return next((r for r in rows if r["task"] == task and r["strategy"] == strategy), None)
+
+
+def targets(rows: list[dict]) -> list[str]:
+    """Issue 15's points 4 and 5, per task, as PASS/FAIL lines."""
+    lines = []
+    for task in dict.fromkeys(r["task"] for r in rows):
+        default, base = _row(rows, task, "default"), _row(rows, task, BASELINE)
+        if default is not None and default["gap"] is not None:
+            ok = -default["gap"][0] <= GAP_MEAN and -default["worst_gap"] <= GAP_WORST
+            lines.append(
+                f"{task}: default {default['test'][0]:.4f} vs oracle {default['oracle']:.4f}: "
+                f"gap {-default['gap'][0] * 100:.1f} points (target <= {GAP_MEAN * 100:.1f}), "
+                f"worst seed {-default['worst_gap'] * 100:.1f} (target <= {GAP_WORST * 100:.0f})"
+                f": {'PASS' if ok else 'FAIL'}"
+            )
+        if default is not None and base is not None:
+            ok = (
+                default["test"][0] >= base["test"][0]
+                and default["max_epochs"] <= base["epochs"][0] / 3 + 1e-9
+            )
+            lines.append(
+                f"{task}: default {default['test'][0]:.4f} vs {BASELINE} {base['test'][0]:.4f} "
+                f"with {default['epochs'][0] / base['epochs'][0]:.2f}x its epochs (at most "
+                f"{default['max_epochs'] / base['epochs'][0]:.2f}x on a seed; target: not "
+                f"below, <= 0.33x): {'PASS' if ok else 'FAIL'}"
+            )
+        for single, rounds in (
+            ("default", "rounds-3"),
+            ("book-ranges-default", "book-ranges-rounds-3"),
+        ):
+            one, three = _row(rows, task, single), _row(rows, task, rounds)
+            if one is None or three is None:
+                continue
+            change = three["test"][0] - one["test"][0]
+            at_edge = rounds.startswith("book-ranges")
+            ok = change > 0 if at_edge else change >= -ROUNDS_LOSS
+            goal = "better" if at_edge else f"not below by more than {ROUNDS_LOSS * 100:.1f} points"
+            lines.append(
+                f"{task}: {rounds} {three['test'][0]:.4f} vs {single} {one['test'][0]:.4f} "
+                f"({change * 100:+.1f} points; target: {goal}): {'PASS' if ok else 'FAIL'}"
+            )
+    return lines
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| task | strategy | seeds | test acc of chosen config | worst seed | gap to oracle "
+        "(worst) | best val acc | epochs | trials |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        gap = (
+            f"{r['gap'][0] * 100:+.1f} ± {r['gap'][1] * 100:.1f} ({r['worst_gap'] * 100:+.1f})"
+            if r["gap"] is not None
+            else "-"
+        )
+        lines.append(
+            f"| {r['task']} | {r['strategy']} | {len(r['seeds'])} "
+            f"| {r['test'][0]:.4f} ± {r['test'][1]:.4f} | {r['worst_test']:.4f} | {gap} "
+            f"| {r['best_val'][0]:.4f} ± {r['best_val'][1]:.4f} "
+            f"| {r['epochs'][0]:.0f} ± {r['epochs'][1]:.0f} | {r['trials']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def oracle_table(oracles: dict[str, dict], seeds: list[int]) -> str:
+    lines = [
+        "| task | oracle test acc (mean over seeds) | long search | best configuration |",
+        "|---|---|---|---|",
+    ]
+    for task, oracle in oracles.items():
+        values = [oracle["by_seed"][str(s)]["test"] for s in seeds if str(s) in oracle["by_seed"]]
+        if not values:
+            continue
+        counts = [oracle["by_seed"][str(s)]["config"] for s in seeds if str(s) in oracle["by_seed"]]
+        config = oracle["top"][statistics.mode(counts)]["params"]
+        shown = ", ".join(f"{k} {v:.3g}" for k, v in config.items())
+        lines.append(
+            f"| {task} | {statistics.mean(values):.4f} | {oracle['trials']} random trials, "
+            f"best {len(oracle['top'])} retrained {oracle['retrains']}x per seed | {shown} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    figure, axis = plt.subplots(figsize=(10, 5))
+    width = 0.8 / max(1, len(strategies))
+    for index, name in enumerate(strategies):
+        xs, ys, errors = [], [], []
+        for position, task in enumerate(tasks):
+            row = _row(rows, task, name)
+            if row is None or row["gap"] is None:
+                continue
+            xs.append(position + index * width)
+            ys.append(row["gap"][0] * 100)
+            errors.append(row["gap"][1] * 100)
+        axis.bar(xs, ys, width, yerr=errors, label=name, capsize=2)
+    axis.axhline(-GAP_MEAN * 100, color="k", linestyle="--", linewidth=1, label="target")
+    axis.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks)
+    axis.set_ylabel("test accuracy minus the oracle's (points)")
+    axis.set_title("Gap to the oracle per task (mean ± std over report seeds)")
+    axis.grid(alpha=0.3, axis="y")
+    axis.legend(fontsize=8, ncol=2)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
