@@ -19,10 +19,12 @@ test: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-bench
 	$(BIN)/python scripts/bench.py $(ARGS)
 
-# Not part of `make test`: search strategies on the book's protocol, 5 seeds (about 20
-# minutes on two cores); writes docs/search-quality.md.
+# Not part of `make test`: search strategies on every task in bench/tasks, 5 report seeds,
+# against each task's oracle (see the README for its time on two cores). Without ARGS it
+# also renders docs/search-quality.md and the README's table from the results;
+# ARGS="--tasks my.toml --strategies default,random-100 --seeds 3 --out DIR" for your own.
 bench-search: $(VENV)/.installed
-	$(BIN)/python scripts/bench_search.py $(ARGS)
+	$(BIN)/python scripts/bench_search.py $(or $(ARGS),--docs)
 
 $(VENV)/.installed-bench: pyproject.toml requirements.lock | $(BIN)/python
 	$(PIP) -e '.[bench,dashboard]'

@@ -5,9 +5,10 @@ Per float or integer parameter, on the parameter's own scale (log10 for log rang
 
 1. *kept: too few trials* when fewer than `min_completed` trials completed.
 2. *kept: no evidence* when the best `top` fraction of completed trials cannot be told
-   apart from the other finished trials (completed and pruned alike): a permutation
-   test of the two-sample Kolmogorov-Smirnov statistic between the top trials' values
-   and the others', seeded, p >= `alpha`. A parameter that barely matters (weight decay
+   apart from the other finished trials (completed and pruned alike): seeded
+   permutation tests of the Kolmogorov-Smirnov distance between the top trials' values
+   and the others' (are they elsewhere?) and of the top trials' span (are they bunched
+   together?), the smaller p-value doubled, p >= `alpha`. A parameter that barely matters (weight decay
    over ten epochs) is then left alone instead of being narrowed onto whatever values
    its three best trials happened to have, or extended towards absurd values.
 3. Otherwise the range the top trials occupy, widened by `margin` times the old width
@@ -201,7 +202,7 @@ def narrow(
             params[name] = Choice(change.new)
             continue
         scaled = _forward(param)(pool.to_numpy(dtype=float))
-        p_value = _permutation_p(_ks, scaled, is_top, rng) if enough else None
+        p_value = _range_evidence(scaled, is_top, rng) if enough else None
         if not enough:
             change = _kept(name, param, values, TOO_FEW, f"{len(completed)} < {min_completed}")
         elif p_value >= alpha:
@@ -285,6 +286,25 @@ def _permutation_p(statistic, values: np.ndarray, is_top: np.ndarray, rng) -> fl
     masks = np.argsort(rng.random((permutations, n)), axis=1) < k
     null = statistic(ordered, masks, k)
     return float((1 + np.count_nonzero(null >= observed - 1e-12)) / (1 + permutations))
+
+
+def _range_evidence(values: np.ndarray, is_top: np.ndarray, rng: np.random.Generator) -> float:
+    """p-value that the top trials' values are where they are by chance: the smaller of
+    two permutation tests, doubled (Bonferroni). The Kolmogorov-Smirnov distance sees top
+    trials that sit elsewhere than the rest; the span sees top trials bunched inside
+    the rest, which is where a sampler like TPE puts most trials once it has learned."""
+    p_shifted = _permutation_p(_ks, values, is_top, rng)
+    p_bunched = _permutation_p(_narrowness, values, is_top, rng)
+    return min(1.0, 2.0 * min(p_shifted, p_bunched))
+
+
+def _narrowness(ordered: np.ndarray, masks: np.ndarray, k: int) -> np.ndarray:
+    """Minus the span (max - min) of the masked values, per row of `masks`: larger when
+    the masked trials are bunched together."""
+    n = ordered.shape[0]
+    first = np.argmax(masks, axis=1)
+    last = n - 1 - np.argmax(masks[:, ::-1], axis=1)
+    return ordered[first] - ordered[last]
 
 
 def _ks(ordered: np.ndarray, masks: np.ndarray, k: int) -> np.ndarray:

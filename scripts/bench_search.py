@@ -57,6 +57,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--docs", action="store_true", help="also render docs/search-quality.md and the README"
     )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        metavar="JSON",
+        help="no runs: one results file from several (newest first: its runs win)",
+    )
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="no runs: render docs/search-quality.md and the README from a results file",
+    )
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.jobs < 1:
         parser.error("--seeds and --jobs must be at least 1")
@@ -72,14 +85,26 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-class Progress:
-    def __init__(self, total: int) -> None:
-        self.total, self.done, self.start = total, 0, time.perf_counter()
+WORK = {"search": 3.0, "run": 1.0, "retrain": 1 / 30}
 
-    def say(self, text: str) -> None:
-        self.done += 1
+
+class Progress:
+    """Counts finished jobs; the time left is estimated in units of work, where an oracle
+    search is three runs and a retraining a thirtieth of one."""
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        self.total = sum(counts.values())
+        self.work = sum(WORK[kind] * n for kind, n in counts.items())
+        self.done, self.worked, self.start = 0, 0.0, time.perf_counter()
+
+    def count(self, kind: str, n: int = 1) -> None:
+        self.done += n
+        self.worked += WORK[kind] * n
+
+    def say(self, kind: str, text: str) -> None:
+        self.count(kind)
         elapsed = time.perf_counter() - self.start
-        left = elapsed / self.done * (self.total - self.done)
+        left = elapsed / self.worked * (self.work - self.worked)
         print(f"[{self.done}/{self.total} {elapsed:.0f} s, ~{left:.0f} s left] {text}", flush=True)
 
 
@@ -89,6 +114,13 @@ def oracle_path(out: Path, task: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.merge:
+        return merge(args.merge, args.out, args.docs)
+    if args.render is not None:
+        record = json.loads(args.render.read_text())
+        write_docs(record, args.render.with_suffix(".png"))
+        print(f"rendered {DOC.relative_to(ROOT)} and the README from {args.render}")
+        return 0
     strategies = choose(args.strategies)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -106,14 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     ]
     searches = [] if args.no_oracle else [t for t in args.tasks if "top" not in oracles[t.stem]]
     retrains_per_task = runs_module.ORACLE_TOP * runs_module.ORACLE_RETRAINS
-    total = len(jobs) + len(searches) + len(args.tasks) * len(seeds) * retrains_per_task
+    retrains = 0 if args.no_oracle else len(args.tasks) * len(seeds) * retrains_per_task
+    counts = {"search": len(searches), "run": len(jobs), "retrain": retrains}
     print(
         f"bench-search: {len(args.tasks)} tasks x {len(strategies)} strategies x seeds "
         f"{seeds[0]}..{seeds[-1]}: {len(jobs)} runs, {len(searches)} oracle searches, "
         f"{args.jobs} at a time",
         flush=True,
     )
-    progress = Progress(total)
+    progress = Progress(counts)
     started = time.perf_counter()
     results: list[dict] = []
     retrained: dict[tuple[str, int], dict[tuple[int, int], float | None]] = {}
@@ -125,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             oracle = oracles[task.stem]
             for seed in seeds:
                 if str(seed) in oracle["by_seed"]:
-                    progress.done += retrains_per_task
+                    progress.count("retrain", retrains_per_task)
                     continue
                 for index, config in enumerate(oracle["top"]):
                     for retrain in range(runs_module.ORACLE_RETRAINS):
@@ -155,15 +188,16 @@ def main(argv: list[str] | None = None) -> int:
                 if kind == "search":
                     oracles[task.stem] |= value
                     progress.say(
+                        "search",
                         f"{task.stem} oracle search: {value['trials']} trials, best val "
-                        f"{value['top'][0]['val']:.4f} ({value['search_seconds']:.0f} s)"
+                        f"{value['top'][0]['val']:.4f} ({value['search_seconds']:.0f} s)",
                     )
                     submit_retrains(task)
                 elif kind == "retrain":
                     seed, index, retrain = rest
                     cell = retrained.setdefault((task.stem, seed), {})
                     cell[(index, retrain)] = value
-                    progress.done += 1
+                    progress.count("retrain")
                     if len(cell) == retrains_per_task:
                         rows = [
                             [cell[(i, r)] for r in range(runs_module.ORACLE_RETRAINS)]
@@ -180,9 +214,10 @@ def main(argv: list[str] | None = None) -> int:
                     with partial.open("a") as stream:
                         stream.write(json.dumps(value) + "\n")
                     progress.say(
+                        "run",
                         f"{value['task']} {value['strategy']} seed {value['seed']}: test "
                         f"{value['test']:.4f}, best val {value['best_val']:.4f}, "
-                        f"{value['epochs']} epochs ({value['seconds']:.0f} s)"
+                        f"{value['epochs']} epochs ({value['seconds']:.0f} s)",
                     )
     order = {
         (t.stem, s.name): i
@@ -226,6 +261,55 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def merge(paths: list[Path], out: Path, docs: bool) -> int:
+    """One results file from several runs of the same seeds: the first file's run of a
+    (task, strategy, seed) wins, so a re-run of some strategies replaces the old rows."""
+    records = [json.loads(path.read_text()) for path in paths]
+    seen: dict[tuple[str, str, int], dict] = {}
+    for record in records:
+        for run in record["runs"]:
+            seen.setdefault((run["task"], run["strategy"], run["seed"]), run)
+    strategies: dict[str, dict] = {}
+    for record in records:
+        for strategy in record["strategies"]:
+            strategies.setdefault(strategy["name"], strategy)
+    oracles: dict[str, dict] = {}
+    for record in records:
+        for task, oracle in record["oracles"].items():
+            oracles.setdefault(task, oracle)
+    tasks = list(dict.fromkeys(t for record in records for t in record["tasks"]))
+    order = {name: i for i, name in enumerate(strategies)}
+    task_order = {Path(t).stem: i for i, t in enumerate(tasks)}
+    results = sorted(
+        seen.values(),
+        key=lambda r: (task_order.get(r["task"], 99), order[r["strategy"]], r["seed"]),
+    )
+    rows = summary.summarise(results, oracles)
+    newest = records[0]
+    record = newest | {
+        "merged_from": [path.name for path in paths],
+        "tasks": tasks,
+        "strategies": list(strategies.values()),
+        "oracles": oracles,
+        "summary": rows,
+        "targets": summary.targets(rows),
+        "runs": results,
+        "wall_seconds": sum(r["wall_seconds"] for r in records),
+    }
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = out / f"search-quality-{stamp}.json"
+    path.write_text(json.dumps(record, indent=1))
+    figure = path.with_suffix(".png")
+    summary.plot(rows, figure)
+    path.with_suffix(".md").write_text(render(record, figure.name))
+    print(summary.table(rows))
+    print("\n".join(record["targets"]))
+    print(f"\nresults: {path}")
+    if docs:
+        write_docs(record, figure)
+    return 0
+
+
 def _commit() -> str:
     try:
         return subprocess.run(
@@ -245,7 +329,7 @@ def render(record: dict, figure: str) -> str:
 Written by `scripts/bench_search.py` on {record["when"][:8]} (commit {record["commit"]},
 {record["machine"]}, {record["wall_seconds"] / 60:.0f} min on 2 cores). Report seeds
 {seeds[0]} to {seeds[-1]}: they chose nothing. hpsearch's defaults were chosen on the
-development seeds 0 to 9 of the book protocol (earlier `make bench-search` runs).
+development seeds 0 to 9 of the book protocol (earlier `make bench-search` runs).{merged(record)}
 
 The test accuracy is that of each run's chosen configuration retrained on train +
 validation and evaluated once on the task's held-out test split (`hpsearch final`).
@@ -277,6 +361,15 @@ Strategies (every one but the random baseline is held to a third of its epochs):
 
 {chr(10).join("- `" + t + "`" for t in record["tasks"])}
 """
+
+
+def merged(record: dict) -> str:
+    if not record.get("merged_from"):
+        return ""
+    return (
+        "\nMerged from " + ", ".join(f"`{name}`" for name in record["merged_from"]) + " (newest "
+        "first; a newer run of a strategy replaces an older one's rows)."
+    )
 
 
 def write_docs(record: dict, figure: Path) -> None:
