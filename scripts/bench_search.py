@@ -34,7 +34,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from searchbench import runs as runs_module
 from searchbench import summary
-from searchbench.strategies import applies, choose, describe, task_spec
+from searchbench.strategies import (
+    BASELINE,
+    Strategy,
+    applies,
+    choose,
+    describe,
+    epoch_cap,
+    task_spec,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = ROOT / "bench" / "tasks"
@@ -170,13 +178,21 @@ def main(argv: list[str] | None = None) -> int:
         for task in searches:
             future = pool.submit(runs_module.oracle_search, str(task), folder, args.oracle_trials)
             pending[future] = ("search", task)
+        # Capped strategies wait for random-100 on their task and seed: their budget is a
+        # share of what it spent.
+        has_baseline = any(s.name == BASELINE for s in strategies)
+        waiting: dict[tuple[str, int], list[Strategy]] = {}
+
+        def submit_run(task: Path, strategy: Strategy, seed: int, spent: int | None) -> None:
+            cap = epoch_cap(task, strategy, spent)
+            future = pool.submit(runs_module.one_run, str(task), strategy, seed, folder, cap)
+            pending[future] = ("run", task, strategy, seed)
+
         for task, strategy, seed in jobs:
-            pending[pool.submit(runs_module.one_run, str(task), strategy, seed, folder)] = (
-                "run",
-                task,
-                strategy,
-                seed,
-            )
+            if strategy.epoch_share is None or not has_baseline:
+                submit_run(task, strategy, seed, None)
+            else:
+                waiting.setdefault((task.stem, seed), []).append(strategy)
         for task in args.tasks:
             if not args.no_oracle and task not in searches:
                 submit_retrains(task)
@@ -187,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                 value = future.result()
                 if kind == "search":
                     oracles[task.stem] |= value
+                    oracle_path(args.out, task).write_text(json.dumps(oracles[task.stem], indent=1))
                     progress.say(
                         "search",
                         f"{task.stem} oracle search: {value['trials']} trials, best val "
@@ -210,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
                         )
                         print(f"{task.stem} oracle on seed {seed}: test {oracle['test']:.4f}")
                 else:
+                    if value["strategy"] == BASELINE:
+                        for strategy in waiting.pop((task.stem, value["seed"]), []):
+                            submit_run(task, strategy, value["seed"], value["epochs"])
                     results.append(value)
                     with partial.open("a") as stream:
                         stream.write(json.dumps(value) + "\n")
@@ -320,7 +340,6 @@ def _commit() -> str:
 
 
 def render(record: dict, figure: str) -> str:
-    from searchbench.strategies import Strategy
 
     strategies = [Strategy(**s | {"tasks": tuple(s["tasks"])}) for s in record["strategies"]]
     seeds = record["seeds"]
@@ -341,7 +360,8 @@ mean test accuracies (it may look at the test split: it is the reference, not a
 strategy). Gaps are in points of test accuracy, mean ± std over seeds, worst seed in
 brackets.
 
-Strategies (every one but the random baseline is held to a third of its epochs):
+Strategies (every one but the random baseline is held to a third of the epochs the
+random baseline spent on the same task and seed):
 
 {describe(strategies)}
 

@@ -9,7 +9,7 @@ import math
 import time
 from pathlib import Path
 
-from searchbench.strategies import Strategy, epoch_cap, strategy_spec, task_spec
+from searchbench.strategies import Strategy, strategy_spec, task_spec
 
 ORACLE_SEED = 424_242  # neither a development nor a report seed
 ORACLE_TRIALS = 300
@@ -45,10 +45,11 @@ def within_cap(study, full_epochs: int, cap: float | None) -> list[tuple[int, fl
     return kept
 
 
-def one_run(task_path: str, strategy: Strategy, seed: int, folder: str) -> dict:
-    """`strategy` on the task with `seed`: best validation accuracy, the test accuracy of
-    the chosen configuration (`hpsearch final`), epochs and trials spent. Each round is
-    one uninterrupted `run` with one worker, as a user's `hpsearch run` is."""
+def one_run(task_path: str, strategy: Strategy, seed: int, folder: str, cap: float | None) -> dict:
+    """`strategy` on the task with `seed`, held to `cap` epochs: best validation accuracy,
+    the test accuracy of the chosen configuration (`hpsearch final`), epochs and trials
+    spent. Each round is one uninterrupted `run` with one worker, as a user's `hpsearch
+    run` is."""
     from threadpoolctl import threadpool_limits
 
     from hpsearch.narrowing import NarrowingError
@@ -58,7 +59,6 @@ def one_run(task_path: str, strategy: Strategy, seed: int, folder: str) -> dict:
     quiet_optuna()
     path = Path(task_path)
     storage = f"sqlite:///{Path(folder) / f'{path.stem}-{strategy.name}-s{seed}.db'}"
-    cap = epoch_cap(path, strategy)
     start = time.perf_counter()
     with threadpool_limits(limits=1):
         spec = strategy_spec(path, strategy, seed, storage)
@@ -109,6 +109,7 @@ def one_run(task_path: str, strategy: Strategy, seed: int, folder: str) -> dict:
         "task": path.stem,
         "strategy": strategy.name,
         "seed": seed,
+        "epoch_cap": cap,
         "best_val": result.validation_accuracy,
         "test": result.test_accuracy,
         "epochs": spent,

@@ -1,7 +1,8 @@
 """Search strategies: how a task's study is searched (sampler, pruner, start points,
 rounds, budget), applied to the task's own data, model, training and search space.
 
-Every strategy but `random-100` is held to a third of `random-100`'s epochs. The rows
+Every strategy but `random-100` is held to a third of the epochs `random-100` spent on
+the same task and seed. The rows
 are built so that each gain is credited to one cause, on the same search space:
 `tpe` against `random-100` is the sampler, `tpe+median` against `tpe` the pruner,
 `default` against `tpe+median` the start points, `rounds-3` against `default` range
@@ -135,14 +136,15 @@ def strategy_spec(task_path: Path, strategy: Strategy, seed: int, storage: str):
     return spec_module.from_dict(raw, source=f"{task_path} searched by {strategy.name}")
 
 
-def baseline_epochs(task_path: Path) -> int:
-    return BASELINE_TRIALS * task_spec(task_path).training.epochs
-
-
-def epoch_cap(task_path: Path, strategy: Strategy) -> float | None:
+def epoch_cap(task_path: Path, strategy: Strategy, baseline_spent: int | None) -> float | None:
+    """A strategy's epoch budget on one seed: its share of what `random-100` spent on the
+    same task and seed (diverged trials end early, so that is less than 100 trials at
+    full epochs), or of the full 100 x epochs when random-100 was not run."""
     if strategy.epoch_share is None:
         return None
-    return strategy.epoch_share * baseline_epochs(task_path)
+    if baseline_spent is None:
+        baseline_spent = BASELINE_TRIALS * task_spec(task_path).training.epochs
+    return strategy.epoch_share * baseline_spent
 
 
 def describe(strategies: list[Strategy]) -> str:
@@ -166,7 +168,6 @@ __all__ = [
     "STRATEGIES",
     "Strategy",
     "applies",
-    "baseline_epochs",
     "choose",
     "describe",
     "epoch_cap",
