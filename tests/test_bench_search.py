@@ -103,3 +103,16 @@ def test_bench_search_refuses_a_bad_task_in_one_line(tmp_path):
     )
     assert done.returncode == 2
     assert "bad.toml" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_oracle_measures_its_choice_on_retrainings_that_did_not_choose_it():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from searchbench.runs import oracle_for_seed
+
+    lucky = [0.95, 0.95, 0.95, 0.85, 0.85, 0.85]  # looked best, then regressed
+    steady = [0.90] * 6
+    diverged = [0.99, None, 0.99, 0.99, 0.99, 0.99]
+    oracle = oracle_for_seed([steady, lucky, diverged])
+    assert oracle["config"] == 1 and oracle["test"] == pytest.approx(0.85)
+    assert oracle["optimistic"] == pytest.approx(0.90)  # the best mean of all retrainings
+    assert oracle_for_seed([diverged])["test"] is None
