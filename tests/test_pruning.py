@@ -17,16 +17,22 @@ def _study(url: str, **options) -> optuna.Study:
         storage=storage, direction="maximize", pruner=ParallelMedianPruner(**options)
     )
     for value in (0.2, 0.3):  # completed: median 0.25 at step 0
-        study.add_trial(
-            create_trial(
-                params={"x": 0.5},
-                distributions={"x": FloatDistribution(0, 1)},
-                value=value,
-                intermediate_values={0: value},
-                state=TrialState.COMPLETE,
-            )
-        )
+        _add_completed(study, value)
     return study
+
+
+def _add_completed(study: optuna.Study, value: float, **user_attrs) -> None:
+    """A completed trial that reported `value` at step 0."""
+    study.add_trial(
+        create_trial(
+            params={"x": 0.5},
+            distributions={"x": FloatDistribution(0, 1)},
+            value=value,
+            intermediate_values={0: value},
+            state=TrialState.COMPLETE,
+            user_attrs=user_attrs,
+        )
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "journal"])
@@ -67,16 +73,7 @@ def test_a_rounds_copies_of_its_parents_best_are_not_what_its_trials_are_judged_
     # epoch. Judged against them, every new trial was pruned at the first chance.
     study = _study(url, n_startup_trials=2)
     for value in (0.9, 0.95, 0.97):
-        study.add_trial(
-            create_trial(
-                params={"x": 0.5},
-                distributions={"x": FloatDistribution(0, 1)},
-                value=value,
-                intermediate_values={0: value},
-                state=TrialState.COMPLETE,
-                user_attrs={"copied_from": "parent#1"},
-            )
-        )
+        _add_completed(study, value, copied_from="parent#1")
     judged = study.ask()
     judged.report(0.28, 0)
     # Median of the round's own trials (0.2, 0.3) is 0.25: go on. With the three copies
@@ -88,16 +85,7 @@ def test_a_rounds_copies_of_its_parents_best_are_not_what_its_trials_are_judged_
 
 def test_the_start_up_count_waits_for_the_rounds_own_trials(url):
     study = _study(url, n_startup_trials=3)
-    study.add_trial(
-        create_trial(
-            params={"x": 0.5},
-            distributions={"x": FloatDistribution(0, 1)},
-            value=0.9,
-            intermediate_values={0: 0.9},
-            state=TrialState.COMPLETE,
-            user_attrs={"copied_from": "parent#1"},
-        )
-    )
+    _add_completed(study, 0.9, copied_from="parent#1")
     judged = study.ask()
     judged.report(0.01, 0)
     assert not judged.should_prune()  # two own completed trials, three needed
