@@ -445,7 +445,8 @@ def readme_block(record: dict) -> str:
     rows = record["summary"]
     lines = [
         f"Measured by `make bench-search` on {_day(record)} (commit {record['commit']}), "
-        f"report seeds {record['seeds'][0]} to {record['seeds'][-1]}; "
+        f"report seeds {record['seeds'][0]} to {record['seeds'][-1]}, "
+        f"{record['wall_seconds'] / 60:.0f} min of runs on 2 cores; "
         "docs/search-quality.md has every row.",
         "",
         "| task | oracle | default | gap (worst seed) | random-100 | default's epochs |",
