@@ -8,9 +8,10 @@ Per float or integer parameter, on the parameter's own scale (log10 for log rang
    apart from the other finished trials (completed and pruned alike): seeded
    permutation tests of the Kolmogorov-Smirnov distance between the top trials' values
    and the others' (are they elsewhere?) and of the top trials' span (are they bunched
-   together?), the smaller p-value doubled, p >= `alpha`. A parameter that barely matters (weight decay
-   over ten epochs) is then left alone instead of being narrowed onto whatever values
-   its three best trials happened to have, or extended towards absurd values.
+   together?), the smaller p-value doubled, p >= `alpha`. A parameter that barely
+   matters (weight decay over ten epochs) is then left alone instead of being narrowed
+   onto whatever values its three best trials happened to have, or extended towards
+   absurd values.
 3. Otherwise the range the top trials occupy, widened by `margin` times the old width
    on each side and clipped to the old range (*narrowed*). A side where the top trials
    come within `margin` of the old boundary is *extended at edge* instead: the optimum
