@@ -369,7 +369,11 @@ def _commit() -> str:
 
 def render(record: dict, figure: str) -> str:
 
-    strategies = [Strategy(**s | {"tasks": tuple(s["tasks"])}) for s in record["strategies"]]
+    known = {s.name: s for s in STRATEGIES}  # today's descriptions of known strategies
+    strategies = [
+        known.get(s["name"]) or Strategy(**s | {"tasks": tuple(s["tasks"])})
+        for s in record["strategies"]
+    ]
     seeds = record["seeds"]
     return f"""# Search quality on several tasks
 
