@@ -60,7 +60,7 @@ def test_run_study_script_runs_a_study_and_says_where_it_is(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "best 6 of 6 completed trials" in out or "completed trials" in out
+    assert re.search(r"best [1-6] of [1-6] completed trials", out), out
     assert f"database: {db}" in out
     assert f"dashboard --storage sqlite:///{db}" in out
     study = optuna.load_study(study_name="mnist-lr-wd-init", storage=f"sqlite:///{db}")
