@@ -129,13 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge:
         return merge(args.merge, args.out, args.docs)
     if args.render is not None:
-        record = json.loads(args.render.read_text())
-        # The table and targets are derived data: recomputed from the runs and oracles.
-        record["summary"] = summary.summarise(record["runs"], record["oracles"])
-        record["targets"] = summary.targets(record["summary"])
+        record = derived(json.loads(args.render.read_text()))
         figure = Path(tempfile.mkdtemp()) / "search-quality.png"
         summary.plot(record["summary"], figure)
-        write_docs(record, figure)
+        write_docs(record, figure, args.render)
         print(f"rendered {DOC.relative_to(ROOT)} and the README from {args.render}")
         return 0
     strategies = [] if args.oracle_only else choose(args.strategies)
@@ -298,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     partial.unlink(missing_ok=True)
     print(f"\nresults: {out}\nreport: {out.with_suffix('.md')}")
     if args.docs:
-        write_docs(record, figure)
+        write_docs(record, figure, out)
     return 0
 
 
@@ -354,7 +351,7 @@ def merge(paths: list[Path], out: Path, docs: bool) -> int:
     print("\n".join(record["targets"]))
     print(f"\nresults: {path}")
     if docs:
-        write_docs(record, figure)
+        write_docs(record, figure, path)
     return 0
 
 
@@ -432,8 +429,17 @@ def merged(record: dict) -> str:
     )
 
 
-def write_docs(record: dict, figure: Path) -> None:
-    """docs/search-quality.md and the README's block, rendered from this run."""
+def derived(record: dict) -> dict:
+    """The record with its table and targets recomputed from its runs and oracles (they
+    are derived data, so a results file renders the same with today's rules)."""
+    record["summary"] = summary.summarise(record["runs"], record["oracles"])
+    record["targets"] = summary.targets(record["summary"])
+    return record
+
+
+def write_docs(record: dict, figure: Path, source: Path) -> None:
+    """docs/search-quality.md and the README's block, rendered from the results file
+    `source` (tests/test_bench_search.py renders them again and compares)."""
     DOC.parent.mkdir(exist_ok=True)
     (DOC.parent / "search-quality.png").write_bytes(figure.read_bytes())
     DOC.write_text(render(record, "search-quality.png"))
@@ -441,16 +447,17 @@ def write_docs(record: dict, figure: Path) -> None:
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)
         _, tail = rest.split(END, 1)
-        block = readme_block(record)
+        block = readme_block(record, source)
         README.write_text(f"{head}{BEGIN}\n{block}\n{END}{tail}")
 
 
-def readme_block(record: dict) -> str:
+def readme_block(record: dict, source: Path) -> str:
     rows = record["summary"]
+    shown = source.resolve().relative_to(ROOT) if source.resolve().is_relative_to(ROOT) else source
     lines = [
         f"Measured by `make bench-search` on {_day(record)} (commit {record['commit']}), "
         f"report seeds {record['seeds'][0]} to {record['seeds'][-1]}, "
-        f"{record['wall_seconds'] / 60:.0f} min of runs on 2 cores; "
+        f"{record['wall_seconds'] / 60:.0f} min of runs on 2 cores (results: {shown}); "
         "docs/search-quality.md has every row.",
         "",
         "| task | oracle | default | gap (worst seed) | random-100 | default's epochs |",

@@ -1,6 +1,7 @@
 """`scripts/bench_search.py` on a task file of a user's own, outside the repository."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -116,3 +117,18 @@ def test_the_oracle_measures_its_choice_on_retrainings_that_did_not_choose_it():
     assert oracle["config"] == 1 and oracle["test"] == pytest.approx(0.85)
     assert oracle["optimistic"] == pytest.approx(0.90)  # the best mean of all retrainings
     assert oracle_for_seed([diverged])["test"] is None
+
+
+def test_the_readme_and_docs_search_quality_figures_match_a_results_file_in_the_repository():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import bench_search
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split(bench_search.BEGIN, 1)[1].split(bench_search.END, 1)[0].strip()
+    named = re.search(r"\(results: (bench/results/\S+\.json)\)", block)
+    assert named, "the README's search-quality block names no results file"
+    source = ROOT / named.group(1)
+    record = bench_search.derived(json.loads(source.read_text()))
+    assert bench_search.readme_block(record, source) == block
+    docs = (ROOT / "docs" / "search-quality.md").read_text()
+    assert bench_search.render(record, "search-quality.png") == docs
