@@ -6,6 +6,28 @@ import pytest
 
 from hpsearch.data import Split, load
 
+# End-to-end modules: real processes, servers, browsers and whole studies. `pytest -m "not
+# slow"` runs the unit tests alone, in well under a minute.
+SLOW_MODULES = {
+    "test_bench_search",
+    "test_cli",
+    "test_dashboard",
+    "test_dying_workers",
+    "test_experiments",
+    "test_rounds",
+    "test_sqlite_workers",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: an end-to-end test (see SLOW_MODULES)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def mnist() -> Split:
