@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import optuna
@@ -258,7 +259,13 @@ def test_a_worker_does_not_wait_for_a_running_trial_without_heartbeats(tmp_path)
     plain = optuna.storages.RDBStorage(storage)  # no heartbeat
     orphan = optuna.load_study(study_name="tiny", storage=plain).ask()
     plain.engine.dispose()
-    time.sleep(3 * HEARTBEAT + 0.5)  # older than the grace period
+    # Started a minute ago, long past the grace period (Optuna keeps naive local times).
+    started = (datetime.now() - timedelta(seconds=60)).isoformat(sep=" ")
+    with sqlite3.connect(tmp_path / "studies.db") as connection:
+        connection.execute(
+            "UPDATE trials SET datetime_start = ? WHERE number = ?", (started, orphan.number)
+        )
+    connection.close()
     start = time.time()
     worker = hpsearch("worker", "--storage", storage, "--heartbeat", str(HEARTBEAT))
     _, err = worker.communicate(timeout=60)
