@@ -31,7 +31,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.storage import count_live_trials, running_curves
+from hpsearch.storage import count_live_trials, running_curves, startup_trials
 
 
 class _CompletedTrialsView:
@@ -53,7 +53,7 @@ class _CompletedTrialsView:
 class ParallelMedianPruner(optuna.pruners.BasePruner):
     def __init__(self, **options: Any) -> None:
         self.pruner = optuna.pruners.MedianPruner(**options)
-        self.startup = self.pruner._n_startup_trials
+        self.startup = startup_trials(self.pruner)
         self._trial: int | None = None
         self._count: int | None = None
         self._completed: list[FrozenTrial] = []

@@ -15,6 +15,7 @@ from hpsearch.analysis import curves_frame, trials_frame
 from hpsearch.errors import HpsearchError
 from hpsearch.narrowing import Narrowing, NarrowingError, narrow
 from hpsearch.spec import from_dict
+from hpsearch.storage import study_storage
 from hpsearch.study import load_existing_study
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,9 @@ def lineage(study: optuna.Study) -> list[tuple[int, str, dict[str, Any]]]:
         parent = attrs.get("parent")
         try:
             current = (
-                optuna.load_study(study_name=parent, storage=study._storage) if parent else None
+                optuna.load_study(study_name=parent, storage=study_storage(study))
+                if parent
+                else None
             )
         except KeyError:
             current = None

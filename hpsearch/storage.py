@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.storages._rdb import models as rdb_models
 from sqlalchemy import bindparam, event, func, insert, select, text
 from sqlalchemy.dialects import postgresql as postgresql_dialect
@@ -478,6 +479,28 @@ def running_without_heartbeat(study: optuna.Study, older_than: float) -> list[in
     # Optuna stores naive local times.
     cutoff = datetime.now() - timedelta(seconds=older_than)
     return sorted(number for number, start in rows if start is None or _as_datetime(start) < cutoff)
+
+
+# -- the rest of Optuna's private names hpsearch reads, here so no other module does ---
+
+# The logger that reports a trial's failure inside `study.optimize` (a private module).
+OPTIMIZE_LOGGER = "optuna.study._optimize"
+
+
+def study_storage(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage a study reads and writes through (Optuna keeps it private)."""
+    return study._storage
+
+
+def heartbeat_interval(study: optuna.Study) -> int | None:
+    """The study's heartbeat interval in seconds, or None when its storage sends none."""
+    storage = study._storage
+    return storage.get_heartbeat_interval() if is_heartbeat_enabled(storage) else None
+
+
+def startup_trials(pruner: optuna.pruners.MedianPruner) -> int:
+    """How many completed trials the median pruner waits for before it prunes."""
+    return pruner._n_startup_trials
 
 
 def rdb_backend(study: optuna.Study) -> optuna.storages.RDBStorage | None:

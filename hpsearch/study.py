@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna.storages import fail_stale_trials
-from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch import __version__
@@ -48,9 +47,11 @@ from hpsearch.stop import Interrupted, graceful_stop
 from hpsearch.storage import (
     GRACE_FACTOR,
     HEARTBEAT_SECONDS,
+    OPTIMIZE_LOGGER,
     close_connections,
     count_live_trials,
     display_url,
+    heartbeat_interval,
     open_storage,
     running_without_heartbeat,
 )
@@ -500,10 +501,11 @@ def _work(
                 return
             if budget.full:
                 guarded.release()
-                if not is_heartbeat_enabled(study._storage):
+                interval = heartbeat_interval(study)
+                if interval is None:
                     return  # nobody can tell a dead worker's trial from a slow one
                 if time.monotonic() >= next_stale_check:
-                    grace = study._storage.get_heartbeat_interval() * GRACE_FACTOR
+                    grace = interval * GRACE_FACTOR
                     orphans = running_without_heartbeat(study, older_than=grace)
                     if orphans:
                         logger.warning(
@@ -541,7 +543,7 @@ def quiet_optuna() -> None:
     the progress bar, the table and the CLI's one-line 'interrupted' say it better."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    optimize_logger = logging.getLogger("optuna.study._optimize")
+    optimize_logger = logging.getLogger(OPTIMIZE_LOGGER)
     if _not_an_interrupt not in optimize_logger.filters:
         optimize_logger.addFilter(_not_an_interrupt)
 
