@@ -19,6 +19,7 @@ seeds from 100 on, which chose nothing.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import subprocess
@@ -39,6 +40,7 @@ from searchbench.strategies import (
     STRATEGIES,
     Strategy,
     applies,
+    catalogue_order,
     choose,
     describe,
     epoch_cap,
@@ -94,6 +96,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         except Exception as exc:  # a spec error is one line, as in the CLI
             parser.error(str(exc))
     args.tasks = [path.resolve() for path in tasks]
+    try:
+        args.strategies = [] if args.oracle_only else choose(args.strategies)
+    except ValueError as exc:
+        parser.error(str(exc))
     return args
 
 
@@ -135,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         write_docs(record, figure, args.render)
         print(f"rendered {DOC.relative_to(ROOT)} and the README from {args.render}")
         return 0
-    strategies = [] if args.oracle_only else choose(args.strategies)
+    strategies = args.strategies
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     args.out.mkdir(parents=True, exist_ok=True)
     oracles: dict[str, dict] = {}
@@ -257,20 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.oracle_only:
         print(f"oracles kept in {args.out}")
         return 0
-    order = {
-        (t.stem, s.name): i
-        for i, (t, s) in enumerate((t, s) for t in args.tasks for s in strategies)
-    }
-    results.sort(key=lambda r: (order[(r["task"], r["strategy"])], r["seed"]))
-    rows = summary.summarise(results, oracles)
-    lines = summary.targets(rows)
-    print()
-    print(summary.table(rows))
-    print()
-    print("\n".join(lines))
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     record = {
-        "when": stamp,
+        "when": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
         "commit": _commit(),
         "seeds": seeds,
         "development_seeds": "0-9",
@@ -281,21 +275,11 @@ def main(argv: list[str] | None = None) -> int:
         ],
         "strategies": [asdict(s) for s in strategies],
         "oracles": {k: v for k, v in oracles.items() if v.get("top")},
-        "summary": rows,
-        "targets": lines,
         "runs": results,
         "wall_seconds": time.perf_counter() - started,
     }
-    out = args.out / f"search-quality-{stamp}.json"
-    out.write_text(json.dumps(record, indent=1))
-    figure = args.out / f"search-quality-{stamp}.png"
-    summary.plot(rows, figure)
-    markdown = render(record, figure.name)
-    (args.out / f"search-quality-{stamp}.md").write_text(markdown)
+    publish(record, args.out, args.docs)
     partial.unlink(missing_ok=True)
-    print(f"\nresults: {out}\nreport: {out.with_suffix('.md')}")
-    if args.docs:
-        write_docs(record, figure, out)
     return 0
 
 
@@ -312,47 +296,52 @@ def merge(paths: list[Path], out: Path, docs: bool) -> int:
         for strategy in record["strategies"]:
             strategies.setdefault(strategy["name"], strategy)
     oracles: dict[str, dict] = {}
-    tasks = sorted({t for record in records for t in record["tasks"]})
-    for task in tasks:  # the oracle files of the output folder are the newest
+    for task in {t for record in records for t in record["tasks"]}:
+        # the oracle files of the output folder are the newest
         path = oracle_path(out, ROOT / task)
         if path.exists():
             oracles[Path(task).stem] = json.loads(path.read_text())
     for record in records:
         for task, oracle in record["oracles"].items():
             oracles.setdefault(task, oracle)
-    catalogue = [s.name for s in STRATEGIES]
-    order = {name: catalogue.index(name) if name in catalogue else 99 for name in strategies}
-    task_order = {Path(t).stem: i for i, t in enumerate(tasks)}
-    results = sorted(
-        seen.values(),
-        key=lambda r: (task_order.get(r["task"], 99), order[r["strategy"]], r["seed"]),
-    )
-    rows = summary.summarise(results, oracles)
-    newest = records[0]
-    record = newest | {
+    record = records[0] | {
         "merged_from": [path.name for path in paths],
         "commit": ", ".join(dict.fromkeys(r["commit"] for r in records)),
         "when": max(r["when"] for r in records),
-        "tasks": tasks,
-        "strategies": sorted(strategies.values(), key=lambda s: order[s["name"]]),
+        "tasks": sorted({t for record in records for t in record["tasks"]}),
+        "strategies": list(strategies.values()),
         "oracles": oracles,
-        "summary": rows,
-        "targets": summary.targets(rows),
-        "runs": results,
+        "runs": list(seen.values()),
         "wall_seconds": sum(r["wall_seconds"] for r in records),
     }
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = out / f"search-quality-{stamp}.json"
+    publish(record, out, docs)
+    return 0
+
+
+def publish(record: dict, out: Path, docs: bool) -> Path:
+    """Order the record's runs and strategies as the catalogue does, derive its table and
+    targets, print them, and write the results JSON, its Markdown and figure in `out`
+    (and docs/search-quality.md and the README's block with `docs`)."""
+    tasks = {Path(t).stem: i for i, t in enumerate(record["tasks"])}
+    record["strategies"].sort(key=lambda s: catalogue_order(s["name"]))
+    record["runs"].sort(
+        key=lambda r: (tasks.get(r["task"], len(tasks)), catalogue_order(r["strategy"]), r["seed"])
+    )
+    derived(record)
+    print()
+    print(summary.table(record["summary"]))
+    print()
+    print("\n".join(record["targets"]))
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"search-quality-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(record, indent=1))
     figure = path.with_suffix(".png")
-    summary.plot(rows, figure)
+    summary.plot(record["summary"], figure)
     path.with_suffix(".md").write_text(render(record, figure.name))
-    print(summary.table(rows))
-    print("\n".join(record["targets"]))
-    print(f"\nresults: {path}")
+    print(f"\nresults: {path}\nreport: {path.with_suffix('.md')}")
     if docs:
         write_docs(record, figure, path)
-    return 0
+    return path
 
 
 def _commit() -> str:
@@ -365,10 +354,11 @@ def _commit() -> str:
 
 
 def render(record: dict, figure: str) -> str:
-
     known = {s.name: s for s in STRATEGIES}  # today's descriptions of known strategies
+    fields = {f.name for f in dataclasses.fields(Strategy)}
     strategies = [
-        known.get(s["name"]) or Strategy(**s | {"tasks": tuple(s["tasks"])})
+        known.get(s["name"])
+        or Strategy(**{k: v for k, v in s.items() if k in fields} | {"tasks": tuple(s["tasks"])})
         for s in record["strategies"]
     ]
     seeds = record["seeds"]
@@ -464,8 +454,7 @@ def readme_block(record: dict, source: Path) -> str:
         "|---|---|---|---|---|---|",
     ]
     for task in dict.fromkeys(r["task"] for r in rows):
-        default = next((r for r in rows if r["task"] == task and r["strategy"] == "default"), None)
-        base = next((r for r in rows if r["task"] == task and r["strategy"] == "random-100"), None)
+        default, base = summary.row_of(rows, task, "default"), summary.row_of(rows, task, BASELINE)
         if default is None or base is None or default["gap"] is None:
             continue
         lines.append(

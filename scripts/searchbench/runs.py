@@ -31,13 +31,15 @@ def _epochs_of(study) -> list[tuple[int, float | None, int]]:
     return [(t.user_attrs.get("epochs_run", 0), t.value, t.number) for t in finished_trials(study)]
 
 
-def within_cap(study, full_epochs: int, cap: float | None) -> list[tuple[int, float | None, int]]:
-    """The study's trials, in order, that a search held to `cap` epochs would have run:
-    it stops before a full-length trial could take the total over the cap. One worker
-    runs trials one after another, each seeing only those before it, so cutting a
-    finished run here equals stopping it there."""
+def within_cap(
+    rows: list[tuple[int, float | None, int]], full_epochs: int, cap: float | None
+) -> list[tuple[int, float | None, int]]:
+    """The trials (rows of `_epochs_of`), in order, that a search held to `cap` epochs
+    would have run: it stops before a full-length trial could take the total over the
+    cap. One worker runs trials one after another, each seeing only those before it, so
+    cutting a finished run here equals stopping it there."""
     kept, spent = [], 0
-    for row in sorted(_epochs_of(study), key=lambda row: row[2]):
+    for row in sorted(rows, key=lambda row: row[2]):
         if cap is not None and spent + full_epochs > cap:
             break
         kept.append(row)
@@ -69,8 +71,8 @@ def one_run(task_path: str, strategy: Strategy, seed: int, folder: str, cap: flo
         stopped = ""
         for round_index in range(strategy.rounds):
             study = run(spec).study
-            left = None if cap is None else cap - spent
-            rows = within_cap(study, full, left)
+            finished = _epochs_of(study)
+            rows = within_cap(finished, full, None if cap is None else cap - spent)
             trials += len(rows)
             for epochs, value, number in rows:
                 spent += epochs
@@ -79,7 +81,7 @@ def one_run(task_path: str, strategy: Strategy, seed: int, folder: str, cap: flo
                     candidates.append((value, -len(candidates), study.study_name, number))
             if round_index == strategy.rounds - 1:
                 break
-            if len(rows) < len(_epochs_of(study)):
+            if len(rows) < len(finished):
                 stopped = "epoch cap reached"
                 break
             try:
@@ -147,7 +149,6 @@ def oracle_search(task_path: str, folder: str, trials: int = ORACLE_TRIALS) -> d
         "key": task_key(path),
         "trials": trials,
         "seed": ORACLE_SEED,
-        "retrains": ORACLE_RETRAINS,
         "top": [{"number": t.number, "val": t.value, "params": t.params} for t in ranked],
         "search_seconds": time.perf_counter() - start,
     }

@@ -52,7 +52,6 @@ def summarise(runs: list[dict], oracles: dict[str, dict]) -> list[dict]:
                     "worst_test": min(r["test"] for r in mine),
                     "best_val": _mean_std([r["best_val"] for r in mine]),
                     "epochs": _mean_std([r["epochs"] for r in mine]),
-                    "max_epochs": max(r["epochs"] for r in mine),
                     "trials": statistics.mean(r["trials"] for r in mine),
                     "gap": _mean_std(gaps) if len(gaps) == len(mine) else None,
                     "worst_gap": min(gaps) if len(gaps) == len(mine) else None,
@@ -76,7 +75,7 @@ def _optimistic(row: dict) -> str:
     return f"; against the optimistic oracle {-mean * 100:.1f} and {-worst * 100:.1f}"
 
 
-def _row(rows: list[dict], task: str, strategy: str) -> dict | None:
+def row_of(rows: list[dict], task: str, strategy: str) -> dict | None:
     return next((r for r in rows if r["task"] == task and r["strategy"] == strategy), None)
 
 
@@ -99,7 +98,7 @@ def targets(rows: list[dict]) -> list[str]:
     """Issue 15's points 4 and 5, per task, as PASS/FAIL lines."""
     lines = []
     for task in dict.fromkeys(r["task"] for r in rows):
-        default, base = _row(rows, task, "default"), _row(rows, task, BASELINE)
+        default, base = row_of(rows, task, "default"), row_of(rows, task, BASELINE)
         if default is not None and default["gap"] is not None:
             ok = -default["gap"][0] <= GAP_MEAN and -default["worst_gap"] <= GAP_WORST
             lines.append(
@@ -122,7 +121,7 @@ def targets(rows: list[dict]) -> list[str]:
             ("default", "rounds-3"),
             ("book-ranges-default", "book-ranges-rounds-3"),
         ):
-            one, three = _row(rows, task, single), _row(rows, task, rounds)
+            one, three = row_of(rows, task, single), row_of(rows, task, rounds)
             if one is None or three is None:
                 continue
             change = three["test"][0] - one["test"][0]
@@ -196,7 +195,7 @@ def plot(rows: list[dict], path: Path) -> None:
     for index, name in enumerate(strategies):
         xs, ys, errors = [], [], []
         for position, task in enumerate(tasks):
-            row = _row(rows, task, name)
+            row = row_of(rows, task, name)
             if row is None or row["gap"] is None:
                 continue
             xs.append(position + index * width)
