@@ -140,17 +140,15 @@ def test_narrowing_a_study_with_too_few_trials_keeps_every_range(tmp_path, capsy
 
 
 def test_narrowing_a_study_without_completed_trials_is_a_clear_error(tmp_path, capsys):
-    spec = tiny_spec(tmp_path, n_trials=2)
-    run(spec)
-    study = optuna.load_study(study_name=spec.name, storage=spec.storage)
-    with pytest.raises(NarrowingError):  # a study of pruned trials only, as read back
-        from hpsearch.narrowing import narrow
+    from hpsearch.distributed import submit
 
-        frame = pd.DataFrame(
-            {"state": ["PRUNED"] * len(study.trials), "value": math.nan}
-            | {name: [t.params[name] for t in study.trials] for name in spec.search.params}
-        )
-        narrow(frame, spec.search.params)
+    spec = tiny_spec(tmp_path, n_trials=2)
+    submit(spec)  # the study exists, with its start points queued and nothing finished
+    with pytest.raises(NarrowingError):
+        next_round(spec.name, spec.storage)
+    assert main(["narrow", "--study", spec.name, "--storage", spec.storage]) == 2
+    err = capsys.readouterr().err
+    assert "no completed trials" in err and len(err.strip().splitlines()) == 1
 
 
 def test_narrow_command_writes_the_next_spec_and_trials_command_writes_csv(tmp_path, capsys):
