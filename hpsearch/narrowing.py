@@ -207,11 +207,13 @@ def narrow(
         if not enough:
             change = _kept(name, param, values, TOO_FEW, f"{len(completed)} < {min_completed}")
         elif p_value >= alpha:
-            change = _kept(name, param, values, NO_EVIDENCE, _p_text(p_value, n_top, len(pool)))
-            change = replace(change, p_value=p_value)
+            evidence = _p_text(p_value, n_top, len(pool))
+            change = _kept(name, param, values, NO_EVIDENCE, evidence, p_value)
         else:
             change = _narrow_range(name, param, values, margin, extend)
-            change = replace(change, p_value=p_value, why=_p_text(p_value, n_top, len(pool)))
+            evidence = _p_text(p_value, n_top, len(pool))
+            why = f"{evidence}; {change.why}" if change.why else evidence  # keep edge notes
+            change = replace(change, p_value=p_value, why=why)
         if bootstrap and enough:  # how much the rule's bounds move with other trials
             change = _with_bootstrap(
                 change, param, completed, name, n_top, margin, extend, bootstrap, rng
@@ -238,11 +240,16 @@ def _forward(param: FloatRange | IntRange):
 
 
 def _kept(
-    name: str, param: FloatRange | IntRange, values: np.ndarray, decision: str, why: str
+    name: str,
+    param: FloatRange | IntRange,
+    values: np.ndarray,
+    decision: str,
+    why: str,
+    p_value: float | None = None,
 ) -> RangeChange:
     best = (float(np.min(values)), float(np.max(values)))
     old = (param.low, param.high)
-    return RangeChange(name, param.log, old, best, old, (), decision=decision, why=why)
+    return RangeChange(name, param.log, old, best, old, (), decision, why, p_value)
 
 
 def _narrow_choice(

@@ -124,6 +124,8 @@ def test_an_edge_never_moves_past_the_settings_sensible_limits(name, old, optimu
         assert change.new[1] == pytest.approx(high)
     sensible = SEARCHABLE[name].sensible
     assert sensible[0] <= change.new[0] and change.new[1] <= sensible[1]
+    if high == old[1] or low == old[0]:  # already at the limit: said beside the p-value
+        assert "edge at the sensible limit" in change.why and "p = " in change.why
 
 
 def test_the_default_studys_weight_decay_is_kept_for_lack_of_evidence():
