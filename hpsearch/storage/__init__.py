@@ -1,0 +1,52 @@
+"""Where studies live. hpsearch's modules import storage names from here.
+
+- `urls`: storage URLs to Optuna storages (SQLite, PostgreSQL, journal) and their checks.
+- `sqlite_files`: SQLite file guards, WAL and transaction settings, `reading()`.
+- `fast_rdb`: the fast relational storage and every Optuna private name hpsearch reads.
+- `queries`: counts, running curves and silent trials in one query each.
+"""
+
+from hpsearch.storage.fast_rdb import (
+    OPTIMIZE_LOGGER,
+    SharedRDBStorage,
+    heartbeat_interval,
+    rdb_backend,
+    set_user_attrs,
+    startup_trials,
+    study_storage,
+)
+from hpsearch.storage.queries import (
+    close_connections,
+    count_live_trials,
+    running_curves,
+    running_without_heartbeat,
+)
+from hpsearch.storage.sqlite_files import StorageError, reading
+from hpsearch.storage.urls import (
+    GRACE_FACTOR,
+    HEARTBEAT_SECONDS,
+    display_url,
+    open_storage,
+    sqlite_path,
+)
+
+__all__ = [
+    "GRACE_FACTOR",
+    "HEARTBEAT_SECONDS",
+    "OPTIMIZE_LOGGER",
+    "SharedRDBStorage",
+    "StorageError",
+    "close_connections",
+    "count_live_trials",
+    "display_url",
+    "heartbeat_interval",
+    "open_storage",
+    "rdb_backend",
+    "reading",
+    "running_curves",
+    "running_without_heartbeat",
+    "set_user_attrs",
+    "sqlite_path",
+    "startup_trials",
+    "study_storage",
+]

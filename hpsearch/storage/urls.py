@@ -1,0 +1,182 @@
+"""Storage URLs to Optuna storages, with the checks that keep a bad URL from ever
+touching a database.
+
+- ``sqlite:///PATH`` is the embedded default: the file's folder is created, a file that
+  is not an SQLite database of this Optuna schema is refused before SQLAlchemy opens it,
+  and the database is put in WAL mode with a busy timeout and BEGIN IMMEDIATE
+  transactions so several local worker processes share it without "database is locked".
+- ``postgresql+psycopg://USER:PASS@HOST/DB`` (psycopg 3, the ``postgres`` extra) is for
+  workers on many machines; plain ``postgresql://`` means the same.
+- ``journal:PATH`` is Optuna's JournalStorage on a file, for shared file systems. It has
+  no heartbeats: a worker that dies there leaves its trial RUNNING.
+
+Relational storages get Optuna's heartbeats: a trial whose worker stopped beating for
+the grace period is failed and re-queued once (RetryHeartbeatStaleTrialCallback), so a
+worker killed mid-trial costs a rerun of that trial, never the study's budget.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import optuna
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from hpsearch.storage.fast_rdb import rdb_storage_class
+from hpsearch.storage.sqlite_files import (
+    BUSY_TIMEOUT_SECONDS,
+    StorageError,
+    begin_immediate,
+    on_connect,
+    optuna_schema,
+    prepare_sqlite,
+)
+
+HEARTBEAT_SECONDS = 10  # how often a running trial says it is alive
+GRACE_FACTOR = 3  # a trial silent for this many heartbeats is taken for dead
+MAX_RETRY = 1  # a dead worker's trial is re-queued once
+JOURNAL_PREFIX = "journal:"
+
+
+def display_url(url: str) -> str:
+    """The URL with any password masked, for printing, logging and storing."""
+    if url.startswith(JOURNAL_PREFIX):
+        return url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<not a database URL>" if "@" in url else url
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of an sqlite:/// URL (None for other URLs or in-memory)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return Path(parsed.database)
+
+
+def open_storage(
+    url: str, *, heartbeat: int | None = HEARTBEAT_SECONDS, checked: bool = False
+) -> optuna.storages.BaseStorage:
+    """An Optuna storage for `url`, or a StorageError saying what is wrong with it.
+
+    `heartbeat` is the heartbeat interval in seconds of relational storages (None: no
+    heartbeats, so nothing can tell a dead worker's trial from a slow one). `checked`:
+    this run opened the database already: the file was checked and prepared, its tables
+    exist and their schema version was checked, so a worker skips all three.
+    """
+    if url.startswith(JOURNAL_PREFIX):
+        return _open_journal(Path(url[len(JOURNAL_PREFIX) :]))
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StorageError(
+            f"storage {display_url(url)!r} is not a database URL; use e.g. "
+            "sqlite:///studies/hpsearch.db, postgresql+psycopg://USER:PASS@HOST/DB "
+            "or journal:PATH"
+        ) from None
+    if heartbeat is not None and heartbeat < 1:
+        raise StorageError(f"the heartbeat interval must be at least 1 second, got {heartbeat}")
+    path = sqlite_path(url)
+    engine_kwargs: dict = {}
+    if path is not None:
+        if not checked:
+            prepare_sqlite(path)
+        engine_kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_SECONDS}}
+    elif parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":  # SQLAlchemy would reach for psycopg2
+            url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        # Workers on other machines keep connections for hours: test them before use.
+        engine_kwargs = {"pool_pre_ping": True}
+    try:
+        with warnings.catch_warnings():  # heartbeats have been "experimental" since 2.x
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            beats = {}
+            if heartbeat is not None:
+                retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+                beats = {
+                    "heartbeat_interval": heartbeat,
+                    "grace_period": GRACE_FACTOR * heartbeat,
+                    "heartbeat_stale_trial_callback": retry,
+                }
+            # Optuna's own schema check asks Alembic for the newest revision on every
+            # open (it imports all of Optuna's migration scripts); ours below asks once
+            # per process.
+            storage = rdb_storage_class()(
+                url,
+                engine_kwargs=engine_kwargs,
+                skip_compatibility_check=True,
+                skip_table_creation=checked,
+                **beats,
+            )
+    except ImportError as exc:
+        hint = (
+            "; install the postgres extra: pip install 'hpsearch[postgres]'"
+            if parsed.get_backend_name() == "postgresql"
+            else ""
+        )
+        raise StorageError(
+            f"cannot open storage {display_url(url)}: missing driver {exc.name or exc}{hint}"
+        ) from None
+    except (SQLAlchemyError, RuntimeError, ValueError) as exc:
+        raise StorageError(f"cannot open storage {display_url(url)}: {_first_line(exc)}") from None
+    if not checked:
+        _check_schema_version(storage, url)
+    if path is not None:
+        event.listen(storage.engine, "connect", on_connect)
+        event.listen(storage.engine, "begin", begin_immediate)
+        storage.engine.dispose()
+    return storage
+
+
+def _check_schema_version(storage: optuna.storages.RDBStorage, url: str) -> None:
+    """Refuse a database of another Optuna schema revision, as Optuna's own check does."""
+    head, _ = optuna_schema()
+    try:
+        current = storage.get_current_version()
+    except SQLAlchemyError as exc:
+        storage.engine.dispose()
+        raise StorageError(f"cannot open storage {display_url(url)}: {_first_line(exc)}") from None
+    if current != head:
+        storage.engine.dispose()
+        raise StorageError(
+            f"storage {display_url(url)} has Optuna schema {current}; Optuna "
+            f"{optuna.__version__} here uses {head}. Use a new database, or upgrade a "
+            "copy with 'optuna storage upgrade --storage URL'"
+        )
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _open_journal(path: Path) -> optuna.storages.JournalStorage:
+    """Optuna's append-only journal on a file; an existing file must already be one."""
+    from optuna.storages.journal import JournalFileBackend
+
+    if path.is_dir():
+        raise StorageError(f"{path} is a folder; journal:PATH names a journal file")
+    if path.exists() and path.stat().st_size > 0:
+        try:
+            with path.open("rb") as stream:
+                first = json.loads(stream.readline())
+            if not isinstance(first, dict) or "op_code" not in first:
+                raise ValueError
+        except (OSError, ValueError, UnicodeDecodeError):
+            raise StorageError(
+                f"{path} is not an Optuna journal; name a new file or a journal"
+            ) from None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    except OSError as exc:
+        raise StorageError(f"cannot open the journal {path}: {exc.strerror or exc}") from None
