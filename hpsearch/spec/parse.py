@@ -1,0 +1,182 @@
+"""Reading a spec: TOML text (`load`, `loads`) or plain data such as a stored spec
+(`from_dict`) in, a validated StudySpec out; `dumps` writes one back as TOML.
+
+Anything a user could get wrong is rejected here, at load time, with the file, the key
+and what to change: unknown keys, empty or inverted ranges, log ranges that touch zero,
+unknown names. Nothing downstream has to re-check a loaded spec.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hpsearch.data import DATASETS
+from hpsearch.spec.checks import Checker, SpecError
+from hpsearch.spec.schema import (
+    DEFAULT_STORAGE,
+    MAX_NAME_LENGTH,
+    MAX_SEED,
+    PRUNERS,
+    SAMPLERS,
+    DataSpec,
+    ModelSpec,
+    SearchSpec,
+    StudySpec,
+    TrainingSpec,
+    default_params,
+    param_to_dict,
+)
+from hpsearch.spec.searchable import MAX_HIDDEN_DEPTH, MAX_HIDDEN_WIDTH
+
+
+def dumps(spec: StudySpec, header: str = "") -> str:
+    """The spec as TOML text that `load` reads back into an equal spec."""
+    import tomli_w
+
+    comment = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    return comment + tomli_w.dumps(spec.to_dict())
+
+
+def load(path: str | Path) -> StudySpec:
+    """Read and validate a spec file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such spec file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read spec: {exc}") from None
+    return loads(text, source=str(path))
+
+
+def loads(text: str, *, source: str = "<spec>") -> StudySpec:
+    """Validate the TOML text of a spec; `source` names it in error messages."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{source}: not valid TOML: {exc}") from None
+    return from_dict(raw, source=source)
+
+
+def from_dict(raw: Mapping[str, Any], *, source: str = "<spec>") -> StudySpec:
+    """Validate plain data (a parsed TOML file or a stored spec) into a StudySpec."""
+    check = Checker(source)
+    top = check.table(raw, "", StudySpec, nested=("data", "model", "training", "search"))
+    name = check.text(top.get("name", StudySpec.name), "name")
+    if len(name) > MAX_NAME_LENGTH or not name.strip():
+        check.fail("name", f"must be 1 to {MAX_NAME_LENGTH} characters, got {len(name)}")
+    seed = check.integer(top.get("seed", 0), "seed", minimum=0, maximum=MAX_SEED)
+    storage = check.text(top.get("storage", DEFAULT_STORAGE), "storage")
+    round_number = check.integer(top.get("round", 1), "round", minimum=1)
+    parent = top.get("parent")
+    if parent is not None:
+        check.text(parent, "parent")
+
+    data_raw = check.table(top.get("data", {}), "data", DataSpec)
+    data = DataSpec(
+        name=check.text(data_raw.get("name", DataSpec.name), "data.name"),
+        train_size=check.optional_integer(data_raw.get("train_size"), "data.train_size", 2),
+        validation_fraction=check.number(
+            data_raw.get("validation_fraction", DataSpec.validation_fraction),
+            "data.validation_fraction",
+            above=0.0,
+            below=1.0,
+        ),
+    )
+    known_data = data.name in DATASETS[:-1] or data.name.startswith("idx:")
+    if not known_data:
+        check.fail(
+            "data.name", f"unknown data set {data.name!r}; choose one of {', '.join(DATASETS)}"
+        )
+
+    model_raw = check.table(top.get("model", {}), "model", ModelSpec)
+    hidden = model_raw.get("hidden_sizes", list(ModelSpec.hidden_sizes))
+    if not isinstance(hidden, list | tuple) or not all(
+        isinstance(size, int) and not isinstance(size, bool) and size >= 1 for size in hidden
+    ):
+        check.fail("model.hidden_sizes", f"must be a list of positive integers, got {hidden!r}")
+    if len(hidden) > MAX_HIDDEN_DEPTH:
+        check.fail(
+            "model.hidden_sizes", f"at most {MAX_HIDDEN_DEPTH} hidden layers, got {len(hidden)}"
+        )
+    if hidden and max(hidden) > MAX_HIDDEN_WIDTH:
+        check.fail(
+            "model.hidden_sizes",
+            f"a hidden layer has at most {MAX_HIDDEN_WIDTH} units, got {max(hidden)}",
+        )
+    model = ModelSpec(
+        hidden_sizes=tuple(hidden),
+        activation=check.setting(model_raw, "activation", ModelSpec.activation, "model"),
+        init=check.setting(model_raw, "init", ModelSpec.init, "model"),
+        init_scale=check.setting(model_raw, "init_scale", ModelSpec.init_scale, "model"),
+        weight_decay=check.setting(model_raw, "weight_decay", ModelSpec.weight_decay, "model"),
+        batchnorm=check.setting(model_raw, "batchnorm", ModelSpec.batchnorm, "model"),
+        dropout=check.setting(model_raw, "dropout", ModelSpec.dropout, "model"),
+    )
+
+    training_raw = check.table(top.get("training", {}), "training", TrainingSpec)
+    lr = training_raw.get("lr")
+    training = TrainingSpec(
+        epochs=check.integer(training_raw.get("epochs", TrainingSpec.epochs), "training.epochs", 1),
+        batch_size=check.setting(training_raw, "batch_size", TrainingSpec.batch_size, "training"),
+        optimizer=check.setting(training_raw, "optimizer", TrainingSpec.optimizer, "training"),
+        lr=None if lr is None else check.setting(training_raw, "lr", None, "training"),
+    )
+
+    search_raw = check.table(top.get("search", {}), "search", SearchSpec, nested=("params",))
+    sampler = check.text(search_raw.get("sampler", SearchSpec.sampler), "search.sampler")
+    if sampler not in SAMPLERS:
+        check.fail(
+            "search.sampler", f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}"
+        )
+    pruner = check.text(search_raw.get("pruner", SearchSpec.pruner), "search.pruner")
+    if pruner not in PRUNERS:
+        check.fail(
+            "search.pruner", f"unknown pruner {pruner!r}; choose one of {', '.join(PRUNERS)}"
+        )
+    timeout = search_raw.get("timeout")
+    params_raw = search_raw.get("params", None)
+    if params_raw is None:
+        params_raw = {k: param_to_dict(v) for k, v in default_params().items()}
+    if not isinstance(params_raw, Mapping):
+        check.fail("search.params", "must be a table of parameters")
+    search = SearchSpec(
+        n_trials=check.integer(
+            search_raw.get("n_trials", SearchSpec.n_trials), "search.n_trials", 1
+        ),
+        timeout=None if timeout is None else check.number(timeout, "search.timeout", above=0.0),
+        sampler=sampler,
+        pruner=pruner,
+        sampler_options=check.options(
+            search_raw.get("sampler_options", {}), "search.sampler_options"
+        ),
+        pruner_options=_options(check, search_raw, "pruner_options"),
+        params={name: check.param(name, value) for name, value in params_raw.items()},
+        init_health=check.init_health(search_raw.get("init_health", {})),
+        start_at_defaults=check.boolean(
+            search_raw.get("start_at_defaults", SearchSpec.start_at_defaults),
+            "search.start_at_defaults",
+        ),
+    )
+    return StudySpec(
+        name=name,
+        seed=seed,
+        storage=storage,
+        data=data,
+        model=model,
+        training=training,
+        search=search,
+        round=round_number,
+        parent=parent,
+        source=source,
+    )
+
+
+def _options(check: Checker, search_raw: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+    """A spec's own options, or None for the chosen pruner's defaults."""
+    if key not in search_raw:
+        return None
+    return check.options(search_raw[key], f"search.{key}")

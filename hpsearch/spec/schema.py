@@ -1,0 +1,244 @@
+"""What a study spec holds: the frozen dataclasses of its sections, their defaults and
+their plain-data form.
+
+Every field has a default (the defaults are the default study). Instances are made
+valid by `hpsearch.spec.from_dict`, which every way of loading a spec goes through;
+nothing here checks values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc", "grid")
+PRUNERS = ("none", "median", "successive-halving", "hyperband")
+DEFAULT_STORAGE = "sqlite:///studies/hpsearch.db"
+MAX_NAME_LENGTH = 512  # what Optuna's RDB storage keeps of a study name
+MAX_SEED = 2**32 - 1  # NumPy's legacy RandomState, which Optuna's samplers seed, stops here
+MAX_STEPS = 10**12  # grid points a float range's step may cut it into
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+
+
+@dataclass(frozen=True)
+class IntRange:
+    low: int
+    high: int
+    log: bool = False
+    step: int = 1
+
+
+@dataclass(frozen=True)
+class Choice:
+    choices: tuple[Any, ...]
+
+
+Param = FloatRange | IntRange | Choice
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    name: str = "mnist-5k"
+    train_size: int | None = None
+    validation_fraction: float = 0.2
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    hidden_sizes: tuple[int, ...] = (100,) * 6
+    activation: str = "relu"
+    init: str = "he"
+    init_scale: float = 1.0
+    weight_decay: float = 0.0
+    batchnorm: bool = False
+    dropout: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    epochs: int = 10
+    batch_size: int = 100
+    optimizer: str = "sgd"
+    lr: float | None = None  # None: the book's default for the optimizer
+
+
+@dataclass(frozen=True)
+class InitHealth:
+    """Prune a trial before its first epoch if its init has collapsed or saturated.
+
+    Init-health pruning (off by default) is a pruning setting of the search, composed
+    with whichever `pruner` runs, since it acts before the first epoch::
+
+        [search.init_health]
+        enabled = true        # default false
+        collapse = 0.001      # fraction in [0, 1]
+        saturation = 0.8      # fraction in [0, 1]
+
+    One forward pass of a training batch through the freshly built net (the reference
+    articles' activation histograms, as numbers) prunes the trial at once, with the
+    reason in its `stop_reason` user attr and `epochs_run` = 0, when
+
+    - the signal has collapsed: a hidden layer's activations have zero std (the zeros
+      init, dead ReLUs), or, with an optimizer whose step is proportional to the
+      gradient (sgd, momentum, nesterov), the last hidden layer's std is below
+      `collapse` times the first's. Adaptive optimizers (adagrad, rmsprop, adam)
+      rescale the shrunken gradients and are measured to learn from such nets, so the
+      ratio is not held against them;
+    - or the net is saturated: more than `saturation` of some hidden layer's sigmoid or
+      tanh activations are pinned at their limits (sigmoid below 0.01 or above 0.99,
+      |tanh| above 0.99), where the derivative is at most 1/25 (sigmoid) or 1/50 (tanh)
+      of its peak. Any optimizer.
+
+    Why these defaults (measured on 6x100 nets, digits for 30 epochs and mnist-5k with
+    400 training examples for 50): the articles' nets that learn keep a last/first std
+    ratio of 0.04 (Xavier, ReLU, 10 layers) or more; those shown unable to learn sit at
+    7e-4 (std 0.02, tanh, 10x500) and below. Every sgd or momentum trial measured below
+    1e-3 stayed near chance (<= 0.23) and those up to 3e-3 reached at most 0.33, but
+    momentum still reached 0.94 at 6e-3: `collapse` = 1e-3 prunes only the hopeless.
+    Adam reached 0.96 at 3e-4 and 0.59 at 8e-11, hence the exemption. The articles'
+    saturated nets pin 0.47-0.84 (sigmoid) and 0.78-0.90 (tanh) of their units; trials
+    whose most saturated layer pinned more than 0.8 reached at most 0.42 (digits) and
+    0.33 (mnist-5k), against 0.99 and 0.89 for healthy inits, while those at 0.70-0.79
+    still reached 0.58-0.90 on digits: `saturation` = 0.8.
+    """
+
+    enabled: bool = False
+    collapse: float = 1e-3  # last/first hidden activation std below this: collapsed
+    saturation: float = 0.8  # a hidden layer's pinned fraction above this: saturated
+
+
+# Options for a pruner when a spec gives none, chosen by `make bench-search`
+# (docs/search-quality.md): three epochs before the median pruner may stop a trial, since
+# nets near lr 0.01 and He's init start slower than large-init nets that plateau far
+# lower, and pruning them at epoch 1 taught TPE to avoid the region that trains best.
+# A spec that writes its own options gets exactly those, on top of Optuna's defaults.
+# (Samplers need none: Optuna 5's TPE is already multivariate and a constant liar.)
+DEFAULT_PRUNER_OPTIONS: dict[str, dict[str, Any]] = {"median": {"n_warmup_steps": 3}}
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    n_trials: int = 100
+    timeout: float | None = None  # seconds; stop starting trials after it
+    sampler: str = "tpe"
+    pruner: str = "median"
+    sampler_options: Mapping[str, Any] = field(default_factory=dict)
+    pruner_options: Mapping[str, Any] | None = None  # None: DEFAULT_PRUNER_OPTIONS
+    params: Mapping[str, Param] = field(default_factory=dict)
+    init_health: InitHealth = field(default_factory=InitHealth)
+    # The first trial of a new study tries the searched parameters' own defaults (init
+    # scale 1, the optimizer's usual lr, ...) where they lie in their ranges: with init
+    # scale searched, most of the space cannot train, and TPE's random start-up missed
+    # every trainable region on some seeds of bench-search.
+    start_at_defaults: bool = True
+
+    @property
+    def pruner_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments the pruner is made with."""
+        if self.pruner_options is None:
+            return dict(DEFAULT_PRUNER_OPTIONS.get(self.pruner, {}))
+        return dict(self.pruner_options)
+
+
+def default_params() -> dict[str, Param]:
+    """The search space of the default study."""
+    return {
+        "lr": FloatRange(1e-5, 1.0, log=True),
+        "weight_decay": FloatRange(1e-8, 1e-2, log=True),
+        "init_scale": FloatRange(1e-2, 10.0, log=True),
+    }
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str = "mnist-lr-wd-init"
+    seed: int = 0
+    storage: str = DEFAULT_STORAGE
+    data: DataSpec = field(default_factory=DataSpec)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    training: TrainingSpec = field(default_factory=TrainingSpec)
+    search: SearchSpec = field(default_factory=lambda: SearchSpec(params=default_params()))
+    round: int = 1  # range-narrowing round; 1 for a study that has no parent
+    parent: str | None = None  # the study this round's ranges were narrowed from
+    source: str = field(default="<defaults>", compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data that `from_dict` turns back into an equal spec (for storage)."""
+        raw = asdict(self)
+        del raw["source"]
+        raw["search"]["params"] = {
+            name: param_to_dict(param) for name, param in self.search.params.items()
+        }
+        raw["search"]["sampler_options"] = dict(self.search.sampler_options)
+        if self.search.pruner_options is None:  # absent: the pruner's defaults
+            del raw["search"]["pruner_options"]
+        else:
+            raw["search"]["pruner_options"] = dict(self.search.pruner_options)
+        raw["model"]["hidden_sizes"] = list(self.model.hidden_sizes)
+        return drop_none(raw)
+
+    def experiment(self) -> dict[str, Any]:
+        """What decides a trial's numbers: two specs with equal experiments can share a
+        study. Budget, sampler, pruner (init health among them) and storage may change
+        between runs."""
+        raw = self.to_dict()
+        return {key: raw[key] for key in ("seed", "data", "model", "training")} | {
+            "params": raw["search"]["params"]
+        }
+
+    def with_overrides(
+        self,
+        *,
+        name: str | None = None,
+        seed: int | None = None,
+        storage: str | None = None,
+        n_trials: int | None = None,
+        epochs: int | None = None,
+        timeout: float | None = None,
+    ) -> StudySpec:
+        """The spec with command-line overrides applied and validated like the file."""
+        # Imported here: the validator builds these dataclasses, so it imports this module.
+        from hpsearch.spec.parse import from_dict
+
+        raw = self.to_dict()
+        overrides = [
+            (name, ("name",)),
+            (seed, ("seed",)),
+            (storage, ("storage",)),
+            (n_trials, ("search", "n_trials")),
+            (epochs, ("training", "epochs")),
+            (timeout, ("search", "timeout")),
+        ]
+        if all(value is None for value, _ in overrides):
+            return self
+        for value, path in overrides:
+            if value is not None:
+                target = raw
+                for key in path[:-1]:
+                    target = target[key]
+                target[path[-1]] = value
+        return from_dict(raw, source=f"{self.source} (with command-line options)")
+
+
+def param_to_dict(param: Param) -> dict[str, Any]:
+    """A range or choice as the plain data a spec file writes for it."""
+    if isinstance(param, Choice):
+        return {"choices": list(param.choices)}
+    return drop_none(asdict(param))
+
+
+def drop_none(raw: dict[str, Any]) -> dict[str, Any]:
+    """TOML has no null: absent means default."""
+    return {
+        key: drop_none(value) if isinstance(value, dict) else value
+        for key, value in raw.items()
+        if value is not None
+    }
