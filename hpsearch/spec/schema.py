@@ -97,17 +97,16 @@ class InitHealth:
       |tanh| above 0.99), where the derivative is at most 1/25 (sigmoid) or 1/50 (tanh)
       of its peak. Any optimizer.
 
-    Why these defaults (measured on 6x100 nets, digits for 30 epochs and mnist-5k with
-    400 training examples for 50): the articles' nets that learn keep a last/first std
-    ratio of 0.04 (Xavier, ReLU, 10 layers) or more; those shown unable to learn sit at
-    7e-4 (std 0.02, tanh, 10x500) and below. Every sgd or momentum trial measured below
-    1e-3 stayed near chance (<= 0.23) and those up to 3e-3 reached at most 0.33, but
-    momentum still reached 0.94 at 6e-3: `collapse` = 1e-3 prunes only the hopeless.
-    Adam reached 0.96 at 3e-4 and 0.59 at 8e-11, hence the exemption. The articles'
-    saturated nets pin 0.47-0.84 (sigmoid) and 0.78-0.90 (tanh) of their units; trials
-    whose most saturated layer pinned more than 0.8 reached at most 0.42 (digits) and
-    0.33 (mnist-5k), against 0.99 and 0.89 for healthy inits, while those at 0.70-0.79
-    still reached 0.58-0.90 on digits: `saturation` = 0.8.
+    Why these defaults: the articles' nets that learn keep a last/first std ratio well
+    above 1e-3, and those they show unable to learn sit below it. In a sweep on 6x100
+    nets (digits and mnist-5k; its figures are in commit 30857dd, which added
+    init-health pruning), every sgd or momentum trial below 1e-3 stayed near chance,
+    while momentum could still learn well a little above it: `collapse` = 1e-3 prunes
+    only the hopeless. Adam learned from nets with far smaller ratios, hence the
+    exemption. The articles' saturated nets pin about half or more of their units; in
+    the sweep, trials whose most saturated layer pinned more than 0.8 stayed far below
+    healthy inits, while those pinning a little less could still learn well:
+    `saturation` = 0.8.
     """
 
     enabled: bool = False
