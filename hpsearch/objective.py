@@ -156,8 +156,8 @@ def load_split(data_spec: DataSpec, seed: int) -> data.Split:
 
 def remember_split(data_spec: DataSpec, seed: int, split: data.Split) -> None:
     """Hand a worker process the split its parent already made: loading and splitting
-    again costs each worker about two seconds (scikit-learn's import most of it), which
-    on a short study is a tenth of the run."""
+    again would cost each worker a start-up delay (scikit-learn's import most of it)
+    that is a real share of a short study's run."""
     _SPLITS[(data_spec, seed)] = split
 
 
@@ -201,7 +201,7 @@ def init_problem(
     rule: InitHealth,
 ) -> str | None:
     """Why a freshly built net cannot learn, from its hidden layers' activation std and
-    pinned fractions at init, or None if it looks healthy (see hpsearch.spec)."""
+    pinned fractions at init, or None if it looks healthy (see `hpsearch.spec.InitHealth`)."""
     for layer, value in enumerate(std, start=1):
         if value == 0.0:
             return (
