@@ -2,9 +2,10 @@
 
 A 6x100 net has 14 parameter arrays. Updating them one by one costs 14 NumPy calls
 per operation of the update rule, each with its own dispatch overhead, on arrays
-as small as 10 numbers: at batch 100 that overhead was a tenth of a training step.
-Packed into one buffer, with every weight matrix first, an elementwise update, the
-weight decay of all weights or their squared norm is one or two calls each.
+as small as 10 numbers: at the usual batch sizes that overhead is a visible share
+of a training step. Packed into one buffer, with every weight matrix first, an
+elementwise update, the weight decay of all weights or their squared norm is one or
+two calls each.
 """
 
 from __future__ import annotations
@@ -57,6 +58,6 @@ def axpy(a: float, x: np.ndarray, y: np.ndarray, scratch: np.ndarray) -> None:
     """y += a * x in place, through `scratch` (x's shape and dtype): no temporary array.
 
     Not BLAS axpy: that runs in SciPy's own OpenBLAS, whose threads, next to NumPy's
-    in a process without a one-thread limit, slowed a training step tenfold."""
+    in a process without a one-thread limit, slowed a training step many times over."""
     np.multiply(x, a, out=scratch)
     np.add(y, scratch, out=y)
