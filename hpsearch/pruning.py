@@ -3,14 +3,14 @@
 Optuna's median (percentile) pruner compares a trial's value at a step with the
 completed trials' values at that step. Two things change when workers run side by side:
 
-- It reads every completed trial at every report; with SQLite and ~30 ms epochs that
-  read costs about a fifth of a trial. The wrapper keeps the completed trials and, at
+- It reads every completed trial at every report; with SQLite and short epochs that
+  read is a sizeable share of a trial. The wrapper keeps the completed trials and, at
   each report, asks the database only how many there are (one COUNT query), reading
   them again when that number changed.
 - With one worker, every trial started before this one has ended when it is judged.
   With several, the trials still running elsewhere are, more often than not, the long
   ones that would complete and raise the median, so parallel workers pruned less than
-  one: for the same configurations, two workers trained 6% more epochs than one. The
+  one: for the same configurations, two workers trained more epochs than one. The
   wrapper adds the values those running trials reported at the step, as the trials
   they will mostly become. With one worker nothing else is running and the decision is
   Optuna's own; the start-up count (`n_startup_trials`) still counts completed trials
