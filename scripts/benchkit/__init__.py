@@ -1,0 +1,12 @@
+"""`make bench`: hpsearch's training step and study throughput, measured side by side.
+
+One job per module: `workloads` (the nets and data timed), `book` (the book's network,
+the baseline), `timing` (clocks and the machine's own limits), `studies` (timed runs of
+the default study), `overhead` (one worker's costs, in a process of its own),
+`measure` (the sequence of one run, as figures), `report` (the printed table and
+PASS/FAIL lines), `record` (the results JSON).
+"""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent

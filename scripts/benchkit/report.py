@@ -1,0 +1,115 @@
+"""What `make bench` prints: the table of one run's figures and the targets of issue 6,
+each with its measured value and PASS or FAIL."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchkit.measure import Measured
+from benchkit.record import cpu_name
+
+Target = tuple[str, bool]
+
+
+def print_figures(measured: Measured) -> None:
+    """The table: step times, share of GEMM peak, study throughput and overheads."""
+    figures, trials = measured.figures, measured.trials
+    alone, one, two, free = measured.alone, measured.one, measured.two, measured.free
+    ratios = measured.ratios
+    share, rss = figures["optuna_sqlite_overhead_share"], figures["worker_peak_rss_mb"]
+
+    print(f"CPU: {cpu_name()}; numpy {np.__version__}; one BLAS thread")
+    print(f"float32 GEMM peak, one thread: {figures['gemm_peak_gflops']:.1f} GFLOP/s")
+    print(f"{'step (784-[100]x6-10, SGD + wd)':<34} {'batch 100':>10} {'batch 500':>10}")
+    for label, key in [
+        ("hpsearch float32 (ms)", "hpsearch_ms"),
+        ("PyTorch CPU float32 (ms)", "torch_ms"),
+        ("book-style float64 (ms)", "book_f64_ms"),
+    ]:
+        cells = [figures[f"{key}_b{b}"] for b in (100, 500)]
+        print(
+            f"{label:<34} " + " ".join("       n/a" if c is None else f"{c:>10.3f}" for c in cells)
+        )
+    print(
+        f"{'share of GEMM peak':<34} {figures['gemm_fraction_b100']:>10.0%} "
+        f"{figures['gemm_fraction_b500']:>10.0%}"
+    )
+    print(
+        f"default study, {trials} trials: 1 worker {alone.per_minute:.0f} trials/min "
+        f"({alone.epochs} epochs); its configurations replayed by 1 worker "
+        f"{one.per_minute:.0f} trials/min ({one.epochs} epochs, "
+        f"{one.epochs_per_minute:.0f}/min) and by 2 workers {two.per_minute:.0f} "
+        f"trials/min ({two.epochs} epochs, "
+        f"{two.epochs_per_minute:.0f}/min): x{figures['worker_scaling']:.2f} trials, "
+        f"x{figures['worker_scaling_epochs']:.2f} epochs (median of {len(ratios)} pairs: "
+        + ", ".join(f"x{r:.2f}" for r in ratios)
+        + ")"
+    )
+    print(
+        f"  outside the trials: {one.to_first_trial * 1e3:.0f} ms to the first trial and "
+        f"{one.after_last_trial * 1e3:.0f} ms after the last with 1 worker, "
+        f"{two.to_first_trial * 1e3:.0f} and {two.after_last_trial * 1e3:.0f} ms with 2, "
+        f"one of which waited {two.idle_at_end * 1e3:.0f} ms for the other's last trial "
+        f"(runs of {one.seconds:.1f} s and {two.seconds:.1f} s)"
+    )
+    print(
+        "the machine itself, now: 2 processes doing only training steps "
+        f"x{figures['hardware_scaling_steps']:.2f} the steps/s of 1"
+    )
+    print(
+        f"2 workers searching freely: {free.per_minute:.0f} trials/min ({free.epochs} epochs, "
+        f"{free.epochs_per_minute:.0f}/min): x{figures['worker_scaling_free']:.2f} the free "
+        "1-worker run's trials/min"
+    )
+    print(
+        f"Optuna + SQLite outside the objective: {share:.1%} of trial wall time, "
+        f"{figures['optuna_sqlite_overhead_ms_per_trial']:.1f} ms per trial; everything but "
+        f"training (also suggest/report/prune/attrs inside it): "
+        f"{figures['non_training_share']:.1%}, "
+        f"{figures['non_training_ms_per_trial']:.1f} ms per trial; opening the study and the "
+        f"worker loop: {figures['opening_and_other_ms']:.0f} ms in all"
+    )
+    print(f"peak RSS of one worker: {rss:.0f} MB")
+
+
+def targets(figures: dict) -> list[Target]:
+    """Each target of issue 6 as (text with the measured value, passed); PyTorch's two
+    only when PyTorch was measured."""
+    share, rss = figures["optuna_sqlite_overhead_share"], figures["worker_peak_rss_mb"]
+    lines: list[Target] = []
+    torch_b100, torch_b500 = figures.get("ratio_vs_torch_b100"), figures.get("ratio_vs_torch_b500")
+    if torch_b100 is not None:
+        lines.append(
+            (f"step <= 0.85 x PyTorch at batch 100: {torch_b100:.2f} x", torch_b100 <= 0.85)
+        )
+        lines.append((f"step <= 1.0 x PyTorch at batch 500: {torch_b500:.2f} x", torch_b500 <= 1.0))
+    lines += [
+        (
+            f">= 70% of GEMM peak at batch 100: {figures['gemm_fraction_b100']:.0%}",
+            figures["gemm_fraction_b100"] >= 0.70,
+        ),
+        (
+            f">= 80% of GEMM peak at batch 500: {figures['gemm_fraction_b500']:.0%}",
+            figures["gemm_fraction_b500"] >= 0.80,
+        ),
+        (
+            f">= 2.5 x faster than book-style float64 at batch 100: "
+            f"{figures['speedup_vs_book_b100']:.2f} x",
+            figures["speedup_vs_book_b100"] >= 2.5,
+        ),
+        (
+            f"2 workers >= 1.8 x trials/min of 1 (same configurations): "
+            f"{figures['worker_scaling']:.2f} x",
+            figures["worker_scaling"] >= 1.8,
+        ),
+        (f"Optuna + SQLite overhead (outside objective) <= 10%: {share:.1%}", share <= 0.10),
+        (f"worker peak RSS <= 400 MB: {rss:.0f} MB", rss <= 400),
+    ]
+    return lines
+
+
+def print_targets(figures: dict, lines: list[Target]) -> None:
+    if figures.get("ratio_vs_torch_b100") is None:
+        print("PyTorch not installed (pip install torch==2.13.0): its targets are not measured")
+    for text, ok in lines:
+        print(f"{text} ... {'PASS' if ok else 'FAIL'}")
