@@ -1,4 +1,4 @@
-"""The `hpsearch` command. The library logs; this module is the only one that prints.
+"""The `hpsearch` command. The library logs; this package is the only one that prints.
 
 Every user-facing problem arrives here as an `HpsearchError` and leaves as one line on
 stderr with exit code 2; argparse's own usage errors also exit 2.
@@ -772,7 +772,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `hpsearch trials | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
         return 141
-
-
-if __name__ == "__main__":
-    sys.exit(main())
