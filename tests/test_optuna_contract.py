@@ -1,4 +1,5 @@
-"""Contracts with Optuna's private names that hpsearch reads (all in hpsearch.storage):
+"""Contracts with Optuna's private names that hpsearch reads (all in hpsearch.storage.fast_rdb;
+the fast storage's own contract is in test_fast_rdb.py):
 each fails loudly here, not slowly in a study, when an Optuna release changes them."""
 
 import importlib

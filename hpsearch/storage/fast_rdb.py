@@ -49,8 +49,10 @@ FAST_PATH_VARIABLE = "HPSEARCH_FAST_STORAGE"
 _RDBStorage = optuna.storages.RDBStorage
 
 
-def fast_path_supported(version: str = optuna.__version__) -> bool:
-    """Whether `version` of Optuna is one the fast path was tested against."""
+def fast_path_supported(version: str | None = None) -> bool:
+    """Whether `version` of Optuna (default: the one imported) is one the fast path was
+    tested against."""
+    version = optuna.__version__ if version is None else version
     return rdb_models is not None and ".".join(version.split(".")[:2]) in TESTED_OPTUNA
 
 

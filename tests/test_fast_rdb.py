@@ -1,0 +1,342 @@
+"""The fast relational storage (hpsearch.storage.fast_rdb) against plain Optuna: what it
+writes reads back as Optuna's own writes do, its hot writes keep Optuna's checks, and
+queries written against Optuna's tables agree with Optuna's reading of them."""
+
+import collections
+import inspect
+import logging
+import math
+import time
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.storages import RDBStorage
+from optuna.trial import TrialState
+
+from hpsearch.storage import (
+    SharedRDBStorage,
+    count_live_trials,
+    open_storage,
+    running_curves,
+    set_user_attrs,
+)
+from hpsearch.storage.fast_rdb import FAST_PATH_VARIABLE, OVERRIDDEN_WRITES, READ_METHODS
+from hpsearch.study import open_study, run
+from tests.helpers import tiny_spec
+
+
+@pytest.fixture(autouse=True)
+def fast_path(monkeypatch):
+    """These tests are about the fast path: on, whatever the environment says."""
+    monkeypatch.delenv(FAST_PATH_VARIABLE, raising=False)
+
+
+def plain_trials(spec):
+    """The study as plain Optuna sees it, not through hpsearch."""
+    return optuna.load_study(study_name=spec.name, storage=spec.storage).get_trials()
+
+
+def test_open_storage_gives_the_fast_path_on_this_optuna(database_url):
+    assert type(open_storage(database_url)) is SharedRDBStorage
+
+
+def test_user_attrs_are_written_together_and_overwritten_like_optunas(tmp_path, database_url):
+
+    spec = tiny_spec(tmp_path, n_trials=1, start_at_defaults=False).with_overrides(
+        storage=database_url
+    )
+    study = open_study(spec, open_storage(spec.storage))
+    trial = study.ask()
+    set_user_attrs(trial, {"curve": [0.1, float("inf")], "note": "first", "n": 3})
+    set_user_attrs(trial, {"note": "second", "extra": {"a": [1, 2]}})
+    study.tell(trial, 0.5)
+    stored = plain_trials(spec)[-1].user_attrs
+    assert stored == {
+        "curve": [0.1, float("inf")],
+        "note": "second",
+        "n": 3,
+        "extra": {"a": [1, 2]},
+    }
+    with pytest.raises(RuntimeError, match="finished"):
+        set_user_attrs(trial, {"late": True})  # a finished trial is never changed
+
+
+def test_reports_are_stored_as_optuna_reads_them(tmp_path, database_url):
+    """SharedRDBStorage writes a report with one upsert; plain Optuna reads back the
+    same values, infinities and NaN included, and a finished trial refuses reports."""
+
+    spec = tiny_spec(tmp_path, n_trials=1, start_at_defaults=False).with_overrides(
+        storage=database_url
+    )
+    storage = open_storage(spec.storage)
+    study = open_study(spec, storage)
+    trial = study.ask()
+    for step, value in enumerate([0.25, float("inf"), float("-inf"), float("nan"), 0.5], 1):
+        storage.set_trial_intermediate_value(trial._trial_id, step, value)
+    storage.set_trial_intermediate_value(trial._trial_id, 5, 0.75)  # a step written again
+    study.tell(trial, 0.75)
+    stored = plain_trials(spec)[-1].intermediate_values
+    assert stored[1] == 0.25 and stored[2] == float("inf") and stored[3] == float("-inf")
+    assert math.isnan(stored[4]) and stored[5] == 0.75 and len(stored) == 5
+    with pytest.raises(RuntimeError, match="finished"):
+        storage.set_trial_intermediate_value(trial._trial_id, 6, 0.1)
+    with pytest.raises(KeyError):
+        storage.set_trial_intermediate_value(10_000, 1, 0.1)
+
+
+def test_params_and_system_attrs_are_stored_as_optuna_reads_them(tmp_path, database_url):
+    """SharedRDBStorage's own paths for parameters and system attrs keep Optuna's
+    checks: one distribution per parameter name in a study, no change to a finished
+    trial."""
+
+    study = optuna.create_study(storage=open_storage(database_url), direction="maximize")
+    first = study.ask()
+    x = first.suggest_float("x", 1e-3, 1.0, log=True)
+    first.storage.set_trial_system_attr(first._trial_id, "note", {"a": [1, 2]})
+    first.storage.set_trial_system_attr(first._trial_id, "note", "again")
+    study.tell(first, 0.5)
+    # Another worker's storage: the earlier distribution comes from the database.
+    elsewhere = optuna.load_study(study_name=study.study_name, storage=open_storage(database_url))
+    second = elsewhere.ask()
+    with pytest.raises(ValueError, match="log"):
+        second.suggest_float("x", 1e-3, 1.0)  # the same name on another scale
+    assert second.suggest_float("x", 1e-3, 1.0, log=True) > 0
+    with pytest.raises(RuntimeError, match="finished"):
+        first.storage.set_trial_system_attr(first._trial_id, "late", True)
+    with pytest.raises(RuntimeError, match="finished"):
+        first.storage.set_trial_param(first._trial_id, "y", 0.5, FloatDistribution(0, 1))
+    plain = optuna.load_study(study_name=study.study_name, storage=database_url).trials[0]
+    assert plain.params == {"x": x} and plain.system_attrs["note"] == "again"
+
+
+def test_new_and_enqueued_trials_are_numbered_and_stored_as_optuna_reads_them(database_url):
+    """SharedRDBStorage creates asked and enqueued trials itself; plain Optuna reads
+    the same numbers, states, start times and enqueued parameters, and a worker of
+    its own runs the enqueued trial."""
+
+    study = optuna.create_study(storage=open_storage(database_url), direction="maximize")
+    asked = study.ask()
+    study.enqueue_trial({"x": 0.25}, user_attrs={"why": "replay"})
+    again = study.ask()  # takes the enqueued trial
+    study.enqueue_trial({"x": 0.75})
+    fresh = study.ask()  # takes the second one
+    newest = study.ask()
+    assert [t.number for t in (asked, again, fresh, newest)] == [0, 1, 2, 3]
+    assert again.suggest_float("x", 0, 1) == 0.25 and fresh.suggest_float("x", 0, 1) == 0.75
+    plain = optuna.load_study(study_name=study.study_name, storage=database_url)
+    trials = plain.get_trials(deepcopy=False)
+    assert [t.number for t in trials] == [0, 1, 2, 3]
+    assert [t.state for t in trials] == [TrialState.RUNNING] * 4
+    assert trials[1].user_attrs == {"why": "replay"}
+    assert trials[1].system_attrs["fixed_params"] == {"x": 0.25}
+    assert all(t.datetime_start is not None for t in trials)
+    plain.enqueue_trial({"x": 0.5})
+    plain.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
+    assert plain.trials[-1].value == 0.5 and plain.trials[-1].number == 4
+
+
+def test_heartbeats_are_one_row_per_trial_and_make_silent_trials_stale(database_url):
+    """SharedRDBStorage writes heartbeats with one upsert stamped by the database's
+    clock; Optuna's own stale-trial check reads them and fails a silent trial."""
+
+    storage = open_storage(database_url, heartbeat=1)  # grace: 3 s
+    study = optuna.create_study(storage=storage, direction="maximize")
+    silent, beating = study.ask(), study.ask()
+    storage.record_heartbeat(silent._trial_id)
+    storage.record_heartbeat(beating._trial_id)
+    first = {row.trial_id: row.heartbeat for row in _heartbeats(storage)}
+    # Wait, with a deadline, for the silent trial to go stale while the other beats on.
+    deadline = time.monotonic() + 20
+    while True:
+        storage.record_heartbeat(beating._trial_id)
+        optuna.storages.fail_stale_trials(study)
+        states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
+        if states[silent.number] == TrialState.FAIL:
+            break
+        assert time.monotonic() < deadline, "the silent trial never went stale"
+        time.sleep(0.2)  # poll
+    assert states[beating.number] == TrialState.RUNNING
+    rows = _heartbeats(storage)
+    assert len(rows) == 2  # overwritten, not added
+    assert {r.trial_id: r.heartbeat for r in rows}[beating._trial_id] > first[beating._trial_id]
+
+
+def _heartbeats(storage) -> list:
+    from sqlalchemy import text
+
+    with storage.engine.connect() as connection:
+        return connection.execute(text("SELECT trial_id, heartbeat FROM trial_heartbeats")).all()
+
+
+# -- contract: fail loudly, here, when an Optuna release changes what the fast path uses --
+
+
+def test_every_overridden_method_keeps_optunas_signature():
+    """A changed signature would kill every study with a TypeError: caught here."""
+
+    def shape(function):
+        return [
+            (p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()
+        ]
+
+    for name in OVERRIDDEN_WRITES:
+        assert name in vars(SharedRDBStorage), f"{name} is no longer overridden"
+        ours, optunas = getattr(SharedRDBStorage, name), getattr(RDBStorage, name)
+        assert shape(ours) == shape(optunas), f"{name}: Optuna's signature changed"
+    for name in READ_METHODS:
+        assert hasattr(RDBStorage, name), f"Optuna's RDBStorage has no {name} any more"
+        assert getattr(SharedRDBStorage, name).__wrapped__ is getattr(RDBStorage, name)
+
+
+def _routes_not_taken(storage: SharedRDBStorage) -> list[str]:
+    """The fast path's methods that a study driven through Optuna's public API never
+    called: Optuna's storage cache would have gone around them (slower, silently)."""
+    calls = collections.Counter()
+    routes = (*OVERRIDDEN_WRITES, "_get_trials")
+
+    def counting(name: str, original):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return original(*args, **kwargs)
+
+        return call
+
+    for name in routes:  # on the instance: the class stays as it is
+        setattr(storage, name, counting(name, getattr(storage, name)))
+    study = optuna.create_study(storage=storage, direction="maximize")
+    study.enqueue_trial({"x": 0.5})
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        trial.report(x, 1)
+        return x
+
+    study.optimize(objective, n_trials=2)  # heartbeats beat through the cache too
+    trial = study.ask()
+    trial.storage.set_trial_system_attr(trial._trial_id, "note", 1)
+    study.tell(trial, 0.1)
+    assert len(study.get_trials()) == 3
+    return [name for name in routes if calls[name] == 0]
+
+
+def test_optunas_cache_routes_every_hot_write_through_the_fast_path(tmp_path):
+    storage = open_storage(f"sqlite:///{tmp_path / 'r.db'}", heartbeat=1)
+    assert _routes_not_taken(storage) == []
+
+
+def test_the_route_check_fails_when_a_route_is_disabled(tmp_path, monkeypatch):
+    """The check above can fail: an Optuna whose cache wrote reports around the fast
+    path (here: patched to call RDBStorage's own method) is caught."""
+    cache = optuna.storages._cached_storage._CachedStorage
+
+    def around(self, trial_id, step, intermediate_value):
+        RDBStorage.set_trial_intermediate_value(self._backend, trial_id, step, intermediate_value)
+
+    monkeypatch.setattr(cache, "set_trial_intermediate_value", around)
+    storage = open_storage(f"sqlite:///{tmp_path / 'r.db'}", heartbeat=1)
+    assert _routes_not_taken(storage) == ["set_trial_intermediate_value"]
+
+
+def _write(study: optuna.Study) -> None:
+    """The same trials, whatever storage is under `study`: every kind of hot write,
+    every end state, values that are not finite."""
+    study.enqueue_trial({"x": 0.25}, user_attrs={"why": "start"})
+    for i in range(4):
+        trial = study.ask()
+        x = trial.suggest_float("x", 1e-3, 1.0, log=True)
+        trial.suggest_int("n", 1, 8)
+        trial.suggest_categorical("c", ["a", "b"])
+        for step, value in enumerate([x, math.inf, -math.inf, math.nan][: i + 1], 1):
+            trial.report(value, step)
+        set_user_attrs(trial, {"curve": [x, 0.5], "i": i})
+        trial.storage.set_trial_system_attr(trial._trial_id, "note", {"i": i})
+        if i < 3:
+            study.tell(trial, x if i == 0 else None, state=list(TrialState)[[1, 2, 3][i]])
+
+
+def _as_read(study: optuna.Study) -> list[tuple]:
+    def plain(value):
+        return "nan" if isinstance(value, float) and math.isnan(value) else value
+
+    return [
+        (
+            t.number,
+            t.state,
+            t.values,
+            t.params,
+            t.distributions,
+            t.user_attrs,
+            t.system_attrs,
+            {step: plain(v) for step, v in t.intermediate_values.items()},
+            t.datetime_start is not None,
+            t.datetime_complete is not None,
+        )
+        for t in study.get_trials(deepcopy=False)
+    ]
+
+
+def test_a_study_written_by_the_fast_path_reads_back_as_plain_optunas_own(database_url):
+    sampler = optuna.samplers.RandomSampler
+    fast = optuna.create_study(
+        study_name="fast", storage=open_storage(database_url), sampler=sampler(seed=3)
+    )
+    slow = optuna.create_study(
+        study_name="plain", storage=RDBStorage(database_url), sampler=sampler(seed=3)
+    )
+    _write(fast)
+    _write(slow)
+    fast_read, plain_read = (
+        _as_read(optuna.load_study(study_name=name, storage=database_url))
+        for name in ("fast", "plain")
+    )
+    assert [t[1] for t in fast_read] == [
+        TrialState.COMPLETE,
+        TrialState.PRUNED,
+        TrialState.FAIL,
+        TrialState.RUNNING,
+    ]
+    assert fast_read == plain_read
+    # hpsearch's own queries on Optuna's tables agree with Optuna's reading of them.
+    running = [t for t in fast.get_trials() if t.state == TrialState.RUNNING]
+    expected = [{s: str(v) for s, v in t.intermediate_values.items()} for t in running]
+    got = [{s: str(v) for s, v in curve.items()} for curve in running_curves(fast, other_than=-1)]
+    assert got == expected and "nan" in expected[0].values()
+    assert count_live_trials(fast) == {"COMPLETE": 1, "PRUNED": 1, "FAIL": 1, "RUNNING": 1}
+
+
+def test_an_untested_optuna_gets_plain_storage_a_warning_and_working_studies(
+    tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setattr(optuna, "__version__", "9.7.1")
+    spec = tiny_spec(tmp_path, n_trials=3)
+    with caplog.at_level(logging.WARNING, logger="hpsearch"):
+        storage = open_storage(spec.storage)
+        assert type(storage) is RDBStorage
+        result = run(spec)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert [w for w in warnings if "9.7.1" in w] == [
+        "Optuna 9.7.1 is not a version hpsearch was tested with (5.0, 5.1): using "
+        "Optuna's plain RDBStorage, correct but slower"
+    ]
+    assert result.finished_now == 3
+    assert len(plain_trials(spec)) == 3
+
+
+def test_the_fast_path_can_be_switched_off(tmp_path, monkeypatch):
+    monkeypatch.setenv(FAST_PATH_VARIABLE, "0")
+    assert type(open_storage(f"sqlite:///{tmp_path / 'o.db'}")) is RDBStorage
+
+
+def test_a_database_of_another_optuna_schema_is_refused_in_one_line(database_url):
+    from sqlalchemy import text
+
+    from hpsearch.storage import StorageError
+
+    storage = open_storage(database_url)
+    with storage.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'v0.0.1'"))
+    storage.engine.dispose()
+    with pytest.raises(StorageError, match="schema v0.0.1") as error:
+        open_storage(database_url)
+    assert "\n" not in str(error.value)
