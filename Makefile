@@ -15,9 +15,11 @@ study: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Not part of `make test`: minutes of measurement, printed as ratios with PASS/FAIL.
+# Not part of `make test`: minutes of measurement, printed as ratios with PASS/FAIL. Without
+# ARGS it also renders the README's speed block from the results file the run wrote;
+# ARGS="--quick" for a short run, ARGS="--render bench/results/bench-….json" to render only.
 bench: $(VENV)/.installed-bench
-	$(BIN)/python scripts/bench.py $(ARGS)
+	$(BIN)/python scripts/bench.py $(or $(ARGS),--docs)
 
 # Not part of `make test`: search strategies on every task in bench/tasks, 5 report seeds,
 # against each task's oracle (see the README for its time on two cores). Without ARGS it

@@ -4,16 +4,22 @@ Prints one table, a PASS/FAIL line per target of issue 6, and writes the figures
 JSON under bench/results/ with the machine's CPU and library versions. Every ratio
 is measured in this one run, on this machine; nothing here is a timed assert.
 
-    python scripts/bench.py [--steps 300] [--trials 100] [--quick]
+    python scripts/bench.py [--steps 300] [--trials 100] [--pairs 5] [--quick] [--docs]
+    python scripts/bench.py --render bench/results/bench-STAMP.json
 
-The work is done by the modules of scripts/benchkit/; this file only reads the options.
+With --docs (what `make bench` passes when given no ARGS) the README's speed block is
+rendered from the results file just written; --render renders it from a results file
+without measuring. The work is done by the modules of scripts/benchkit/.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-from benchkit import ROOT, measure, record, report
+from benchkit import ROOT, measure, readme, record, report
+from benchkit.workloads import LR, SIZES, WEIGHT_DECAY
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -29,19 +35,56 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="1-worker and 2-worker runs of the default study, alternated (median ratio)",
     )
     parser.add_argument("--quick", action="store_true", help="fewer steps and trials")
+    parser.add_argument(
+        "--docs", action="store_true", help="also render the README's speed block from this run"
+    )
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="RESULTS",
+        help="no runs: render the README's speed block from a bench-*.json results file",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.render is not None:
+        return render(args.render)
     steps, trials = (100, 20) if args.quick else (args.steps, args.trials)
     pairs = 1 if args.quick else max(1, args.pairs)
     measured = measure.run(steps, trials, pairs, args.quick)
     report.print_figures(measured)
     targets = report.targets(measured.figures)
     report.print_targets(measured.figures, targets)
-    path = record.write(record.new_record(measured.figures, targets))
+    settings = {
+        "steps": steps,
+        "trials": trials,
+        "pairs": pairs,
+        "quick": args.quick,
+        "net": SIZES,
+        "lr": LR,
+        "weight_decay": WEIGHT_DECAY,
+    }
+    path = record.write(record.new_record(measured.figures, targets, settings))
     print(f"written: {path.relative_to(ROOT)}")
+    if args.docs and args.quick:
+        print("the README's speed block is not rendered from a --quick run")
+        return 0
+    return render(path) if args.docs else 0
+
+
+def render(path: Path) -> int:
+    """The README's speed block from the results file at `path`."""
+    if not path.is_file():
+        print(f"bench: no results file {path}", file=sys.stderr)
+        return 2
+    results = record.load(path)
+    if not record.sufficient(results):
+        print(f"bench: {path} lacks figures the README's speed block shows", file=sys.stderr)
+        return 2
+    readme.write_readme(results, path)
+    print(f"rendered the README's speed block from {path}")
     return 0
 
 

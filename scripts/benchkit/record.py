@@ -1,16 +1,58 @@
 """The results JSON of a run (bench/results/bench-STAMP.json): its figures and targets
-with the machine's CPU and library versions."""
+with the machine's CPU and library versions, the run's settings, and the commit and
+date of the code measured. Also reading one back, including the files written before
+runs recorded their commit, date and settings."""
 
 from __future__ import annotations
 
 import json
 import platform
+import re
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
 from benchkit import ROOT
 
 RESULTS = ROOT / "bench" / "results"
+CODE = ["hpsearch", "scripts", "studies", "pyproject.toml", "requirements.lock"]
+
+# What the README's speed block reads; a results file without one of these does not
+# suffice for it (the early files predate some of them).
+NEEDED = [
+    "gemm_peak_gflops",
+    *(f"{key}_b{b}" for b in (100, 500) for key in ("hpsearch_ms", "book_f64_ms", "torch_ms")),
+    *(f"{key}_b{b}" for b in (100, 500) for key in ("gemm_fraction", "speedup_vs_book")),
+    "hardware_scaling_steps",
+    "trials_per_min_1_worker_free",
+    "trials_per_min_1_worker",
+    "trials_per_min_2_workers",
+    "trials_per_min_2_workers_free",
+    "worker_scaling",
+    "worker_scaling_pairs",
+    "worker_scaling_free",
+    "worker_scaling_epochs",
+    "to_first_trial_ms_1_worker",
+    "to_first_trial_ms_2_workers",
+    "after_last_trial_ms_1_worker",
+    "after_last_trial_ms_2_workers",
+    "idle_at_end_ms_2_workers",
+    "optuna_sqlite_overhead_share",
+    "optuna_sqlite_overhead_ms_per_trial",
+    "non_training_share",
+    "non_training_ms_per_trial",
+    "opening_and_other_ms",
+    "worker_peak_rss_mb",
+]
+
+# The settings of `make bench` before runs recorded theirs (a --quick run had 1 pair).
+LEGACY_SETTINGS = {
+    "steps": 300,
+    "trials": 100,
+    "net": [784, 100, 100, 100, 100, 100, 100, 10],
+    "lr": 0.01,
+    "weight_decay": 1e-4,
+}
 
 
 def cpu_name() -> str:
@@ -30,13 +72,27 @@ def _version(module: str) -> str | None:
         return None
 
 
-def new_record(figures: dict, targets: list[tuple[str, bool]]) -> dict:
-    """The record of a run that has just measured `figures`, stamped now (UTC)."""
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+    except OSError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def new_record(figures: dict, targets: list[tuple[str, bool]], settings: dict) -> dict:
+    """The record of a run that has just measured `figures` with `settings`, stamped
+    now (UTC), with the commit checked out and whether the code had changes not in it."""
     import numpy as np
     from threadpoolctl import threadpool_info
 
+    now = datetime.now(UTC)
     return {
-        "when": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
+        "when": now.strftime("%Y%m%dT%H%M%SZ"),
+        "date": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "commit": _git("rev-parse", "--short", "HEAD") or "unknown",
+        "uncommitted_changes": bool(_git("status", "--porcelain", "--", *CODE)),
+        "settings": settings,
         "cpu": cpu_name(),
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -57,3 +113,39 @@ def write(record: dict, folder: Path = RESULTS) -> Path:
     path = folder / f"bench-{record['when']}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
+
+
+def load(path: Path) -> dict:
+    """A results file, with `date`, `commit` and `settings` filled in when it predates
+    them: the date from its stamp, the commit that added the file to the repository
+    (`git log`), and the settings of the day; `commit_source` says which it is."""
+    record = json.loads(path.read_text())
+    if "date" not in record:
+        stamp = record.get("when") or re.search(r"\d{8}T\d{6}Z", path.name).group()
+        when = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ")
+        record["date"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if "commit" in record:
+        record["commit_source"] = "recorded"
+    else:
+        added = _git("log", "--diff-filter=A", "--format=%h", "--", str(path.resolve()))
+        record["commit"] = added.splitlines()[-1] if added else "unknown"
+        record["commit_source"] = "added the file"
+    if "settings" not in record:
+        pairs = len(record.get("figures", {}).get("worker_scaling_pairs", []))
+        record["settings"] = LEGACY_SETTINGS | {"pairs": pairs, "quick": False}
+    return record
+
+
+def sufficient(record: dict) -> bool:
+    """Whether the README's speed block can be rendered from `record`: every figure it
+    reads is there, and the run was not a --quick one."""
+    figures = record.get("figures", {})
+    return all(key in figures for key in NEEDED) and not record["settings"].get("quick")
+
+
+def newest(paths: list[Path]) -> Path | None:
+    """The newest of the results files `paths` (by their stamp) that suffices."""
+    for path in sorted(paths, key=lambda p: p.name, reverse=True):
+        if sufficient(load(path)):
+            return path
+    return None

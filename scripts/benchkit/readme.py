@@ -1,0 +1,123 @@
+"""The README's speed block (between `<!-- speed:begin -->` and `<!-- speed:end -->`),
+rendered from one results file: it names the file, the commit and the date measured,
+and every figure in it comes from the file. tests/test_readme_figures.py renders it
+again and compares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from readme_blocks import shown_path, write_block
+
+from benchkit import ROOT
+
+README = ROOT / "README.md"
+BLOCK = "speed"
+
+
+def _net(sizes: list[int]) -> str:
+    hidden = sizes[1:-1]
+    if hidden and len(set(hidden)) == 1:
+        return f"{sizes[0]}-[{hidden[0]}]x{len(hidden)}-{sizes[-1]}"
+    return "-".join(str(s) for s in sizes)
+
+
+def _provenance(record: dict) -> str:
+    commit = f"commit {record['commit']}"
+    if record.get("commit_source") == "added the file":
+        return f"{commit}, the commit that added the file (runs of that time recorded none)"
+    if record.get("uncommitted_changes"):
+        return f"{commit} with uncommitted changes to the code"
+    return commit
+
+
+def _libraries(record: dict) -> str:
+    blas = dict.fromkeys(
+        f"{b['internal_api']} {b['version']}" for b in record.get("blas", []) if b.get("version")
+    )
+    parts = [f"Python {record['python']}", f"NumPy {record['numpy']}"]
+    parts += [f"PyTorch {record['torch']}"] if record.get("torch") else ["no PyTorch"]
+    parts += [f"Optuna {record['optuna']}", *blas]
+    return ", ".join(parts)
+
+
+def _step_row(label: str, figures: dict, key: str, ratio) -> str:
+    cells = []
+    for batch in (100, 500):
+        ms = figures.get(f"{key}_b{batch}")
+        cells.append("n/a" if ms is None else f"{ms:.2f} ms{ratio(batch)}")
+    return f"| {label} | {cells[0]} | {cells[1]} |"
+
+
+def render_speed(record: dict, source: Path) -> str:
+    """The block's Markdown for `record` (as `record.load` returns it), read from
+    `source`."""
+    f, settings = record["figures"], record["settings"]
+    targets = record["targets"]
+    passed = sum(t["pass"] for t in targets)
+    quick = " (a --quick run)" if settings.get("quick") else ""
+    pairs = f["worker_scaling_pairs"]
+
+    def vs_torch(batch: int) -> str:
+        ratio = f.get(f"ratio_vs_torch_b{batch}")
+        return "" if ratio is None else f" (hpsearch {ratio:.2f} x)"
+
+    def vs_book(batch: int) -> str:
+        return f" (hpsearch {f[f'speedup_vs_book_b{batch}']:.2f} x faster)"
+
+    gemm_ms = f["gemm_fraction_b100"] * f["hpsearch_ms_b100"]
+    lines = [
+        f"Measured by `make bench`{quick} on {record['date'][:10]} "
+        f"(results: {shown_path(source, ROOT)}) at {_provenance(record)}, on {record['cpu']} "
+        f"with {_libraries(record)}. "
+        f"Steps are the median of {settings['steps']} timed ones on real MNIST batches, one "
+        f"BLAS thread; the study is the default one with {settings['trials']} trials. "
+        f"{passed} of {len(targets)} targets PASS.",
+        "",
+        f"| step of the {_net(settings['net'])} net, SGD + weight decay | batch 100 | batch 500 |",
+        "|---|---|---|",
+        _step_row("hpsearch, float32", f, "hpsearch_ms", lambda batch: ""),
+        _step_row("PyTorch CPU, float32", f, "torch_ms", vs_torch),
+        _step_row("book-style, float64", f, "book_f64_ms", vs_book),
+        f"| share of the float32 GEMM peak ({f['gemm_peak_gflops']:.1f} GFLOP/s, one thread) "
+        f"| {f['gemm_fraction_b100']:.0%} | {f['gemm_fraction_b500']:.0%} |",
+        "",
+        f"At that peak, the batch-100 step's GEMMs would take {gemm_ms:.2f} ms of its "
+        f"{f['hpsearch_ms_b100']:.2f} ms.",
+        "",
+        f"| default study, {settings['trials']} trials | |",
+        "|---|---|",
+        f"| 2 workers against 1, the same configurations replayed | **x{f['worker_scaling']:.2f}** "
+        f"trials/min ({f['trials_per_min_1_worker']:.0f} and "
+        f"{f['trials_per_min_2_workers']:.0f}; median of {len(pairs)} pairs: "
+        + ", ".join(f"x{r:.2f}" for r in pairs)
+        + f"), x{f['worker_scaling_epochs']:.2f} epochs/min |",
+        f"| 1 and 2 workers searching freely | {f['trials_per_min_1_worker_free']:.0f} and "
+        f"{f['trials_per_min_2_workers_free']:.0f} trials/min: x{f['worker_scaling_free']:.2f} |",
+        f"| 2 processes doing only training steps, same run | "
+        f"x{f['hardware_scaling_steps']:.2f} the steps/s of 1 |",
+        f"| outside the trials (the median pair) | {f['to_first_trial_ms_1_worker']:.0f} ms to "
+        f"the first trial and {f['after_last_trial_ms_1_worker']:.0f} ms after the last with 1 "
+        f"worker, {f['to_first_trial_ms_2_workers']:.0f} and "
+        f"{f['after_last_trial_ms_2_workers']:.0f} ms with 2, one of which waited "
+        f"{f['idle_at_end_ms_2_workers']:.0f} ms for the other's last trial |",
+        f"| Optuna + SQLite outside the objective, 1 worker | "
+        f"{f['optuna_sqlite_overhead_share']:.1%} of a trial's wall time, "
+        f"{f['optuna_sqlite_overhead_ms_per_trial']:.1f} ms per trial |",
+        f"| everything but training, 1 worker | {f['non_training_share']:.1%} of a trial's wall "
+        f"time, {f['non_training_ms_per_trial']:.1f} ms per trial; opening the study and the "
+        f"worker loop {f['opening_and_other_ms']:.0f} ms in all |",
+        f"| peak RSS of one worker | {f['worker_peak_rss_mb']:.0f} MB |",
+        "",
+        "The targets, as the run printed them:",
+        "",
+        "```",
+        *(f"{t['target']} ... {'PASS' if t['pass'] else 'FAIL'}" for t in targets),
+        "```",
+    ]
+    return "\n".join(lines)
+
+
+def write_readme(record: dict, source: Path, readme: Path = README) -> None:
+    """Rewrite the README's speed block from `record`, read from `source`."""
+    write_block(readme, BLOCK, render_speed(record, source))
