@@ -37,9 +37,8 @@ def timed(function, key):
         finally:
             clock[key] += time.perf_counter() - start
     return wrapper
-class TimedObjective(Objective):
-    __call__ = timed(Objective.__call__, "objective")
-study_module.Objective = TimedObjective
+# On the class itself, so whichever module of hpsearch calls it is timed.
+Objective.__call__ = timed(Objective.__call__, "objective")
 optuna.Study.optimize = timed(optuna.Study.optimize, "trials")
 study_module.quiet_optuna()
 s = spec.load({str(STUDY)!r}).with_overrides(

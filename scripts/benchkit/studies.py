@@ -5,6 +5,7 @@ sets of an earlier run so that both sides train the same nets."""
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -110,15 +111,20 @@ class ReplaySampler(optuna.samplers.BaseSampler):
 @contextmanager
 def replaying(study_module: ModuleType, replay: list[dict] | None) -> Iterator[None]:
     """Workers made inside the block sample from `replay` (they fork from this process,
-    which runs no other thread, so they inherit the replacement)."""
+    which runs no other thread, so they inherit the replacement). The sampler factory is
+    replaced in the module that defines `run` (hpsearch.study, or hpsearch.runner once
+    issue 16 splits study.py), where the workers look it up; `study_run` checks that
+    the trials did replay."""
     if replay is None:
         yield
         return
-    original = study_module.make_sampler
-    study_module.make_sampler = lambda *args, **kwargs: ReplaySampler(replay)
+    runner = sys.modules[study_module.run.__module__]
+    start_method = getattr(runner, "start_method", None) or runner._start_method
+    original = runner.make_sampler
+    runner.make_sampler = lambda *args, **kwargs: ReplaySampler(replay)
     try:
-        if study_module._start_method() != "fork":
+        if start_method() != "fork":
             raise SystemExit("bench: replaying needs workers forked from this process")
         yield
     finally:
-        study_module.make_sampler = original
+        runner.make_sampler = original
