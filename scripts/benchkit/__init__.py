@@ -4,7 +4,8 @@ One job per module: `workloads` (the nets and data timed), `book` (the book's ne
 the baseline), `timing` (clocks and the machine's own limits), `studies` (timed runs of
 the default study), `overhead` (one worker's costs, in a process of its own),
 `measure` (the sequence of one run, as figures), `report` (the printed table and
-PASS/FAIL lines), `record` (the results JSON).
+PASS/FAIL lines), `record` (the results JSON, written and read back), `readme` (the
+README's speed block rendered from a results file).
 """
 
 from pathlib import Path
