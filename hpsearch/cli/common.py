@@ -1,0 +1,86 @@
+"""What several subcommands share: the default spec and spec loading, the --heartbeat
+option, the progress bar of finished trials and the best-value line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import optuna
+
+    from hpsearch.spec import StudySpec
+
+DEFAULT_SPEC = Path("studies/mnist_lr_wd_init.toml")
+
+
+def load_spec(path: Path | None) -> StudySpec:
+    """The spec at `path`; without one, DEFAULT_SPEC if it exists, else the built-in defaults."""
+    from hpsearch import spec
+
+    if path is None:
+        return spec.load(DEFAULT_SPEC) if DEFAULT_SPEC.is_file() else spec.StudySpec()
+    return spec.load(path)
+
+
+def spec_from_file(path: Path) -> StudySpec:
+    """The spec written at `path` (a round's spec, just written)."""
+    from hpsearch import spec
+
+    return spec.load(path)
+
+
+def add_heartbeat_option(parser: argparse.ArgumentParser) -> None:
+    """--heartbeat SECONDS, for the commands that run trials."""
+    from hpsearch.storage import GRACE_FACTOR, HEARTBEAT_SECONDS
+
+    parser.add_argument(
+        "--heartbeat",
+        type=int,
+        default=HEARTBEAT_SECONDS,
+        metavar="SECONDS",
+        help=(
+            f"heartbeat interval of running trials (default {HEARTBEAT_SECONDS}); a trial "
+            f"silent for {GRACE_FACTOR} intervals is failed and re-queued once"
+        ),
+    )
+
+
+class TrialBar:
+    """A tqdm bar of finished trials and the best value so far, one round at a time."""
+
+    def __init__(self, disabled: bool) -> None:
+        from tqdm import tqdm
+
+        # No monitor thread: the bar is updated often, and with no other thread in the
+        # process the workers can start by a plain fork (study._start_method).
+        tqdm.monitor_interval = 0
+        self.bar = tqdm(
+            total=0,
+            unit="trial",
+            file=sys.stderr,
+            disable=True if disabled else None,
+            dynamic_ncols=True,
+        )
+
+    def start(self, spec: StudySpec) -> None:
+        self.bar.reset(total=spec.search.n_trials)
+        self.bar.set_description(f"round {spec.round}" if spec.round > 1 else spec.name)
+
+    def update(self, finished: int, best: float | None) -> None:
+        self.bar.update(finished - self.bar.n)
+        if best is not None:
+            self.bar.set_postfix_str(f"best val acc {best:.4f}", refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def best_text(study: optuna.Study) -> str:
+    """'0.9375 (trial 12)', or a note that no trial has completed yet."""
+    try:
+        return f"{study.best_value:.4f} (trial {study.best_trial.number})"
+    except ValueError:
+        return "none yet (no completed trial)"

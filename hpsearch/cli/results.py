@@ -1,0 +1,172 @@
+"""The subcommands that read a finished study: `final` (retrain the best configuration,
+one test evaluation), `trials` (a table or CSV), `report` (figures and report.md) and
+`dashboard` (optuna-dashboard); and report_table, the best trials as printed after a run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hpsearch.errors import HpsearchError
+from hpsearch.spec import DEFAULT_STORAGE
+from hpsearch.storage import display_url
+
+if TYPE_CHECKING:
+    import optuna
+
+
+def report_table(study: optuna.Study, top: int = 10) -> str:
+    """The best completed trials: params, validation accuracy, epochs, seconds."""
+    import pandas as pd
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return "no completed trials"
+    best = sorted(complete, key=lambda t: t.value, reverse=True)[:top]
+    rows = [
+        {"trial": t.number}
+        | {name: value for name, value in t.params.items()}
+        | {
+            "val acc": t.value,
+            "epochs": t.user_attrs.get("epochs_run"),
+            "seconds": t.user_attrs.get("seconds"),
+        }
+        for t in best
+    ]
+    table = pd.DataFrame(rows)
+    formats = {
+        column: (lambda v: f"{v:.3g}")
+        for column in table.columns
+        if column not in ("trial", "val acc", "epochs", "seconds")
+        and pd.api.types.is_float_dtype(table[column])
+    }
+    formats |= {"val acc": "{:.4f}".format, "seconds": "{:.2f}".format}
+    return f"best {len(best)} of {len(complete)} completed trials:\n" + table.to_string(
+        index=False, formatters=formats
+    )
+
+
+def add_final_parser(commands: argparse._SubParsersAction) -> None:
+    final = commands.add_parser(
+        "final",
+        help="retrain the best configuration and evaluate it once on the test split",
+        description=(
+            "Retrain the study's best configuration on train + validation for the full epoch "
+            "count, then evaluate it once on the held-out test split. The test accuracy is "
+            "stored in the study."
+        ),
+    )
+    final.add_argument("--study", required=True, help="study name")
+    final.add_argument("--storage", default=DEFAULT_STORAGE, help="database URL")
+    final.add_argument(
+        "--trial", type=int, default=None, help="this completed trial instead of the best"
+    )
+    final.set_defaults(handler=_final)
+
+
+def _final(args: argparse.Namespace) -> int:
+    from hpsearch.study import final
+
+    result = final(args.study, args.storage, args.trial)
+    params = ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.params.items()
+    )
+    chosen = "best trial" if args.trial is None else "trial"
+    print(f"{chosen} {result.trial_number}: {params}")
+    print(f"validation accuracy {result.validation_accuracy:.4f} (during the search)")
+    print(
+        f"test accuracy {result.test_accuracy:.4f} after retraining on "
+        f"{result.train_examples} examples for {result.epochs} epochs "
+        f"(stored as study user attr 'test_accuracy')"
+    )
+    return 0
+
+
+def add_trials_parser(commands: argparse._SubParsersAction) -> None:
+    trials = commands.add_parser(
+        "trials",
+        help="print a study's trials as a table, or write them as CSV",
+        description="One row per trial of any study in the database (pandas).",
+    )
+    trials.add_argument("--study", required=True, help="study name")
+    trials.add_argument("--storage", default=DEFAULT_STORAGE, help="database URL")
+    trials.add_argument("--csv", type=Path, help="write CSV to this file instead of printing")
+    trials.set_defaults(handler=_trials)
+
+
+def _trials(args: argparse.Namespace) -> int:
+    from hpsearch.analysis import trials_frame
+    from hpsearch.study import load_existing_study
+
+    study = load_existing_study(args.study, args.storage)  # a clear error if missing
+    frame = trials_frame(args.storage, args.study)
+    names = study.metric_names
+    if names and len(names) == 1 and names[0] not in frame.columns:
+        frame = frame.rename(columns={"value": names[0]})  # name the objective
+    if args.csv is not None:
+        try:
+            frame.to_csv(args.csv, index=False)
+        except OSError as exc:
+            raise HpsearchError(f"cannot write {args.csv}: {exc.strerror}") from None
+        print(f"{len(frame)} trials of {args.study!r} written to {args.csv}")
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.max_rows", None, "display.width", 200):
+            print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def add_report_parser(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser(
+        "report",
+        help="write a study's figures (PNG) and report.md with the narrowing table",
+    )
+    report.add_argument("--study", required=True, help="study name")
+    report.add_argument("--storage", default=DEFAULT_STORAGE, help="database URL")
+    report.add_argument("--out", type=Path, required=True, help="folder for the report")
+    report.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from hpsearch.report import write_report
+
+    report = write_report(args.study, args.storage, args.out)
+    for path in report.figures:
+        print(f"figure: {path}")
+    print(f"report: {report.markdown}")
+    return 0
+
+
+def add_dashboard_parser(commands: argparse._SubParsersAction) -> None:
+    dashboard = commands.add_parser(
+        "dashboard",
+        help="serve optuna-dashboard for the database on 127.0.0.1",
+    )
+    dashboard.add_argument("--storage", default=DEFAULT_STORAGE, help="database URL")
+    dashboard.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    dashboard.set_defaults(handler=_dashboard)
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    try:
+        from optuna_dashboard import run_server
+    except ImportError:
+        raise HpsearchError(
+            "optuna-dashboard is not installed: pip install 'hpsearch[dashboard]'"
+        ) from None
+    from hpsearch.storage import open_storage
+
+    storage = open_storage(args.storage)
+    print(
+        f"optuna-dashboard for {display_url(args.storage)} at http://127.0.0.1:{args.port}/ "
+        "(Ctrl-C stops it)",
+        flush=True,
+    )
+    try:
+        run_server(storage, host="127.0.0.1", port=args.port)
+    except OSError as exc:
+        raise HpsearchError(f"cannot serve on 127.0.0.1:{args.port}: {exc.strerror}") from None
+    return 0

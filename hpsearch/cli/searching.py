@@ -1,0 +1,263 @@
+"""The subcommands that run trials: `run` (a study, or several narrowing rounds, from a
+spec on this machine), `submit` (a study in a shared database, no trials) and `worker`
+(trials of submitted studies until their budgets are used)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+from hpsearch.cli.common import (
+    DEFAULT_SPEC,
+    TrialBar,
+    add_heartbeat_option,
+    best_text,
+    load_spec,
+)
+from hpsearch.cli.results import report_table
+from hpsearch.errors import HpsearchError
+from hpsearch.spec import DEFAULT_STORAGE
+from hpsearch.stop import Interrupted
+from hpsearch.storage import display_url
+
+
+def add_run_parser(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser(
+        "run",
+        help="run (or continue) a study from a spec file",
+        description=(
+            "Run a study: Optuna samples the spec's search space, every trial trains a "
+            "MultiLayerNet and is judged on the validation split. Running a study again "
+            "continues it up to its trial budget."
+        ),
+    )
+    run.add_argument(
+        "spec",
+        nargs="?",
+        type=Path,
+        default=None,
+        help=f"study spec (TOML); default {DEFAULT_SPEC}, or the built-in defaults",
+    )
+    run.add_argument("--trials", type=int, help="total finished trials wanted (not added)")
+    run.add_argument("--epochs", type=int, help="epochs per trial")
+    run.add_argument("--storage", help=f"database URL (default {DEFAULT_STORAGE})")
+    run.add_argument("--study", help="study name (default: the spec's name)")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes, one BLAS thread each (default: the number of cores)",
+    )
+    run.add_argument("--seed", type=int, help="seed of the split, sampler and trials")
+    run.add_argument("--timeout", type=float, help="stop starting trials after SECONDS")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_heartbeat_option(run)
+    run.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run this many range-narrowing rounds, each its own study (default 1)",
+    )
+    run.add_argument("--top", type=float, default=0.2, help="narrowing: fraction of best trials")
+    run.add_argument(
+        "--spec-folder",
+        type=Path,
+        default=None,
+        help="where rounds write their specs (default: the spec's folder)",
+    )
+    run.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        help="stop rounds when the best validation accuracy gains no more than this (0.002)",
+    )
+    run.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from hpsearch.rounds import DEFAULT_TOLERANCE, run_rounds
+    from hpsearch.study import quiet_optuna
+
+    quiet_optuna()
+    if args.rounds < 1:
+        raise HpsearchError(f"--rounds must be at least 1, got {args.rounds}")
+    spec = load_spec(args.spec).with_overrides(
+        name=args.study,
+        seed=args.seed,
+        storage=args.storage,
+        n_trials=args.trials,
+        epochs=args.epochs,
+        timeout=args.timeout,
+    )
+    print(f"study {spec.name!r} from {spec.source} in {display_url(spec.storage)}")
+    bar = TrialBar(args.no_progress)
+    folder = args.spec.parent if args.spec is not None else DEFAULT_SPEC.parent
+    if args.spec_folder is not None:
+        folder = args.spec_folder
+
+    def on_round(done) -> None:
+        bar.bar.clear()
+        if done.narrowing is not None:
+            print(f"\nround {done.spec.round}: {done.spec.name} (narrowed from {done.spec.parent})")
+            print(done.narrowing.table().to_string(index=False))
+        print(report_table(done.result.study))
+        print(
+            f"{done.result.finished_now} finished trials "
+            f"({done.result.finished_now - done.result.finished_before} new); "
+            f"best validation accuracy {best_text(done.result.study)}"
+        )
+
+    try:
+        results = run_rounds(
+            spec,
+            args.rounds,
+            workers=args.workers,
+            heartbeat=args.heartbeat,
+            top=args.top,
+            tolerance=DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance,
+            spec_folder=folder,
+            on_progress=bar.update,
+            on_round_start=bar.start,
+            on_round=on_round,
+        )
+    finally:
+        bar.close()
+    if len(results) > 1:
+        print("\nrounds:")
+        for done in results:
+            best = "none" if done.best_value is None else f"{done.best_value:.4f}"
+            print(f"  round {done.spec.round}  {done.spec.name}  best val acc {best}")
+        if len(results) < args.rounds:
+            print("  stopped early: the last round gained no more than the tolerance")
+    print(f"database: {_where(spec.storage)}")
+    print(f"dashboard: {_dashboard_command(spec.storage)}")
+    return 0
+
+
+def _where(url: str) -> str:
+    from hpsearch.storage import sqlite_path
+
+    path = sqlite_path(url)
+    return str(path.resolve()) if path is not None else display_url(url)
+
+
+def _dashboard_command(url: str) -> str:
+    local = Path(sys.executable).parent / "hpsearch"
+    program = str(local) if local.exists() else "hpsearch"
+    with contextlib.suppress(ValueError):  # a path outside the working folder stays whole
+        program = str(Path(program).relative_to(Path.cwd()))
+    storage = "" if url == DEFAULT_STORAGE else f" --storage {display_url(url)}"
+    return f"{program} dashboard{storage}"
+
+
+def add_submit_parser(commands: argparse._SubParsersAction) -> None:
+    submit = commands.add_parser(
+        "submit",
+        help="create a study in a shared database for workers to run",
+        description=(
+            "Create the study (spec checked, data loaded once to check it) and store its "
+            "spec in the database, without running trials; start workers with "
+            "'hpsearch worker --storage URL' on any machine that reaches the database."
+        ),
+    )
+    submit.add_argument("spec", type=Path, help="study spec (TOML)")
+    submit.add_argument("--storage", help=f"database URL (default: the spec's, {DEFAULT_STORAGE})")
+    submit.add_argument("--study", help="study name (default: the spec's name)")
+    submit.add_argument("--trials", type=int, help="total finished trials wanted")
+    submit.set_defaults(handler=_submit)
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from hpsearch.distributed import submit
+    from hpsearch.study import quiet_optuna
+
+    quiet_optuna()
+    spec = load_spec(args.spec).with_overrides(
+        name=args.study, storage=args.storage, n_trials=args.trials
+    )
+    study, budget = submit(spec)
+    print(
+        f"study {study.study_name!r} in {display_url(spec.storage)}: "
+        f"{budget.finished} of {budget.n_trials} trials finished"
+    )
+    print(
+        "start workers with: hpsearch worker "
+        f"--storage {_shell_quote(display_url(spec.storage))} "
+        f"--study {_shell_quote(study.study_name)}"
+        + (" (put the password back in)" if display_url(spec.storage) != spec.storage else "")
+    )
+    return 0
+
+
+def _shell_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+def add_worker_parser(commands: argparse._SubParsersAction) -> None:
+    worker = commands.add_parser(
+        "worker",
+        help="run trials of the studies in a database until their budgets are used",
+        description=(
+            "Join a study made with 'hpsearch submit' (or 'hpsearch run') from this "
+            "machine: run its trials until the budget, shared with every other worker "
+            "through the database, is used. Without --study, works through every study "
+            "with budget left. Ctrl-C or SIGTERM: the running trial is marked FAIL and "
+            "the worker exits 0."
+        ),
+    )
+    worker.add_argument("--storage", default=DEFAULT_STORAGE, help="database URL")
+    worker.add_argument("--study", help="study name (default: every study with budget left)")
+    worker.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes on this machine, one BLAS thread each (default 1)",
+    )
+    add_heartbeat_option(worker)
+    worker.add_argument("--no-progress", action="store_true", help="no progress bar")
+    worker.set_defaults(handler=_worker)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from hpsearch.distributed import work
+    from hpsearch.study import quiet_optuna
+
+    quiet_optuna()
+    bar = TrialBar(args.no_progress)
+
+    def on_study(spec) -> None:
+        bar.bar.clear()
+        print(f"study {spec.name!r} in {display_url(args.storage)}", flush=True)
+        bar.start(spec)
+
+    try:
+        results = work(
+            args.storage,
+            args.study,
+            workers=args.workers,
+            heartbeat=args.heartbeat,
+            on_study=on_study,
+            on_progress=bar.update,
+        )
+    except Interrupted:
+        bar.close()
+        print("hpsearch: worker stopped; its running trial is marked FAIL", file=sys.stderr)
+        return 0
+    bar.close()
+    if not results:
+        if args.study:
+            print(f"nothing to do: study {args.study!r} has used its trial budget")
+        else:
+            print(f"nothing to do: no study in {display_url(args.storage)} has budget left")
+        return 0
+    for result in results:
+        print(
+            f"{result.study.study_name}: {result.finished_now} finished trials; "
+            f"best validation accuracy {best_text(result.study)}"
+        )
+    return 0
