@@ -15,19 +15,13 @@ from collections.abc import Callable, Iterator
 import optuna
 from threadpoolctl import threadpool_limits
 
+from hpsearch.budget import Budget
 from hpsearch.objective import check_against_data, load_split, worker_name
+from hpsearch.runner import RunResult, run
+from hpsearch.samplers import make_pruner, make_sampler
 from hpsearch.spec import StudySpec
 from hpsearch.storage import HEARTBEAT_SECONDS, open_storage
-from hpsearch.study import (
-    Budget,
-    RunResult,
-    load_existing_study,
-    make_pruner,
-    make_sampler,
-    open_study,
-    run,
-    stored_spec,
-)
+from hpsearch.study import load_existing_study, open_study, stored_spec
 
 
 def submit(spec: StudySpec) -> tuple[optuna.Study, Budget]:

@@ -20,9 +20,10 @@ import optuna
 from hpsearch import spec as spec_module
 from hpsearch.analysis import trials_frame
 from hpsearch.narrowing import Narrowing, narrow
+from hpsearch.runner import RunResult, run
 from hpsearch.spec import StudySpec
 from hpsearch.storage import HEARTBEAT_SECONDS
-from hpsearch.study import RunResult, load_existing_study, run, stored_spec
+from hpsearch.study import load_existing_study, stored_spec
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hpsearch.rounds import next_round, save_notes
-from hpsearch.study import run
+from hpsearch.runner import run
 from tests.helpers import tiny_spec
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,6 +14,7 @@ from optuna.distributions import FloatDistribution
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
+from hpsearch.runner import run
 from hpsearch.storage import (
     SharedRDBStorage,
     count_live_trials,
@@ -22,7 +23,7 @@ from hpsearch.storage import (
     set_user_attrs,
 )
 from hpsearch.storage.fast_rdb import FAST_PATH_VARIABLE, OVERRIDDEN_WRITES, READ_METHODS
-from hpsearch.study import open_study, run
+from hpsearch.study import open_study
 from tests.helpers import tiny_spec
 
 

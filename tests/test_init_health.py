@@ -11,8 +11,8 @@ from optuna.trial import TrialState
 
 from hpsearch import spec as spec_module
 from hpsearch.objective import Objective, init_problem, pinned_fraction
+from hpsearch.runner import run
 from hpsearch.spec import FloatRange, InitHealth, SpecError, StudySpec
-from hpsearch.study import run
 from tests.helpers import tiny_spec
 
 ON = "[search.init_health]\nenabled = true\n"

@@ -6,11 +6,12 @@ import pandas as pd
 import pytest
 
 from hpsearch import spec as spec_module
+from hpsearch.budget import finished_trials
 from hpsearch.cli import main
 from hpsearch.narrowing import NarrowingError
 from hpsearch.rounds import next_round, round_name, run_rounds
+from hpsearch.runner import run
 from hpsearch.spec import SEARCHABLE
-from hpsearch.study import finished_trials, run
 from tests.helpers import tiny_spec
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,8 +7,9 @@ import threading
 import optuna
 from optuna.trial import TrialState
 
+from hpsearch.runner import run
 from hpsearch.storage import open_storage
-from hpsearch.study import open_study, run
+from hpsearch.study import open_study
 from tests.helpers import tiny_spec
 
 
@@ -34,7 +35,7 @@ def test_workers_start_from_a_fork_server_while_another_thread_uses_sqlite(tmp_p
     forked while a thread of the parent was inside SQLite waited on one for ever. With
     other threads alive, workers come from a fork server instead, and still get the
     parent's data split and finish the study."""
-    from hpsearch import study as study_module
+    from hpsearch import runner
 
     spec = tiny_spec(tmp_path, n_trials=8, start_at_defaults=False)
     study = open_study(spec, open_storage(spec.storage))
@@ -47,12 +48,12 @@ def test_workers_start_from_a_fork_server_while_another_thread_uses_sqlite(tmp_p
     reader = threading.Thread(target=read_all_the_time)
     reader.start()
     try:
-        assert study_module._start_method() == "forkserver"
+        assert runner.start_method() == "forkserver"
         result = run(spec, workers=2)
     finally:
         done.set()
         reader.join()
-    assert study_module._start_method() == "fork"  # the parent's only thread again
+    assert runner.start_method() == "fork"  # the parent's only thread again
     trials = optuna.load_study(study_name=spec.name, storage=spec.storage).trials
     assert result.finished_now == 8
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 8

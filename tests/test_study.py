@@ -7,8 +7,10 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from hpsearch import spec as spec_module
+from hpsearch.final import final
+from hpsearch.runner import run
 from hpsearch.spec import SpecError
-from hpsearch.study import StudyError, final, run
+from hpsearch.study import StudyError
 from tests.helpers import dump, tiny_spec
 
 ROOT_SPEC = spec_module.StudySpec()
@@ -87,7 +89,7 @@ def test_continuing_a_study_proposes_new_trials_not_the_first_runs_again(tmp_pat
 
 
 def test_workers_of_different_commands_get_different_streams():
-    from hpsearch.study import worker_seed
+    from hpsearch.samplers import worker_seed
 
     seeds = {worker_seed(0, w, s, m) for w in range(3) for s in (0, 7) for m in (0, 1, 2)}
     assert len(seeds) == 18 and worker_seed(5, 0) == 5
@@ -175,9 +177,9 @@ def test_final_whose_retraining_diverges_names_the_next_best_trials(tmp_path, mo
     accuracy stored, and the error crosses process boundaries (bench-search's pool)."""
     import pickle
 
-    from hpsearch import study as study_module
+    from hpsearch import final as final_module
     from hpsearch.cli import main
-    from hpsearch.study import RetrainDiverged
+    from hpsearch.final import RetrainDiverged
     from hpsearch.train import Diverged
 
     spec = tiny_spec(tmp_path, n_trials=6)
@@ -186,7 +188,7 @@ def test_final_whose_retraining_diverges_names_the_next_best_trials(tmp_path, mo
     def diverging_fit(*args, **kwargs):
         raise Diverged(3, 7, float("nan"))
 
-    monkeypatch.setattr(study_module, "fit", diverging_fit)
+    monkeypatch.setattr(final_module, "fit", diverging_fit)
     code = main(["final", "--study", spec.name, "--storage", spec.storage])
     err = capsys.readouterr().err.strip()
     study = optuna.load_study(study_name=spec.name, storage=spec.storage)

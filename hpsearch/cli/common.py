@@ -55,7 +55,7 @@ class TrialBar:
         from tqdm import tqdm
 
         # No monitor thread: the bar is updated often, and with no other thread in the
-        # process the workers can start by a plain fork (study._start_method).
+        # process the workers can start by a plain fork (runner.start_method).
         tqdm.monitor_interval = 0
         self.bar = tqdm(
             total=0,

@@ -36,7 +36,8 @@ def add_narrow_parser(commands: argparse._SubParsersAction) -> None:
 
 def _narrow(args: argparse.Namespace) -> int:
     from hpsearch.rounds import next_round, save_notes, write_spec
-    from hpsearch.study import quiet_optuna, run
+    from hpsearch.runner import run
+    from hpsearch.work import quiet_optuna
 
     quiet_optuna()
     following = next_round(

@@ -67,7 +67,7 @@ def add_final_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _final(args: argparse.Namespace) -> int:
-    from hpsearch.study import final
+    from hpsearch.final import final
 
     result = final(args.study, args.storage, args.trial)
     params = ", ".join(

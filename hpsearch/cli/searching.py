@@ -79,7 +79,7 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from hpsearch.rounds import DEFAULT_TOLERANCE, run_rounds
-    from hpsearch.study import quiet_optuna
+    from hpsearch.work import quiet_optuna
 
     quiet_optuna()
     if args.rounds < 1:
@@ -172,7 +172,7 @@ def add_submit_parser(commands: argparse._SubParsersAction) -> None:
 
 def _submit(args: argparse.Namespace) -> int:
     from hpsearch.distributed import submit
-    from hpsearch.study import quiet_optuna
+    from hpsearch.work import quiet_optuna
 
     quiet_optuna()
     spec = load_spec(args.spec).with_overrides(
@@ -225,7 +225,7 @@ def add_worker_parser(commands: argparse._SubParsersAction) -> None:
 
 def _worker(args: argparse.Namespace) -> int:
     from hpsearch.distributed import work
-    from hpsearch.study import quiet_optuna
+    from hpsearch.work import quiet_optuna
 
     quiet_optuna()
     bar = TrialBar(args.no_progress)

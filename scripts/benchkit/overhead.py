@@ -25,7 +25,9 @@ def overhead(trials: int, folder: Path) -> dict[str, float]:
     code = f"""
 import time, json
 import optuna
-from hpsearch import spec, study as study_module
+from hpsearch import spec
+from hpsearch.runner import run
+from hpsearch.work import quiet_optuna
 from hpsearch.objective import Objective, load_split
 from threadpoolctl import threadpool_limits
 clock = {{"objective": 0.0, "trials": 0.0}}
@@ -40,13 +42,13 @@ def timed(function, key):
 # On the class itself, so whichever module of hpsearch calls it is timed.
 Objective.__call__ = timed(Objective.__call__, "objective")
 optuna.Study.optimize = timed(optuna.Study.optimize, "trials")
-study_module.quiet_optuna()
+quiet_optuna()
 s = spec.load({str(STUDY)!r}).with_overrides(
     storage="sqlite:///{folder / "overhead.db"}", n_trials={trials})
 with threadpool_limits(1):
     load_split(s.data, s.seed)
     start = time.perf_counter()
-    result = study_module.run(s)
+    result = run(s)
     wall = time.perf_counter() - start
 training = sum(t.user_attrs.get("seconds", 0.0) for t in result.study.trials)
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec from the forking parent.

@@ -5,7 +5,6 @@ sets of an earlier run so that both sides train the same nets."""
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,12 +45,13 @@ def study_run(
     timed from start to end in a fresh database; with `replay`, trial n trains the
     n-th of those parameter sets, as an earlier run did. Returns the run and its
     trials' parameters in trial order."""
-    from hpsearch import spec
-    from hpsearch import study as study_module
+    from hpsearch import runner, spec
     from hpsearch.objective import load_split
     from hpsearch.storage import open_storage
+    from hpsearch.study import open_study
+    from hpsearch.work import quiet_optuna
 
-    study_module.quiet_optuna()
+    quiet_optuna()
     study_spec = spec.load(STUDY).with_overrides(
         storage=f"sqlite:///{folder / f'{name}.db'}", n_trials=trials
     )
@@ -61,10 +61,10 @@ def study_run(
         )
     # Every run starts with the data loaded and its database and study created.
     load_split(study_spec.data, study_spec.seed)
-    study_module.open_study(study_spec, open_storage(study_spec.storage))
-    with replaying(study_module, replay):
+    open_study(study_spec, open_storage(study_spec.storage))
+    with replaying(runner, replay):
         called, start = datetime.now(), time.perf_counter()  # Optuna's clock: local time
-        result = study_module.run(study_spec, workers=workers, spawn=True)
+        result = runner.run(study_spec, workers=workers, spawn=True)
         seconds = time.perf_counter() - start
         returned = datetime.now()
     done = sorted(result.study.trials, key=lambda t: t.number)
@@ -109,17 +109,15 @@ class ReplaySampler(optuna.samplers.BaseSampler):
 
 
 @contextmanager
-def replaying(study_module: ModuleType, replay: list[dict] | None) -> Iterator[None]:
+def replaying(runner: ModuleType, replay: list[dict] | None) -> Iterator[None]:
     """Workers made inside the block sample from `replay` (they fork from this process,
     which runs no other thread, so they inherit the replacement). The sampler factory is
-    replaced in the module that defines `run` (hpsearch.study, or hpsearch.runner once
-    issue 16 splits study.py), where the workers look it up; `study_run` checks that
+    replaced in hpsearch.runner, where the workers look it up; `study_run` checks that
     the trials did replay."""
     if replay is None:
         yield
         return
-    runner = sys.modules[study_module.run.__module__]
-    start_method = getattr(runner, "start_method", None) or runner._start_method
+    start_method = runner.start_method
     original = runner.make_sampler
     runner.make_sampler = lambda *args, **kwargs: ReplaySampler(replay)
     try:

@@ -26,7 +26,7 @@ def task_key(task_path: Path) -> str:
 
 def _epochs_of(study) -> list[tuple[int, float | None, int]]:
     """(epochs run, value or None, trial number) of each finished trial run here."""
-    from hpsearch.study import finished_trials
+    from hpsearch.budget import finished_trials
 
     return [(t.user_attrs.get("epochs_run", 0), t.value, t.number) for t in finished_trials(study)]
 
@@ -54,9 +54,11 @@ def one_run(task_path: str, strategy: Strategy, seed: int, folder: str, cap: flo
     run` is."""
     from threadpoolctl import threadpool_limits
 
+    from hpsearch.final import RetrainDiverged, final
     from hpsearch.narrowing import NarrowingError
     from hpsearch.rounds import next_round
-    from hpsearch.study import RetrainDiverged, final, quiet_optuna, run
+    from hpsearch.runner import run
+    from hpsearch.work import quiet_optuna
 
     quiet_optuna()
     path = Path(task_path)
@@ -129,7 +131,8 @@ def oracle_search(task_path: str, folder: str, trials: int = ORACLE_TRIALS) -> d
     task's space at full epochs, unpruned."""
     from threadpoolctl import threadpool_limits
 
-    from hpsearch.study import quiet_optuna, run
+    from hpsearch.runner import run
+    from hpsearch.work import quiet_optuna
     from searchbench.strategies import BY_NAME
 
     quiet_optuna()
@@ -161,7 +164,7 @@ def oracle_retrain(task_path: str, params: dict, seed: int, retrain: int) -> flo
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    from hpsearch.study import retrain_and_test
+    from hpsearch.final import retrain_and_test
     from hpsearch.train import Diverged
 
     spec = task_spec(Path(task_path)).with_overrides(seed=seed)

@@ -1,0 +1,118 @@
+"""A study's trial budget, counted by the database so that workers on any number of
+machines share one exact count: what counts as finished, where a study stands, and the
+check that keeps a trial created past the budget from running.
+
+The budget is a total: running a study again continues it up to `search.n_trials`
+finished (complete or pruned) trials. Interrupted trials end as FAIL (Optuna marks
+them) and do not count, so the next run redoes them. Trials copied in from a parent
+round do not count either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.errors import HpsearchError
+from hpsearch.objective import Objective
+from hpsearch.storage import count_live_trials
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Trials this study ran to the end (complete or pruned): its budget's count.
+    Trials copied in from a parent round are not among them."""
+    return [
+        trial
+        for trial in study.get_trials(deepcopy=False, states=FINISHED)
+        if "copied_from" not in trial.user_attrs
+    ]
+
+
+def count_finished(study: optuna.Study) -> int:
+    """How many of `finished_trials` there are, counted by the database (one query on
+    relational storages instead of loading every trial)."""
+    return _finished_in(count_live_trials(study))
+
+
+def _finished_in(counts: dict[str, int]) -> int:
+    return sum(counts.get(state.name, 0) for state in FINISHED)
+
+
+class BudgetFilled(HpsearchError):
+    """Raised inside a trial that other workers' trials left no room for."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Where a study stands against its trial budget, read from the database alone, so
+    that workers on any number of machines share one exact count."""
+
+    n_trials: int
+    finished: int  # complete or pruned, run by this study (not copied in)
+    taken: int  # finished, running or waiting to run
+    waiting: int  # enqueued or re-queued, not yet claimed
+
+    @classmethod
+    def of(cls, study: optuna.Study, n_trials: int) -> Budget:
+        live = {
+            state: n
+            for state, n in count_live_trials(study).items()
+            if state != TrialState.FAIL.name
+        }
+        return cls(
+            n_trials,
+            finished=_finished_in(live),
+            taken=sum(live.values()),
+            waiting=live.get(TrialState.WAITING.name, 0),
+        )
+
+    @property
+    def done(self) -> bool:
+        return self.finished >= self.n_trials
+
+    @property
+    def full(self) -> bool:
+        """Every remaining slot is running or queued: nothing new may start."""
+        return self.taken >= self.n_trials and self.waiting == 0
+
+
+class WithinBudget:
+    """The objective, behind a check that the trial just created is within the budget.
+
+    Local workers claim trials under one lock (the `claim` held from their budget check
+    until their trial exists), so they never overshoot. Workers on other machines can:
+    two that both saw the last free slot both create a trial. Trial numbers are unique,
+    so the one with as many live trials numbered before it as the budget ends as FAIL
+    with the reason in a user attr and never counts; a finished trial is never lost.
+    """
+
+    def __init__(self, objective: Objective, n_trials: int, claim: Any) -> None:
+        self.objective = objective
+        self.stop = objective.stop
+        self.n_trials = n_trials
+        self.claim = claim
+        self.claimed = False
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        self.release()
+        counts = count_live_trials(trial.study, before=trial.number)
+        ahead = sum(n for state, n in counts.items() if state != TrialState.FAIL.name)
+        if ahead >= self.n_trials:
+            reason = f"not run: the study's {self.n_trials} trials were taken by other workers"
+            trial.set_user_attr("stop_reason", reason)
+            raise BudgetFilled(reason)
+        return self.objective(trial)
+
+    def acquire(self) -> None:
+        self.claim.acquire()
+        self.claimed = True
+
+    def release(self) -> None:
+        if self.claimed:
+            self.claimed = False
+            self.claim.release()

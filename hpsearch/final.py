@@ -1,0 +1,107 @@
+"""The one evaluation on the test split at the end of a study: the chosen trial's
+configuration retrained on train + validation for the full epoch count, tested once,
+and the result stored with the study.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from optuna.trial import TrialState
+
+from hpsearch.data import without_validation
+from hpsearch.objective import build, load_split, resolve, trial_rng
+from hpsearch.spec import StudySpec
+from hpsearch.study import StudyError, load_existing_study, stored_spec
+from hpsearch.train import Diverged, fit
+
+
+class RetrainDiverged(StudyError):
+    """`final`'s retraining of the chosen trial diverged (a learning rate at the edge of
+    stability on the search's data can be over it on train + validation): no model, and
+    the test split was not read."""
+
+    def __init__(self, message: str, trial_number: int) -> None:
+        super().__init__(message)
+        self.trial_number = trial_number
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.trial_number))
+
+
+@dataclass
+class FinalResult:
+    trial_number: int
+    params: dict[str, Any]
+    validation_accuracy: float
+    test_accuracy: float
+    epochs: int
+    train_examples: int
+
+
+def retrain_and_test(
+    spec: StudySpec, params: dict[str, Any], rng: np.random.Generator
+) -> tuple[float, int]:
+    """Train a configuration on train + validation for the full epoch count and return
+    its test accuracy and the number of training examples; raises `Diverged`."""
+    config = resolve(spec, params)
+    split = without_validation(load_split(spec.data, spec.seed))
+    net, optimizer = build(config, split, rng)
+    fit(net, optimizer, split, epochs=config.epochs, batch_size=config.batch_size, rng=rng)
+    return net.accuracy(split.x_test, split.t_test), len(split.t_train)
+
+
+def final(study_name: str, storage_url: str, trial_number: int | None = None) -> FinalResult:
+    """Retrain the best trial's configuration (or trial `trial_number`'s, a completed
+    one) on train + validation for the full epoch count and evaluate it once on the
+    test split: the only reader of the test split."""
+    study = load_existing_study(study_name, storage_url)
+    spec = stored_spec(study)
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    candidates = complete
+    if trial_number is not None:
+        candidates = [t for t in complete if t.number == trial_number]
+        if not candidates:
+            raise StudyError(f"study {study_name!r} has no completed trial {trial_number}")
+    if not candidates:
+        raise StudyError(f"study {study_name!r} has no completed trial to evaluate")
+    best = max(candidates, key=lambda t: t.value)
+    rng = trial_rng(spec, best.user_attrs.get("seed_trial", best.number))
+    try:
+        test_accuracy, train_examples = retrain_and_test(spec, best.params, rng)
+    except Diverged as exc:
+        ranked = sorted(complete, key=lambda t: t.value, reverse=True)
+        others = [t.number for t in ranked if t.number != best.number][:3]
+        hint = (
+            f"; evaluate another with --trial N (next best: {', '.join(map(str, others))})"
+            if others
+            else ""
+        )
+        raise RetrainDiverged(
+            f"retraining trial {best.number} on train + validation diverged at epoch "
+            f"{exc.epoch}, step {exc.step} (loss {exc.loss}); the test split was not read" + hint,
+            best.number,
+        ) from None
+    result = FinalResult(
+        trial_number=best.number,
+        params=dict(best.params),
+        validation_accuracy=float(best.value),
+        test_accuracy=test_accuracy,
+        epochs=spec.training.epochs,
+        train_examples=train_examples,
+    )
+    study.set_user_attr("test_accuracy", result.test_accuracy)
+    study.set_user_attr(
+        "final",
+        {
+            "trial": result.trial_number,
+            "params": result.params,
+            "validation_accuracy": result.validation_accuracy,
+            "test_accuracy": result.test_accuracy,
+            "epochs": result.epochs,
+            "train_examples": result.train_examples,
+        },
+    )
+    return result

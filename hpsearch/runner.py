@@ -1,0 +1,248 @@
+"""Run a study: in this process, or in worker processes started here (forked, or from a
+fork server) that share one database, with progress, signals passed on and workers
+that die with their parent.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from hpsearch.budget import Budget, count_finished
+from hpsearch.data import Split, without_test
+from hpsearch.objective import Objective, check_against_data, load_split, remember_split
+from hpsearch.samplers import make_pruner, make_sampler
+from hpsearch.spec import StudySpec, from_dict
+from hpsearch.stop import Interrupted, graceful_stop
+from hpsearch.storage import HEARTBEAT_SECONDS, close_connections, display_url, open_storage
+from hpsearch.study import StudyError, open_study
+from hpsearch.work import quiet_optuna, work
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    study: optuna.Study
+    finished_before: int
+    finished_now: int
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """What every worker process of one run is given (picklable: spawned workers get
+    it too). Each worker adds its own number for its sampler stream."""
+
+    spec: dict[str, Any]  # the spec's dict form, rebuilt in the worker
+    source: str  # where the spec came from, for its error messages
+    deadline: float | None  # time.time() after which no trial starts
+    heartbeat: int | None  # the storage's heartbeat interval in seconds
+    start: int  # trials in the study when the run began (see `worker_seed`)
+    stream: int  # tells apart runs on several machines (see `worker_seed`)
+    split: Split  # the data without its test part, loaded once by the parent
+
+
+def run(
+    spec: StudySpec,
+    *,
+    workers: int = 1,
+    spawn: bool = False,
+    on_progress: Callable[[int, float | None], None] | None = None,
+    heartbeat: int | None = HEARTBEAT_SECONDS,
+    stream: int = 0,
+) -> RunResult:
+    """Run the spec's study until it has `search.n_trials` finished trials.
+
+    Everything that can be refuted is checked before the database is touched: the
+    sampler and pruner options, the data, and the study's existing experiment.
+    `on_progress(finished, best_value)` is called as trials finish. One worker runs
+    in this process unless `spawn` asks for a worker process (as benchmarks do, to
+    compare like with like). `heartbeat` is the storage's heartbeat interval in
+    seconds: a trial silent for three of them is failed and re-queued once. `stream`
+    separates the sampler streams of runs on several machines (see `worker_seed`).
+    """
+    if workers < 1:
+        raise StudyError(f"--workers must be at least 1, got {workers}")
+    sampler, pruner = make_sampler(spec), make_pruner(spec)
+    split = load_split(spec.data, spec.seed)
+    check_against_data(spec, split)
+    storage = open_storage(spec.storage, heartbeat=heartbeat)
+    study = open_study(spec, storage, sampler, pruner)
+    start = len(study.get_trials(deepcopy=False))
+    study.sampler = make_sampler(spec, 0, start, stream)  # spec.seed itself for a new study
+    before = count_finished(study)
+    remaining = spec.search.n_trials - before
+    deadline = None if spec.search.timeout is None else time.time() + spec.search.timeout
+    logger.info(
+        "study %r in %s: %d finished, %d to run with %d worker(s)",
+        spec.name,
+        display_url(spec.storage),
+        before,
+        max(remaining, 0),
+        workers,
+    )
+    if remaining > 0:
+        if workers == 1 and not spawn:
+            stopped = _run_here(study, spec, deadline, on_progress)
+        else:
+            plan = WorkerPlan(
+                spec=spec.to_dict(),
+                source=spec.source,
+                deadline=deadline,
+                heartbeat=heartbeat,
+                start=start,
+                stream=stream,
+                split=without_test(split),  # workers never read it
+            )
+            stopped = _run_workers(study, plan, workers, spec.search.n_trials, on_progress)
+        if stopped:
+            raise Interrupted(
+                f"stopped with {count_finished(study)} finished trials in {spec.name!r}"
+            )
+    return RunResult(study, before, count_finished(study))
+
+
+def _best_value(study: optuna.Study) -> float | None:
+    """For the progress bar, polled while workers train: one query, not every trial."""
+    try:
+        return study.best_value
+    except ValueError:  # no completed trial yet
+        return None
+
+
+def _run_here(
+    study: optuna.Study,
+    spec: StudySpec,
+    deadline: float | None,
+    on_progress: Callable[[int, float | None], None] | None,
+) -> bool:
+    """Trials in this process; True when a signal stopped them."""
+    callbacks = []
+    if on_progress is not None:
+        callbacks.append(lambda s, _trial: on_progress(count_finished(s), _best_value(s)))
+    with graceful_stop() as stop:
+        work(study, Objective(spec, stop), spec.search.n_trials, deadline, callbacks)
+    return stop.requested()
+
+
+def _run_workers(
+    study: optuna.Study,
+    plan: WorkerPlan,
+    workers: int,
+    n_trials: int,
+    on_progress: Callable[[int, float | None], None] | None,
+) -> bool:
+    """Trials in `workers` worker processes; True when a signal stopped them."""
+    context = multiprocessing.get_context(start_method())
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload(WORKER_IMPORTS)  # no-op once the server runs
+    close_connections(study)  # a forked child must not share them
+    claim = context.Lock()
+    processes = [
+        context.Process(
+            target=_worker_main, args=(plan, worker, claim), name=f"hpsearch-worker-{worker}"
+        )
+        for worker in range(workers)
+    ]
+
+    def pass_on() -> None:
+        for process in processes:
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
+
+    with graceful_stop(on_request=pass_on) as stop:
+        for process in processes:
+            process.start()
+        while any(process.is_alive() for process in processes):
+            if on_progress is not None:
+                on_progress(count_finished(study), _best_value(study))
+            for process in processes:
+                process.join(timeout=0.5 / workers)
+    if on_progress is not None:
+        on_progress(count_finished(study), _best_value(study))
+    failed = [p.name for p in processes if p.exitcode not in (0, None)]
+    if failed:
+        if Budget.of(study, n_trials).done:
+            logger.warning("worker(s) %s died; the others completed the study", ", ".join(failed))
+        else:
+            raise StudyError(
+                f"worker(s) {', '.join(failed)} stopped with an error; finished trials are "
+                "kept, run the same command again to continue"
+            )
+    return stop.requested()
+
+
+def _worker_main(plan: WorkerPlan, worker: int, claim: Any) -> None:
+    """A worker process: one BLAS thread, its own sampler stream, data loaded once.
+    SIGINT or SIGTERM ends it cleanly (exit 0) after its trial is marked FAIL."""
+    from threadpoolctl import threadpool_limits
+
+    parent = os.getppid()
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # not the parent's relay
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        _die_with_parent()
+        quiet_optuna()
+        spec = from_dict(plan.spec, source=plan.source)
+        remember_split(spec.data, spec.seed, plan.split)
+        with graceful_stop(escalate=False) as stop, threadpool_limits(limits=1):
+            if os.getppid() != parent:  # the parent died before prctl took effect
+                return
+            storage = open_storage(spec.storage, heartbeat=plan.heartbeat, checked=True)
+            study = optuna.load_study(
+                study_name=spec.name,
+                storage=storage,
+                sampler=make_sampler(spec, worker, plan.start, plan.stream),
+                pruner=make_pruner(spec),
+            )
+            objective = Objective(spec, stop)
+            work(study, objective, spec.search.n_trials, plan.deadline, claim=claim)
+    except KeyboardInterrupt:  # a signal before the handler was in place: nothing started
+        raise SystemExit(0) from None
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when its parent dies, so that a SIGKILLed
+    `hpsearch run` does not leave its workers running on: they end their trial as FAIL
+    and exit like after Ctrl-C. Elsewhere a no-op."""
+    import ctypes
+
+    try:  # the process's own symbols, libc's among them (find_library runs ldconfig)
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+
+
+# What a worker imports, for the fork server to import once: this module, and what
+# Optuna and NumPy import lazily when a worker opens its storage and first draws.
+WORKER_IMPORTS = [
+    __name__,
+    "alembic.command",
+    "alembic.config",
+    "alembic.migration",
+    "alembic.script",
+    "numpy.random",
+]
+
+
+def start_method() -> str:
+    """How worker processes start. Forking starts one in milliseconds with the parent's
+    imports and data; spawning re-imports Optuna and SQLAlchemy and opens the storage
+    again, which two workers on a short study cannot win back. But a fork copies locks
+    held by the parent's other threads (SQLite's own mutexes among them) and the child
+    can wait on them for ever, so a parent with other threads uses a fork server: a
+    clean process that imports hpsearch once and forks the workers (once per parent
+    process). macOS cannot fork safely: spawn."""
+    if sys.platform != "linux":
+        return "spawn"
+    return "fork" if threading.active_count() == 1 else "forkserver"

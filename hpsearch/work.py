@@ -1,0 +1,111 @@
+"""One worker's loop: run trials one at a time until the study's budget is filled, the
+deadline passes or a stop is requested; wait for trials running elsewhere and re-queue
+those of dead workers; keep Optuna's per-trial logging quiet.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from optuna.storages import fail_stale_trials
+from optuna.trial import FrozenTrial
+
+from hpsearch.budget import Budget, BudgetFilled, WithinBudget
+from hpsearch.objective import Objective
+from hpsearch.stop import Interrupted
+from hpsearch.storage import (
+    GRACE_FACTOR,
+    OPTIMIZE_LOGGER,
+    heartbeat_interval,
+    running_without_heartbeat,
+)
+
+logger = logging.getLogger(__name__)
+
+# A worker with nothing to start (every remaining trial is running elsewhere) counts
+# the study's trials again after 20 ms, then less and less often, up to once a second:
+# at the end of a study it waits for the last trials, which end within moments, while
+# a remote worker may wait for hours. The count only reads; failing the stale trials
+# of dead workers writes, and happens at most once a second.
+POLL_SECONDS = (0.02, 1.0)
+STALE_CHECK_SECONDS = 1.0
+
+
+def work(
+    study: optuna.Study,
+    objective: Objective,
+    n_trials: int,
+    deadline: float | None,
+    callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = (),
+    claim: Any = None,
+) -> None:
+    """Run trials one at a time until the study has `n_trials` finished trials, the
+    deadline passes or a stop is requested (the running trial then ends as FAIL at its
+    next epoch). `claim` is a lock shared by the workers of one machine.
+
+    When every slot is taken by trials running elsewhere, the worker waits for them:
+    with heartbeats on, a trial whose worker died is failed and re-queued here (Optuna's
+    fail_stale_trials with the storage's retry callback), and this worker may run it.
+    """
+    stop = objective.stop
+    guarded = WithinBudget(objective, n_trials, claim or threading.Lock())
+    poll, next_stale_check = POLL_SECONDS[0], 0.0
+    while not stop.requested() and (deadline is None or time.time() < deadline):
+        guarded.acquire()
+        try:
+            budget = Budget.of(study, n_trials)
+            if budget.done:
+                return
+            if budget.full:
+                guarded.release()
+                interval = heartbeat_interval(study)
+                if interval is None:
+                    return  # nobody can tell a dead worker's trial from a slow one
+                if time.monotonic() >= next_stale_check:
+                    grace = interval * GRACE_FACTOR
+                    orphans = running_without_heartbeat(study, older_than=grace)
+                    if orphans:
+                        logger.warning(
+                            "study %r: trial(s) %s RUNNING without heartbeats (a worker "
+                            "without heartbeats, or one that died); not waiting for them",
+                            study.study_name,
+                            ", ".join(map(str, orphans)),
+                        )
+                        return
+                    fail_stale_trials(study)
+                    next_stale_check = time.monotonic() + STALE_CHECK_SECONDS
+                stop.wait(poll)
+                poll = min(1.2 * poll, POLL_SECONDS[1])
+                continue
+            poll = POLL_SECONDS[0]
+            study.optimize(
+                guarded,
+                n_trials=1,
+                callbacks=list(callbacks),
+                gc_after_trial=False,
+                catch=(BudgetFilled,),
+            )
+        except Interrupted:
+            return
+        finally:
+            guarded.release()
+
+
+def _not_an_interrupt(record: logging.LogRecord) -> bool:
+    return not (record.exc_info and issubclass(record.exc_info[0], KeyboardInterrupt | Interrupted))
+
+
+def quiet_optuna() -> None:
+    """Optuna logs every trial at INFO, and the trial a Ctrl-C stops with a traceback;
+    the progress bar, the table and the CLI's one-line 'interrupted' say it better."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    optimize_logger = logging.getLogger(OPTIMIZE_LOGGER)
+    if _not_an_interrupt not in optimize_logger.filters:
+        optimize_logger.addFilter(_not_an_interrupt)
