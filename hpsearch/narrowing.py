@@ -36,11 +36,11 @@ import numpy as np
 import pandas as pd
 
 from hpsearch.errors import HpsearchError
+from hpsearch.evidence import choice_evidence, range_evidence
 from hpsearch.spec import SEARCHABLE, Choice, FloatRange, IntRange, Param
 
 MIN_COMPLETED = 10
 ALPHA = 0.05  # a parameter is narrowed only when its top trials differ at this level
-PERMUTATIONS = 1000
 MAX_LOG_STEP = 1.0  # decades an edge may move in one round
 MAX_LINEAR_STEP = 0.25  # fraction of the old width an edge may move in one round
 
@@ -203,7 +203,7 @@ def narrow(
             params[name] = Choice(change.new)
             continue
         scaled = _forward(param)(pool.to_numpy(dtype=float))
-        p_value = _range_evidence(scaled, is_top, rng) if enough else None
+        p_value = range_evidence(scaled, is_top, rng) if enough else None
         if not enough:
             change = _kept(name, param, values, TOO_FEW, f"{len(completed)} < {min_completed}")
         elif p_value >= alpha:
@@ -265,7 +265,7 @@ def _narrow_choice(
     if not enough:
         return ChoiceChange(name, param.choices, param.choices, TOO_FEW)
     codes = np.array([_index(param.choices, v) for v in pool])
-    p_value = _permutation_p(_total_variation, codes, is_top, rng)
+    p_value = choice_evidence(codes, is_top, rng)
     why = _p_text(p_value, int(is_top.sum()), len(pool))
     if p_value >= alpha:
         return ChoiceChange(name, param.choices, param.choices, NO_EVIDENCE, why, p_value)
@@ -276,65 +276,6 @@ def _narrow_choice(
 
 def _index(choices: tuple[Any, ...], value: Any) -> int:
     return next((i for i, c in enumerate(choices) if c == value), len(choices))
-
-
-# -- the evidence test ------------------------------------------------------------------
-
-
-def _permutation_p(statistic, values: np.ndarray, is_top: np.ndarray, rng) -> float:
-    """P(statistic of a random top set >= the observed one): how often trials drawn at
-    random from the pool look as different from the rest as the top trials do."""
-    n, k = len(values), int(is_top.sum())
-    if k == 0 or k == n:
-        return 1.0
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    observed = statistic(ordered, is_top[order][None, :], k)[0]
-    permutations = PERMUTATIONS if n <= 2000 else PERMUTATIONS // 4
-    masks = np.argsort(rng.random((permutations, n)), axis=1) < k
-    null = statistic(ordered, masks, k)
-    return float((1 + np.count_nonzero(null >= observed - 1e-12)) / (1 + permutations))
-
-
-def _range_evidence(values: np.ndarray, is_top: np.ndarray, rng: np.random.Generator) -> float:
-    """p-value that the top trials' values are where they are by chance: the smaller of
-    two permutation tests, doubled (Bonferroni). The Kolmogorov-Smirnov distance sees top
-    trials that sit elsewhere than the rest; the span sees top trials bunched inside
-    the rest, which is where a sampler like TPE puts most trials once it has learned."""
-    p_shifted = _permutation_p(_ks, values, is_top, rng)
-    p_bunched = _permutation_p(_narrowness, values, is_top, rng)
-    return min(1.0, 2.0 * min(p_shifted, p_bunched))
-
-
-def _narrowness(ordered: np.ndarray, masks: np.ndarray, k: int) -> np.ndarray:
-    """Minus the span (max - min) of the masked values, per row of `masks`: larger when
-    the masked trials are bunched together."""
-    n = ordered.shape[0]
-    first = np.argmax(masks, axis=1)
-    last = n - 1 - np.argmax(masks[:, ::-1], axis=1)
-    return ordered[first] - ordered[last]
-
-
-def _ks(ordered: np.ndarray, masks: np.ndarray, k: int) -> np.ndarray:
-    """Two-sample Kolmogorov-Smirnov distance between the masked values and the rest,
-    per row of `masks` (columns in the order of the sorted `ordered`), ties respected."""
-    n = ordered.shape[0]
-    ends = np.flatnonzero(np.append(ordered[1:] != ordered[:-1], True))
-    top = np.cumsum(masks, axis=1)[:, ends]
-    rest = (ends + 1)[None, :] - top
-    return np.max(np.abs(top / k - rest / (n - k)), axis=1)
-
-
-def _total_variation(codes: np.ndarray, masks: np.ndarray, k: int) -> np.ndarray:
-    """Total-variation distance between the choice frequencies of the masked trials and
-    of the rest, per row of `masks`."""
-    n = codes.shape[0]
-    distance = np.zeros(masks.shape[0])
-    for code in np.unique(codes):
-        in_top = masks[:, codes == code].sum(axis=1)
-        total = np.count_nonzero(codes == code)
-        distance += np.abs(in_top / k - (total - in_top) / (n - k))
-    return distance / 2
 
 
 # -- moving a range ---------------------------------------------------------------------
