@@ -22,7 +22,8 @@ from hpsearch.storage import (
     running_curves,
     set_user_attrs,
 )
-from hpsearch.storage.fast_rdb import FAST_PATH_VARIABLE, OVERRIDDEN_WRITES, READ_METHODS
+from hpsearch.storage.fast_rdb import OVERRIDDEN_WRITES, READ_METHODS
+from hpsearch.storage.version_gate import FAST_PATH_VARIABLE
 from hpsearch.study import open_study
 from tests.helpers import tiny_spec
 

@@ -3,6 +3,7 @@
 - `urls`: storage URLs to Optuna storages (SQLite, PostgreSQL, journal) and their checks.
 - `sqlite_files`: SQLite file guards, WAL and transaction settings, `reading()`.
 - `fast_rdb`: the fast relational storage and every Optuna private name hpsearch reads.
+- `version_gate`: the fast path on tested Optuna releases, plain RDBStorage on others.
 - `queries`: counts, running curves and silent trials in one query each.
 """
 

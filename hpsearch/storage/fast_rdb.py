@@ -7,9 +7,8 @@ an Optuna release changes any of them.
 `SharedRDBStorage` is Optuna's RDBStorage with its hot writes (a trial's creation,
 parameters, one report per epoch, attrs, heartbeats) done as SQLAlchemy Core statements
 compiled once, and its reads in DEFERRED transactions, so that workers sharing one
-SQLite file queue less for its write lock. It is used only with the Optuna versions it
-was tested against (`TESTED_OPTUNA`); any other version gets Optuna's plain
-RDBStorage, correct and slower, with a one-line warning naming the version.
+SQLite file queue less for its write lock. `version_gate` decides whether this Optuna
+gets it.
 """
 
 from __future__ import annotations
@@ -18,8 +17,6 @@ import contextlib
 import copy
 import functools
 import json
-import logging
-import os
 from collections.abc import Iterator
 from datetime import datetime
 from types import SimpleNamespace
@@ -37,44 +34,9 @@ try:
     from optuna.storages._rdb import models as rdb_models
 except ImportError:  # an Optuna that moved its models: the fast path stays off
     rdb_models = None
-
-logger = logging.getLogger(__name__)
-
-# Optuna releases (major.minor) whose private names the contract tests were run against.
-TESTED_OPTUNA = ("5.0", "5.1")
-# Set to 0 to use Optuna's plain RDBStorage on a tested version too (to compare, or to
-# rule hpsearch's storage out when something looks wrong).
-FAST_PATH_VARIABLE = "HPSEARCH_FAST_STORAGE"
+MODELS_FOUND = rdb_models is not None
 
 _RDBStorage = optuna.storages.RDBStorage
-
-
-def fast_path_supported(version: str | None = None) -> bool:
-    """Whether `version` of Optuna (default: the one imported) is one the fast path was
-    tested against."""
-    version = optuna.__version__ if version is None else version
-    return rdb_models is not None and ".".join(version.split(".")[:2]) in TESTED_OPTUNA
-
-
-@functools.cache
-def _warn_untested(version: str) -> None:
-    logger.warning(
-        "Optuna %s is not a version hpsearch was tested with (%s): using Optuna's plain "
-        "RDBStorage, correct but slower",
-        version,
-        ", ".join(TESTED_OPTUNA),
-    )
-
-
-def rdb_storage_class() -> type[optuna.storages.RDBStorage]:
-    """The relational storage class to open databases with: `SharedRDBStorage` on a
-    tested Optuna, else Optuna's own (warning once per process)."""
-    if os.environ.get(FAST_PATH_VARIABLE, "1") == "0":
-        return _RDBStorage
-    if not fast_path_supported():
-        _warn_untested(optuna.__version__)
-        return _RDBStorage
-    return SharedRDBStorage
 
 
 def _reads_only(method):
@@ -118,8 +80,8 @@ OVERRIDDEN_WRITES = (
 class SharedRDBStorage(_RDBStorage):
     """Optuna's RDBStorage, cheaper for several workers on one database.
 
-    A trial writes about fifteen transactions (params, one report per epoch, user
-    attrs, heartbeats, its end), and on SQLite each write holds the file's one write
+    A trial writes many transactions (params, one report per epoch, user attrs,
+    heartbeats, its end), and on SQLite each write holds the file's one write
     lock, so workers queue for it. Methods that only read begin DEFERRED transactions,
     which in WAL mode never wait for or hold the write lock. The frequent writes happen
     for every epoch of every trial (reports), once a trial (user attrs, the first

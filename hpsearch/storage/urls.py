@@ -26,7 +26,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from hpsearch.storage.fast_rdb import rdb_storage_class
 from hpsearch.storage.sqlite_files import (
     BUSY_TIMEOUT_SECONDS,
     StorageError,
@@ -35,6 +34,7 @@ from hpsearch.storage.sqlite_files import (
     optuna_schema,
     prepare_sqlite,
 )
+from hpsearch.storage.version_gate import rdb_storage_class
 
 HEARTBEAT_SECONDS = 10  # how often a running trial says it is alive
 GRACE_FACTOR = 3  # a trial silent for this many heartbeats is taken for dead
