@@ -189,7 +189,10 @@ def test_unusable_storage_gives_one_line(tmp_path, capsys, storage, message):
     assert (tmp_path / "notes.txt").read_text() == "some notes that must survive\n"
 
 
-def test_bad_input_gives_one_line_and_exit_code_2_without_traceback(tmp_path):
+def test_bad_input_gives_one_line_and_exit_code_2_without_traceback(tmp_path, capsys, monkeypatch):
+    """In this process (an escaping exception fails the test as a traceback would);
+    `test_usage_errors_exit_2_without_traceback` runs the real command."""
+    monkeypatch.chdir(ROOT)  # `run` without a spec reads the default one
     for args, message in [
         (["train", "--data", "cifar-10"], "unknown data set 'cifar-10'"),
         (["train", "--validation-fraction", "2"], "validation_fraction"),
@@ -202,10 +205,10 @@ def test_bad_input_gives_one_line_and_exit_code_2_without_traceback(tmp_path):
             "no study named 'nope'",
         ),
     ]:
-        result = run("-m", "hpsearch.cli", *args)
-        assert result.returncode == 2, (args, result.stderr)
-        assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
-        assert "Traceback" not in result.stderr
+        code = main(args)
+        err = capsys.readouterr().err
+        assert code == 2, (args, err)
+        assert err.count("\n") == 1 and message in err, err
 
 
 def test_usage_errors_exit_2_without_traceback():

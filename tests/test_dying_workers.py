@@ -21,7 +21,7 @@ from tests.helpers import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 HEARTBEAT = 1  # seconds; a silent trial is failed after 3
-N_TRIALS = 40
+N_TRIALS = 20
 # Trials of about 0.4 s on one core: long enough that a kill lands inside one, short
 # enough for CI.
 SPEC = (
@@ -103,7 +103,7 @@ def alive(pid: int) -> bool:
 
 
 def four_workers_one_killed(tmp_path: Path, storage: str) -> None:
-    """Submit a 40-trial study, start 4 workers, SIGKILL the one running a trial once
+    """Submit a 20-trial study, start 4 workers, SIGKILL the one running a trial once
     a few trials are complete, and check the study ends whole."""
     spec = tmp_path / "tiny.toml"
     spec.write_text(SPEC)
@@ -159,7 +159,7 @@ def four_workers_one_killed(tmp_path: Path, storage: str) -> None:
     numbers = [t.number for t in final]
     assert len(numbers) == len(set(numbers)) == len(final)
     # The killed trial was failed by the heartbeat and re-queued once; the retry, with
-    # the same parameters, completed on another worker and counts towards the 40.
+    # the same parameters, completed on another worker and counts towards the 20.
     dead = final[killed_trial]
     assert dead.state == TrialState.FAIL
     retries = [t for t in final if t.system_attrs.get("failed_trial") == killed_trial]
