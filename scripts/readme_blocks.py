@@ -16,21 +16,25 @@ def markers(name: str) -> tuple[str, str]:
     return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
 
 
+def _split(text: str, name: str) -> tuple[str, str, str]:
+    """The text before the block's begin marker, between its markers, after its end."""
+    begin, end = markers(name)
+    head, found_begin, rest = text.partition(begin)
+    content, found_end, tail = rest.partition(end)
+    if not (found_begin and found_end):
+        raise ValueError(f"no {begin} ... {end} block")
+    return head, content, tail
+
+
 def read_block(text: str, name: str) -> str:
     """The block's content, without the markers and surrounding blank lines."""
-    begin, end = markers(name)
-    if begin not in text or end not in text:
-        raise ValueError(f"no {begin} ... {end} block")
-    return text.split(begin, 1)[1].split(end, 1)[0].strip()
+    return _split(text, name)[1].strip()
 
 
 def replace_block(text: str, name: str, content: str) -> str:
     """`text` with the block's content replaced by `content`."""
+    head, _, tail = _split(text, name)
     begin, end = markers(name)
-    if begin not in text or end not in text:
-        raise ValueError(f"no {begin} ... {end} block")
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
     return f"{head}{begin}\n{content}\n{end}{tail}"
 
 
