@@ -44,11 +44,10 @@ from searchbench.strategies import (
     choose,
     describe,
     epoch_cap,
-    task_spec,
 )
+from searchbench.tasks import find, oracle_path
 
 ROOT = Path(__file__).resolve().parent.parent
-TASKS = ROOT / "bench" / "tasks"
 OUT = ROOT / "bench" / "results" / "search-quality"
 DOC = ROOT / "docs" / "search-quality.md"
 README = ROOT / "README.md"
@@ -87,16 +86,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.jobs < 1:
         parser.error("--seeds and --jobs must be at least 1")
-    tasks = args.tasks or sorted(TASKS.glob("*.toml"))
-    if not tasks:
-        parser.error(f"no task specs in {TASKS}")
-    for path in tasks:
-        try:
-            task_spec(path)
-        except Exception as exc:  # a spec error is one line, as in the CLI
-            parser.error(str(exc))
-    args.tasks = [path.resolve() for path in tasks]
     try:
+        args.tasks = find(args.tasks)
         args.strategies = [] if args.oracle_only else choose(args.strategies)
     except ValueError as exc:
         parser.error(str(exc))
@@ -124,10 +115,6 @@ class Progress:
         elapsed = time.perf_counter() - self.start
         left = elapsed / self.worked * (self.work - self.worked)
         print(f"[{self.done}/{self.total} {elapsed:.0f} s, ~{left:.0f} s left] {text}", flush=True)
-
-
-def oracle_path(out: Path, task: Path) -> Path:
-    return out / f"oracle-{task.stem}-{runs_module.task_key(task)}.json"
 
 
 def main(argv: list[str] | None = None) -> int:

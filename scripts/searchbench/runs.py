@@ -3,25 +3,17 @@ process with one BLAS thread and returns plain data (JSON-ready dicts)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from pathlib import Path
 
-from searchbench.strategies import Strategy, strategy_spec, task_spec
+from searchbench.strategies import BASELINE, BY_NAME, Strategy, strategy_spec
+from searchbench.tasks import task_key, task_spec
 
 ORACLE_SEED = 424_242  # neither a development nor a report seed
 ORACLE_TRIALS = 300
 ORACLE_TOP = 10  # configurations retrained
 ORACLE_RETRAINS = 6  # retraining seeds per configuration: half choose, half measure
-
-
-def task_key(task_path: Path) -> str:
-    """What identifies a task's experiment: its data, model, training and space."""
-    experiment = task_spec(task_path).experiment()
-    experiment.pop("seed", None)
-    return hashlib.sha256(json.dumps(experiment, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _epochs_of(study) -> list[tuple[int, float | None, int]]:
@@ -133,13 +125,12 @@ def oracle_search(task_path: str, folder: str, trials: int = ORACLE_TRIALS) -> d
 
     from hpsearch.runner import run
     from hpsearch.work import quiet_optuna
-    from searchbench.strategies import BY_NAME
 
     quiet_optuna()
     path = Path(task_path)
     storage = f"sqlite:///{Path(folder) / f'{path.stem}-oracle.db'}"
     start = time.perf_counter()
-    baseline = BY_NAME["random-100"]
+    baseline = BY_NAME[BASELINE]
     with threadpool_limits(limits=1):
         spec = strategy_spec(path, baseline, ORACLE_SEED, storage).with_overrides(
             n_trials=trials, name=f"{path.stem}-oracle"

@@ -15,7 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from searchbench.tasks import task_spec
+
+if TYPE_CHECKING:
+    from hpsearch.spec import StudySpec
 
 BASELINE = "random-100"
 BASELINE_TRIALS = 100
@@ -116,17 +121,11 @@ BY_NAME = {strategy.name: strategy for strategy in STRATEGIES}
 
 
 def applies(strategy: Strategy, task: str) -> bool:
+    """Whether `strategy` runs on the task named `task`."""
     return not strategy.tasks or task in strategy.tasks
 
 
-def task_spec(path: Path):
-    """A task file, loaded and validated as any study spec."""
-    from hpsearch import spec as spec_module
-
-    return spec_module.load(path)
-
-
-def strategy_spec(task_path: Path, strategy: Strategy, seed: int, storage: str):
+def strategy_spec(task_path: Path, strategy: Strategy, seed: int, storage: str) -> StudySpec:
     """The task's spec searched by `strategy`, with `seed`, in `storage`."""
     from hpsearch import spec as spec_module
 
@@ -159,6 +158,7 @@ def epoch_cap(task_path: Path, strategy: Strategy, baseline_spent: int | None) -
 
 
 def describe(strategies: list[Strategy]) -> str:
+    """A Markdown list of the strategies and what each does."""
     return "\n".join(f"- `{s.name}`: {s.about}" for s in strategies)
 
 
