@@ -25,8 +25,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,16 +32,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from searchbench import runs as runs_module
-from searchbench import summary
+from searchbench import schedule, summary
 from searchbench.strategies import (
     BASELINE,
     STRATEGIES,
     Strategy,
-    applies,
     catalogue_order,
     choose,
     describe,
-    epoch_cap,
 )
 from searchbench.tasks import find, oracle_path
 
@@ -94,29 +90,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-WORK = {"search": 3.0, "run": 1.0, "retrain": 1 / 30}
-
-
-class Progress:
-    """Counts finished jobs; the time left is estimated in units of work, where an oracle
-    search is three runs and a retraining a thirtieth of one."""
-
-    def __init__(self, counts: dict[str, int]) -> None:
-        self.total = sum(counts.values())
-        self.work = sum(WORK[kind] * n for kind, n in counts.items())
-        self.done, self.worked, self.start = 0, 0.0, time.perf_counter()
-
-    def count(self, kind: str, n: int = 1) -> None:
-        self.done += n
-        self.worked += WORK[kind] * n
-
-    def say(self, kind: str, text: str) -> None:
-        self.count(kind)
-        elapsed = time.perf_counter() - self.start
-        left = elapsed / self.worked * (self.work - self.worked)
-        print(f"[{self.done}/{self.total} {elapsed:.0f} s, ~{left:.0f} s left] {text}", flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.merge:
@@ -128,145 +101,36 @@ def main(argv: list[str] | None = None) -> int:
         write_docs(record, figure, args.render)
         print(f"rendered {DOC.relative_to(ROOT)} and the README from {args.render}")
         return 0
-    strategies = args.strategies
-    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    args.out.mkdir(parents=True, exist_ok=True)
-    oracles: dict[str, dict] = {}
-    for task in args.tasks:
-        path = oracle_path(args.out, task)
-        oracles[task.stem] = json.loads(path.read_text()) if path.exists() else {}
-        oracles[task.stem].setdefault("by_seed", {})
-    jobs = [
-        (task, strategy, seed)
-        for task in args.tasks
-        for strategy in strategies
-        if applies(strategy, task.stem)
-        for seed in seeds
-    ]
-    searches = [] if args.no_oracle else [t for t in args.tasks if "top" not in oracles[t.stem]]
-    retrains_per_task = runs_module.ORACLE_TOP * runs_module.ORACLE_RETRAINS
-    retrains = 0 if args.no_oracle else len(args.tasks) * len(seeds) * retrains_per_task
-    counts = {"search": len(searches), "run": len(jobs), "retrain": retrains}
-    print(
-        f"bench-search: {len(args.tasks)} tasks x {len(strategies)} strategies x seeds "
-        f"{seeds[0]}..{seeds[-1]}: {len(jobs)} runs, {len(searches)} oracle searches, "
-        f"{args.jobs} at a time",
-        flush=True,
+    plan = schedule.Plan(
+        tasks=args.tasks,
+        strategies=args.strategies,
+        seeds=list(range(args.first_seed, args.first_seed + args.seeds)),
+        out=args.out,
+        jobs=args.jobs,
+        oracle_trials=args.oracle_trials,
+        oracles=not args.no_oracle,
     )
-    progress = Progress(counts)
-    started = time.perf_counter()
-    results: list[dict] = []
-    retrained: dict[tuple[str, int], dict[tuple[int, int], float | None]] = {}
-    partial = args.out / "partial.jsonl"  # survives a crash mid-way
-    with tempfile.TemporaryDirectory() as folder, ProcessPoolExecutor(args.jobs) as pool:
-        pending = {}
-
-        def submit_retrains(task: Path) -> None:
-            """Retrain the oracle's configurations on every seed's data, reusing the
-            retrainings an earlier run stored."""
-            oracle = oracles[task.stem]
-            for seed in seeds:
-                stored = oracle["by_seed"].get(str(seed), {}).get("retrained", [])
-                cell = retrained.setdefault((task.stem, seed), {})
-                for index, config in enumerate(oracle["top"]):
-                    for retrain in range(runs_module.ORACLE_RETRAINS):
-                        if index < len(stored) and retrain < len(stored[index]):
-                            cell[(index, retrain)] = stored[index][retrain]
-                            progress.count("retrain")
-                            continue
-                        future = pool.submit(
-                            runs_module.oracle_retrain, str(task), config["params"], seed, retrain
-                        )
-                        pending[future] = ("retrain", task, seed, index, retrain)
-                settle(task, seed)
-
-        def settle(task: Path, seed: int) -> None:
-            """The oracle of a seed, once all its retrainings are in."""
-            cell = retrained[(task.stem, seed)]
-            configs = len(oracles[task.stem]["top"])
-            if len(cell) < configs * runs_module.ORACLE_RETRAINS:
-                return
-            rows = [
-                [cell[(i, r)] for r in range(runs_module.ORACLE_RETRAINS)] for i in range(configs)
-            ]
-            oracle = runs_module.oracle_for_seed(rows)
-            oracles[task.stem]["by_seed"][str(seed)] = oracle
-            oracle_path(args.out, task).write_text(json.dumps(oracles[task.stem], indent=1))
-            print(f"{task.stem} oracle on seed {seed}: test {oracle['test']}", flush=True)
-
-        for task in searches:
-            future = pool.submit(runs_module.oracle_search, str(task), folder, args.oracle_trials)
-            pending[future] = ("search", task)
-        # Capped strategies wait for random-100 on their task and seed: their budget is a
-        # share of what it spent.
-        has_baseline = any(s.name == BASELINE for s in strategies)
-        waiting: dict[tuple[str, int], list[Strategy]] = {}
-
-        def submit_run(task: Path, strategy: Strategy, seed: int, spent: int | None) -> None:
-            cap = epoch_cap(task, strategy, spent)
-            future = pool.submit(runs_module.one_run, str(task), strategy, seed, folder, cap)
-            pending[future] = ("run", task, strategy, seed)
-
-        for task, strategy, seed in jobs:
-            if strategy.epoch_share is None or not has_baseline:
-                submit_run(task, strategy, seed, None)
-            else:
-                waiting.setdefault((task.stem, seed), []).append(strategy)
-        for task in args.tasks:
-            if not args.no_oracle and task not in searches:
-                submit_retrains(task)
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                kind, task, *rest = pending.pop(future)
-                value = future.result()
-                if kind == "search":
-                    oracles[task.stem] |= value
-                    oracle_path(args.out, task).write_text(json.dumps(oracles[task.stem], indent=1))
-                    progress.say(
-                        "search",
-                        f"{task.stem} oracle search: {value['trials']} trials, best val "
-                        f"{value['top'][0]['val']:.4f} ({value['search_seconds']:.0f} s)",
-                    )
-                    submit_retrains(task)
-                elif kind == "retrain":
-                    seed, index, retrain = rest
-                    retrained[(task.stem, seed)][(index, retrain)] = value
-                    progress.count("retrain")
-                    settle(task, seed)
-                else:
-                    if value["strategy"] == BASELINE:
-                        for strategy in waiting.pop((task.stem, value["seed"]), []):
-                            submit_run(task, strategy, value["seed"], value["epochs"])
-                    results.append(value)
-                    with partial.open("a") as stream:
-                        stream.write(json.dumps(value) + "\n")
-                    progress.say(
-                        "run",
-                        f"{value['task']} {value['strategy']} seed {value['seed']}: test "
-                        f"{value['test']:.4f}, best val {value['best_val']:.4f}, "
-                        f"{value['epochs']} epochs ({value['seconds']:.0f} s)",
-                    )
+    outcome = schedule.run(plan)
     if args.oracle_only:
         print(f"oracles kept in {args.out}")
         return 0
     record = {
         "when": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
         "commit": _commit(),
-        "seeds": seeds,
+        "seeds": plan.seeds,
         "development_seeds": "0-9",
         "python": sys.version.split()[0],
         "machine": platform.processor() or platform.machine(),
         "tasks": [
-            str(t.relative_to(ROOT)) if t.is_relative_to(ROOT) else str(t) for t in args.tasks
+            str(t.relative_to(ROOT)) if t.is_relative_to(ROOT) else str(t) for t in plan.tasks
         ],
-        "strategies": [asdict(s) for s in strategies],
-        "oracles": {k: v for k, v in oracles.items() if v.get("top")},
-        "runs": results,
-        "wall_seconds": time.perf_counter() - started,
+        "strategies": [asdict(s) for s in plan.strategies],
+        "oracles": {k: v for k, v in outcome.oracles.items() if v.get("top")},
+        "runs": outcome.runs,
+        "wall_seconds": outcome.seconds,
     }
     publish(record, args.out, args.docs)
-    partial.unlink(missing_ok=True)
+    (args.out / schedule.PARTIAL).unlink(missing_ok=True)
     return 0
 
 
