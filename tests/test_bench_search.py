@@ -1,7 +1,6 @@
 """`scripts/bench_search.py` on a task file of a user's own, outside the repository."""
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -121,14 +120,16 @@ def test_the_oracle_measures_its_choice_on_retrainings_that_did_not_choose_it():
 
 def test_the_readme_and_docs_search_quality_figures_match_a_results_file_in_the_repository():
     sys.path.insert(0, str(ROOT / "scripts"))
-    import bench_search
+    import readme_blocks
+    from searchbench import report, summary
 
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split(bench_search.BEGIN, 1)[1].split(bench_search.END, 1)[0].strip()
-    named = re.search(r"\(results: (bench/results/\S+\.json)\)", block)
+    block = readme_blocks.read_block((ROOT / "README.md").read_text(), report.BLOCK)
+    named = readme_blocks.named_results(block)
     assert named, "the README's search-quality block names no results file"
-    source = ROOT / named.group(1)
-    record = bench_search.derived(json.loads(source.read_text()))
-    assert bench_search.readme_block(record, source) == block
+    source = ROOT / named
+    assert source.is_file(), f"the README's search-quality block names {named}, which is not there"
+    record = summary.derived(json.loads(source.read_text()))
+    again = f"python scripts/bench_search.py --render {named}"
+    assert report.readme_block(record, source) == block, f"the README's block differs: {again}"
     docs = (ROOT / "docs" / "search-quality.md").read_text()
-    assert bench_search.render(record, "search-quality.png") == docs
+    assert report.page(record, "search-quality.png") == docs, f"docs/ differs: {again}"

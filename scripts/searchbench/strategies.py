@@ -13,7 +13,7 @@ the same strategy on the task's space they measure the space, not the strategy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -177,3 +177,14 @@ def catalogue_order(name: str) -> int:
     """A strategy's place in the catalogue (retired ones last), for tables."""
     names = [s.name for s in STRATEGIES]
     return names.index(name) if name in names else len(names)
+
+
+def from_record(stored: list[dict[str, Any]]) -> list[Strategy]:
+    """The strategies a results file lists: today's entries for those in the catalogue
+    (their descriptions may have been reworded since), the stored ones for the rest."""
+    names = {f.name for f in fields(Strategy)}
+    return [
+        BY_NAME.get(s["name"])
+        or Strategy(**{k: v for k, v in s.items() if k in names} | {"tasks": tuple(s["tasks"])})
+        for s in stored
+    ]

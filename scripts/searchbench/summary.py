@@ -1,5 +1,5 @@
-"""Per task and strategy: the table, the targets of issue 15 as PASS/FAIL lines, the
-Markdown report and its figure, all from the runs' plain data."""
+"""Per task and strategy: the rows of the summary, the targets of issue 15 as PASS/FAIL
+lines, the Markdown tables and the figure, all from the runs' plain data."""
 
 from __future__ import annotations
 
@@ -68,6 +68,14 @@ def summarise(runs: list[dict], oracles: dict[str, dict]) -> list[dict]:
     return rows
 
 
+def derived(record: dict) -> dict:
+    """The record with its table and targets recomputed from its runs and oracles (they
+    are derived data, so a results file renders the same with today's rules)."""
+    record["summary"] = summarise(record["runs"], record["oracles"])
+    record["targets"] = targets(record["summary"])
+    return record
+
+
 def _optimistic(row: dict) -> str:
     if row.get("optimistic_gap") is None:
         return ""
@@ -76,6 +84,7 @@ def _optimistic(row: dict) -> str:
 
 
 def row_of(rows: list[dict], task: str, strategy: str) -> dict | None:
+    """The row of `strategy` on `task`, or None when it did not run there."""
     return next((r for r in rows if r["task"] == task and r["strategy"] == strategy), None)
 
 
@@ -137,6 +146,7 @@ def targets(rows: list[dict]) -> list[str]:
 
 
 def table(rows: list[dict]) -> str:
+    """The Markdown table of the summary's rows: one per task and strategy."""
     lines = [
         "| task | strategy | seeds | test acc of chosen config | worst seed | gap to oracle "
         "(worst) | best val acc | epochs | trials |",
@@ -158,6 +168,7 @@ def table(rows: list[dict]) -> str:
 
 
 def oracle_table(oracles: dict[str, dict], seeds: list[int]) -> str:
+    """The Markdown table of the oracles, over the report's `seeds`."""
     lines = [
         "| task | oracle test acc (mean over seeds) | optimistic | long search | most chosen "
         "configuration |",
@@ -182,6 +193,7 @@ def oracle_table(oracles: dict[str, dict], seeds: list[int]) -> str:
 
 
 def plot(rows: list[dict], path: Path) -> None:
+    """The figure of each strategy's gap to the oracle per task, as a PNG at `path`."""
     import matplotlib
 
     matplotlib.use("Agg")
