@@ -1,6 +1,6 @@
 """The code's layout: the README's architecture table and hpsearch/ name the same
-modules, every module says what it owns, none grows past MAX_LINES, and Optuna's private
-names are read in one module only."""
+modules, every module (scripts' too) says what it owns, none grows past MAX_LINES, and
+Optuna's private names are read in one module only."""
 
 import ast
 import re
@@ -14,6 +14,10 @@ FENCE = PACKAGE / "storage" / "fast_rdb.py"
 
 def modules() -> list[Path]:
     return sorted(PACKAGE.rglob("*.py"))
+
+
+def scripts() -> list[Path]:
+    return sorted((ROOT / "scripts").rglob("*.py"))
 
 
 def layout_table() -> str:
@@ -42,7 +46,7 @@ def test_the_readme_layout_names_every_module_and_only_existing_ones():
 
 
 def test_every_module_opens_with_a_docstring_and_stays_small():
-    for path in modules():
+    for path in modules() + scripts():
         text = path.read_text()
         assert ast.get_docstring(ast.parse(text)), f"{path} says nothing of what it owns"
         lines = text.count("\n")
