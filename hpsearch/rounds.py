@@ -22,7 +22,7 @@ from hpsearch.analysis import trials_frame
 from hpsearch.narrowing import Narrowing, narrow
 from hpsearch.runner import RunResult, run
 from hpsearch.spec import StudySpec
-from hpsearch.storage import HEARTBEAT_SECONDS
+from hpsearch.storage import DEFAULT_RETRY_SECONDS, HEARTBEAT_SECONDS
 from hpsearch.study import load_existing_study, stored_spec
 
 logger = logging.getLogger(__name__)
@@ -153,6 +153,7 @@ def run_rounds(
     *,
     workers: int = 1,
     heartbeat: int | None = HEARTBEAT_SECONDS,
+    retry_for: float = DEFAULT_RETRY_SECONDS,
     top: float = 0.2,
     margin: float = 0.1,
     tolerance: float = DEFAULT_TOLERANCE,
@@ -169,7 +170,13 @@ def run_rounds(
     for index in range(rounds):
         if on_round_start is not None:
             on_round_start(current)
-        outcome = run(current, workers=workers, on_progress=on_progress, heartbeat=heartbeat)
+        outcome = run(
+            current,
+            workers=workers,
+            on_progress=on_progress,
+            heartbeat=heartbeat,
+            retry_for=retry_for,
+        )
         if narrowing is not None:
             save_notes(current.storage, narrowing, current.parent, current.name)
         round_result = RoundResult(current, outcome, best_value(outcome.study), narrowing)

@@ -24,7 +24,13 @@ from hpsearch.objective import Objective, check_against_data, load_split, rememb
 from hpsearch.samplers import make_pruner, make_sampler
 from hpsearch.spec import StudySpec, from_dict
 from hpsearch.stop import Interrupted, graceful_stop
-from hpsearch.storage import HEARTBEAT_SECONDS, close_connections, display_url, open_storage
+from hpsearch.storage import (
+    DEFAULT_RETRY_SECONDS,
+    HEARTBEAT_SECONDS,
+    close_connections,
+    display_url,
+    open_storage,
+)
 from hpsearch.study import StudyError, open_study
 from hpsearch.work import quiet_optuna, work
 
@@ -47,6 +53,7 @@ class WorkerPlan:
     source: str  # where the spec came from, for its error messages
     deadline: float | None  # time.time() after which no trial starts
     heartbeat: int | None  # the storage's heartbeat interval in seconds
+    retry_for: float  # seconds an unreachable database is retried before giving up
     start: int  # trials in the study when the run began (see `worker_seed`)
     stream: int  # tells apart runs on several machines (see `worker_seed`)
     split: Split  # the data without its test part, loaded once by the parent
@@ -60,6 +67,7 @@ def run(
     on_progress: Callable[[int, float | None], None] | None = None,
     heartbeat: int | None = HEARTBEAT_SECONDS,
     stream: int = 0,
+    retry_for: float = DEFAULT_RETRY_SECONDS,
 ) -> RunResult:
     """Run the spec's study until it has `search.n_trials` finished trials.
 
@@ -70,13 +78,14 @@ def run(
     compare like with like). `heartbeat` is the storage's heartbeat interval in
     seconds: a trial silent for three of them is failed and re-queued once. `stream`
     separates the sampler streams of runs on several machines (see `worker_seed`).
+    `retry_for` is how long a database that cannot be reached is retried.
     """
     if workers < 1:
         raise StudyError(f"--workers must be at least 1, got {workers}")
     sampler, pruner = make_sampler(spec), make_pruner(spec)
     split = load_split(spec.data, spec.seed)
     check_against_data(spec, split)
-    storage = open_storage(spec.storage, heartbeat=heartbeat)
+    storage = open_storage(spec.storage, heartbeat=heartbeat, retry_for=retry_for)
     study = open_study(spec, storage, sampler, pruner)
     start = len(study.get_trials(deepcopy=False))
     study.sampler = make_sampler(spec, 0, start, stream)  # spec.seed itself for a new study
@@ -100,6 +109,7 @@ def run(
                 source=spec.source,
                 deadline=deadline,
                 heartbeat=heartbeat,
+                retry_for=retry_for,
                 start=start,
                 stream=stream,
                 split=without_test(split),  # workers never read it
@@ -198,7 +208,9 @@ def _worker_main(plan: WorkerPlan, worker: int, claim: Any) -> None:
         with graceful_stop(escalate=False) as stop, threadpool_limits(limits=1):
             if os.getppid() != parent:  # the parent died before prctl took effect
                 return
-            storage = open_storage(spec.storage, heartbeat=plan.heartbeat, checked=True)
+            storage = open_storage(
+                spec.storage, heartbeat=plan.heartbeat, checked=True, retry_for=plan.retry_for
+            )
             study = optuna.load_study(
                 study_name=spec.name,
                 storage=storage,

@@ -22,8 +22,13 @@ from hpsearch.storage import (
     running_curves,
     set_user_attrs,
 )
-from hpsearch.storage.fast_rdb import OVERRIDDEN_WRITES, READ_METHODS
-from hpsearch.storage.version_gate import FAST_PATH_VARIABLE
+from hpsearch.storage.fast_rdb import (
+    DATABASE_METHODS,
+    OVERRIDDEN_WRITES,
+    READ_METHODS,
+    STALE_CHECK,
+)
+from hpsearch.storage.version_gate import FAST_PATH_VARIABLE, PlainRDBStorage
 from hpsearch.study import open_study
 from tests.helpers import tiny_spec
 
@@ -188,7 +193,10 @@ def test_every_overridden_method_keeps_optunas_signature():
         assert shape(ours) == shape(optunas), f"{name}: Optuna's signature changed"
     for name in READ_METHODS:
         assert hasattr(RDBStorage, name), f"Optuna's RDBStorage has no {name} any more"
-        assert getattr(SharedRDBStorage, name).__wrapped__ is getattr(RDBStorage, name)
+        assert inspect.unwrap(getattr(SharedRDBStorage, name)) is getattr(RDBStorage, name)
+    for name in (*DATABASE_METHODS, STALE_CHECK):  # the methods that ride out outages
+        assert hasattr(SharedRDBStorage, name), name
+        assert hasattr(PlainRDBStorage, name) or name == "set_trial_user_attrs", name
 
 
 def _routes_not_taken(storage: SharedRDBStorage) -> list[str]:
@@ -314,7 +322,7 @@ def test_an_untested_optuna_gets_plain_storage_a_warning_and_working_studies(
     spec = tiny_spec(tmp_path, n_trials=3)
     with caplog.at_level(logging.WARNING, logger="hpsearch"):
         storage = open_storage(spec.storage)
-        assert type(storage) is RDBStorage
+        assert type(storage) is PlainRDBStorage
         result = run(spec)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert [w for w in warnings if "9.7.1" in w] == [
@@ -327,7 +335,7 @@ def test_an_untested_optuna_gets_plain_storage_a_warning_and_working_studies(
 
 def test_the_fast_path_can_be_switched_off(tmp_path, monkeypatch):
     monkeypatch.setenv(FAST_PATH_VARIABLE, "0")
-    assert type(open_storage(f"sqlite:///{tmp_path / 'o.db'}")) is RDBStorage
+    assert type(open_storage(f"sqlite:///{tmp_path / 'o.db'}")) is PlainRDBStorage
 
 
 def test_a_database_of_another_optuna_schema_is_refused_in_one_line(database_url):

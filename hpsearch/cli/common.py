@@ -48,6 +48,35 @@ def add_heartbeat_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def parse_duration(text: str) -> float:
+    """Seconds from '300', '90s', '5m' or '1h'."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        seconds = float("nan")
+    if not 0 <= seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 300, 90s, 5m, 1h)")
+    return seconds
+
+
+def add_retry_option(parser: argparse.ArgumentParser) -> None:
+    """--retry-for DURATION, for the commands that run trials."""
+    from hpsearch.storage import DEFAULT_RETRY_SECONDS
+
+    parser.add_argument(
+        "--retry-for",
+        type=parse_duration,
+        default=DEFAULT_RETRY_SECONDS,
+        metavar="DURATION",
+        help=(
+            "how long a database that cannot be reached (an outage, a restart) is retried "
+            f"before the run gives up, e.g. 90s, 5m (default {DEFAULT_RETRY_SECONDS / 60:g}m)"
+        ),
+    )
+
+
 class TrialBar:
     """A tqdm bar of finished trials and the best value so far, one round at a time."""
 

@@ -14,6 +14,7 @@ from hpsearch.cli.common import (
     DEFAULT_SPEC,
     TrialBar,
     add_heartbeat_option,
+    add_retry_option,
     best_text,
     load_spec,
 )
@@ -55,6 +56,7 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--timeout", type=float, help="stop starting trials after SECONDS")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_heartbeat_option(run)
+    add_retry_option(run)
     run.add_argument(
         "--rounds",
         type=int,
@@ -116,6 +118,7 @@ def _run(args: argparse.Namespace) -> int:
             args.rounds,
             workers=args.workers,
             heartbeat=args.heartbeat,
+            retry_for=args.retry_for,
             top=args.top,
             tolerance=DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance,
             spec_folder=folder,
@@ -219,6 +222,7 @@ def add_worker_parser(commands: argparse._SubParsersAction) -> None:
         help="worker processes on this machine, one BLAS thread each (default 1)",
     )
     add_heartbeat_option(worker)
+    add_retry_option(worker)
     worker.add_argument("--no-progress", action="store_true", help="no progress bar")
     worker.set_defaults(handler=_worker)
 
@@ -241,6 +245,7 @@ def _worker(args: argparse.Namespace) -> int:
             args.study,
             workers=args.workers,
             heartbeat=args.heartbeat,
+            retry_for=args.retry_for,
             on_study=on_study,
             on_progress=bar.update,
         )

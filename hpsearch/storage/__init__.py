@@ -4,6 +4,7 @@
 - `sqlite_files`: SQLite file guards, WAL and transaction settings, `reading()`.
 - `fast_rdb`: the fast relational storage and every Optuna private name hpsearch reads.
 - `version_gate`: the fast path on tested Optuna releases, plain RDBStorage on others.
+- `retry`: outages ridden out: unreachable databases retried with backoff, one line each.
 - `queries`: counts, running curves and silent trials in one query each.
 """
 
@@ -22,6 +23,7 @@ from hpsearch.storage.queries import (
     running_curves,
     running_without_heartbeat,
 )
+from hpsearch.storage.retry import DEFAULT_RETRY_SECONDS, StorageUnavailable
 from hpsearch.storage.sqlite_files import StorageError, reading
 from hpsearch.storage.urls import (
     GRACE_FACTOR,
@@ -32,11 +34,13 @@ from hpsearch.storage.urls import (
 )
 
 __all__ = [
+    "DEFAULT_RETRY_SECONDS",
     "GRACE_FACTOR",
     "HEARTBEAT_SECONDS",
     "OPTIMIZE_LOGGER",
     "SharedRDBStorage",
     "StorageError",
+    "StorageUnavailable",
     "close_connections",
     "count_live_trials",
     "display_url",

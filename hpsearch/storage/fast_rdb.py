@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import SQLAlchemyError
 
+from hpsearch.storage.retry import RetryPolicy, ride_out_outages
 from hpsearch.storage.sqlite_files import reading
 
 try:
@@ -75,6 +76,24 @@ OVERRIDDEN_WRITES = (
     "set_trial_system_attr",
     "record_heartbeat",
 )
+# Every method that reaches the database, by the name Optuna's cache calls it by: each
+# rides out outages (hpsearch.storage.retry). The stale-trial check waits after one.
+DATABASE_METHODS = (
+    *READ_METHODS,
+    *OVERRIDDEN_WRITES,
+    "create_new_study",
+    "delete_study",
+    "set_study_user_attr",
+    "set_study_system_attr",
+    "create_new_trial",
+    "set_trial_param",
+    "set_trial_state_values",
+    "set_trial_user_attr",
+    "set_trial_user_attrs",
+    "_get_best_trial_id",
+    "get_current_version",
+)
+STALE_CHECK = "_get_stale_trial_ids"
 
 
 class SharedRDBStorage(_RDBStorage):
@@ -90,6 +109,8 @@ class SharedRDBStorage(_RDBStorage):
     each is a Core transaction of one state check and one upsert compiled once, and
     `set_trial_user_attrs` writes several user attrs in one transaction instead of one
     each. Everything else is Optuna's."""
+
+    retry_policy: RetryPolicy | None = None  # set by open_storage
 
     @property
     def _core(self) -> bool:
@@ -263,6 +284,7 @@ class SharedRDBStorage(_RDBStorage):
 for _name in READ_METHODS:
     if hasattr(_RDBStorage, _name):  # an untested Optuna may lack one; then it is unused
         setattr(SharedRDBStorage, _name, _reads_only(getattr(_RDBStorage, _name)))
+ride_out_outages(SharedRDBStorage, DATABASE_METHODS, STALE_CHECK)
 
 
 def _attr_rows(trial_id: int, attrs: dict[str, Any]) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ API elsewhere (the journal).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import optuna
 from sqlalchemy import text
@@ -41,8 +42,7 @@ def count_live_trials(study: optuna.Study, *, before: int | None = None) -> dict
     if before is not None:
         query += " AND t.number < :before"
         values["before"] = before
-    with reading(), storage.engine.connect() as connection:
-        rows = connection.execute(text(query + " GROUP BY t.state"), values).all()
+    rows = _read(storage, text(query + " GROUP BY t.state"), values)
     return {str(state): int(count) for state, count in rows}
 
 
@@ -61,8 +61,7 @@ def running_curves(study: optuna.Study, *, other_than: int) -> list[dict[int, fl
         "FROM trial_intermediate_values v JOIN trials t ON t.trial_id = v.trial_id "
         "WHERE t.study_id = :study AND t.state = 'RUNNING' AND t.number != :other"
     )
-    with reading(), storage.engine.connect() as connection:
-        rows = connection.execute(query, {"study": study_id(study), "other": other_than}).all()
+    rows = _read(storage, query, {"study": study_id(study), "other": other_than})
     curves: dict[int, dict[int, float]] = {}
     for trial_id, step, stored, kind in rows:
         value = stored if str(kind) == "FINITE" else _NOT_FINITE[str(kind)]
@@ -83,8 +82,7 @@ def running_without_heartbeat(study: optuna.Study, older_than: float) -> list[in
         "LEFT JOIN trial_heartbeats h ON h.trial_id = t.trial_id "
         "WHERE t.study_id = :study AND t.state = 'RUNNING' AND h.trial_id IS NULL"
     )
-    with reading(), storage.engine.connect() as connection:
-        rows = connection.execute(query, {"study": study_id(study)}).all()
+    rows = _read(storage, query, {"study": study_id(study)})
     # Optuna stores naive local times.
     cutoff = datetime.now() - timedelta(seconds=older_than)
     return sorted(number for number, start in rows if start is None or _as_datetime(start) < cutoff)
@@ -96,6 +94,17 @@ def close_connections(study: optuna.Study) -> None:
     storage = rdb_backend(study)
     if storage is not None:
         storage.engine.dispose()
+
+
+def _read(storage: optuna.storages.RDBStorage, query: Any, values: dict[str, Any]) -> list:
+    """The rows of one read-only query, riding out outages like the storage's own calls."""
+
+    def rows() -> list:
+        with reading(), storage.engine.connect() as connection:
+            return connection.execute(query, values).all()
+
+    policy = getattr(storage, "retry_policy", None)
+    return rows() if policy is None else policy.call(rows)
 
 
 def _as_datetime(value: datetime | str) -> datetime:

@@ -12,11 +12,24 @@ import os
 
 import optuna
 
-from hpsearch.storage.fast_rdb import MODELS_FOUND, SharedRDBStorage
+from hpsearch.storage.fast_rdb import (
+    DATABASE_METHODS,
+    MODELS_FOUND,
+    STALE_CHECK,
+    SharedRDBStorage,
+)
+from hpsearch.storage.retry import RetryPolicy, ride_out_outages
 
 logger = logging.getLogger(__name__)
 
-_RDBStorage = optuna.storages.RDBStorage
+
+class PlainRDBStorage(optuna.storages.RDBStorage):
+    """Optuna's own RDBStorage, riding out outages like the fast one."""
+
+    retry_policy: RetryPolicy | None = None  # set by open_storage
+
+
+ride_out_outages(PlainRDBStorage, DATABASE_METHODS, STALE_CHECK)
 
 # Optuna releases (major.minor) whose private names the contract tests were run against.
 TESTED_OPTUNA = ("5.0", "5.1")
@@ -46,8 +59,8 @@ def rdb_storage_class() -> type[optuna.storages.RDBStorage]:
     """The relational storage class to open databases with: `SharedRDBStorage` on a
     tested Optuna, else Optuna's own (warning once per process)."""
     if os.environ.get(FAST_PATH_VARIABLE, "1") == "0":
-        return _RDBStorage
+        return PlainRDBStorage
     if not fast_path_supported():
         _warn_untested(optuna.__version__)
-        return _RDBStorage
+        return PlainRDBStorage
     return SharedRDBStorage

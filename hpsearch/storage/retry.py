@@ -1,0 +1,187 @@
+"""Storage outages as weather: a call that fails because the database cannot be reached
+(refused, restarting, its connection dropped) is retried with exponential backoff and
+jitter, one log line per retry, until the run's retry limit; any other error (bad data,
+a schema problem, a finished trial) fails at once.
+
+`RetryPolicy.call` wraps one storage operation. Operations nest (Optuna's storage
+methods call each other), so only the outermost call of a thread retries.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import numpy as np
+from sqlalchemy import exc as sa_exc
+
+from hpsearch.errors import HpsearchError
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_RETRY_SECONDS = 300.0
+FIRST_PAUSE_SECONDS = 0.5
+LONGEST_PAUSE_SECONDS = 8.0
+
+# What the drivers say when the server is unreachable, restarting or gone mid-call.
+_UNREACHABLE = {
+    "connection refused": "connection refused",
+    "could not connect": "cannot connect",
+    "the database system is shutting down": "server shutting down",
+    "the database system is starting up": "server starting up",
+    "the database system is in recovery mode": "server recovering",
+    "terminating connection": "connection terminated by the server",
+    "server closed the connection": "connection closed by the server",
+    "connection is closed": "connection closed",
+    "connection is lost": "connection lost",
+    "consuming input failed": "connection lost",
+    "no connection to the server": "no connection to the server",
+    "connection timed out": "connection timed out",
+    "connection reset": "connection reset",
+    "ssl connection has been closed": "connection closed",
+    "name or service not known": "host not found",
+    "temporary failure in name resolution": "host not found",
+}
+
+
+class StorageUnavailable(HpsearchError):
+    """The database stayed unreachable for longer than the run's retry limit."""
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while error is not None and error not in seen:
+        seen.append(error)
+        error = error.__cause__ or error.__context__
+    return seen
+
+
+def unreachable_reason(error: BaseException) -> str | None:
+    """A short reason when `error` (or one it came from) says the database could not be
+    reached, else None: only these are worth retrying."""
+    for link in _chain(error):
+        if isinstance(link, sa_exc.DBAPIError) and link.connection_invalidated:
+            return "connection lost"
+        if isinstance(link, sa_exc.DisconnectionError):
+            return "connection lost"
+        if isinstance(link, sa_exc.OperationalError | sa_exc.InterfaceError) or (
+            type(link).__module__.startswith("psycopg")
+            and type(link).__name__ in ("OperationalError", "InterfaceError")
+        ):
+            text = str(link).lower()
+            for marker, reason in _UNREACHABLE.items():
+                if marker in text:
+                    return reason
+    return None
+
+
+@dataclass
+class RetryPolicy:
+    """How long one process keeps retrying a database that cannot be reached."""
+
+    retry_for: float = DEFAULT_RETRY_SECONDS
+    first_pause: float = FIRST_PAUSE_SECONDS
+    longest_pause: float = LONGEST_PAUSE_SECONDS
+    sleep: Callable[[float], None] = time.sleep
+    recovered_at: float | None = None  # time.monotonic() when an outage last ended
+    _rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(os.getpid()))
+    _local: threading.local = field(default_factory=threading.local)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_local"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _local=threading.local())
+
+    def recovered_within(self, seconds: float) -> bool:
+        """Whether this process came back from an outage less than `seconds` ago."""
+        return self.recovered_at is not None and time.monotonic() - self.recovered_at < seconds
+
+    def call(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`operation(*args, **kwargs)`, retried while the database is unreachable."""
+        if getattr(self._local, "inside", False):
+            return operation(*args, **kwargs)
+        self._local.inside = True
+        try:
+            return self._retried(operation, args, kwargs)
+        finally:
+            self._local.inside = False
+
+    def _retried(self, operation: Callable[..., T], args: tuple, kwargs: dict) -> T:
+        give_up = time.monotonic() + self.retry_for
+        pause, failed = self.first_pause, False
+        while True:
+            try:
+                result = operation(*args, **kwargs)
+            except Exception as error:
+                reason = unreachable_reason(error)
+                if reason is None:
+                    raise
+                left = give_up - time.monotonic()
+                if left <= 0:
+                    raise StorageUnavailable(
+                        f"database unreachable ({reason}) for longer than the retry limit "
+                        f"of {self.retry_for:g} s; finished trials are kept, run the same "
+                        "command again to continue"
+                    ) from error
+                wait = min(pause * (1.0 + 0.25 * self._rng.random()), left)
+                until = datetime.now() + timedelta(seconds=left)
+                logger.warning(
+                    "database unreachable (%s); retrying in %.1f s, giving up at %s",
+                    reason,
+                    wait,
+                    until.strftime("%H:%M:%S"),
+                )
+                self.sleep(wait)
+                pause, failed = min(2.0 * pause, self.longest_pause), True
+            else:
+                if failed:
+                    self.recovered_at = time.monotonic()
+                    logger.warning("database reachable again")
+                return result
+
+
+def retry_methods(cls: type, names: tuple[str, ...]) -> None:
+    """Wrap the methods `names` of `cls` (those it has) so that each call rides out an
+    outage under the instance's `retry_policy` (None: no retries)."""
+    for name in names:
+        if hasattr(cls, name):
+            setattr(cls, name, _retried(getattr(cls, name)))
+
+
+def _retried(method: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(method)
+    def wrapper(self, *args: Any, **kwargs: Any) -> T:
+        policy = getattr(self, "retry_policy", None)
+        if policy is None:
+            return method(self, *args, **kwargs)
+        return policy.call(method, self, *args, **kwargs)
+
+    return wrapper
+
+
+def ride_out_outages(cls: type, methods: tuple[str, ...], stale_check: str) -> None:
+    """Make a storage class's database calls retry through outages, and its stale-trial
+    check wait one grace period after an outage of its own: every worker's heartbeats
+    stopped while the database was away, and their trials are not dead."""
+    retry_methods(cls, methods)
+    check = getattr(cls, stale_check)
+
+    @functools.wraps(check)
+    def after_outages(self, *args: Any, **kwargs: Any) -> list[int]:
+        policy = getattr(self, "retry_policy", None)
+        grace = float(getattr(self, "grace_period", None) or 0.0)
+        if policy is not None and policy.recovered_within(2.0 * grace):
+            return []
+        return check(self, *args, **kwargs)
+
+    setattr(cls, stale_check, after_outages)

@@ -1,0 +1,142 @@
+"""A database outage under running workers: a real PostgreSQL server of the test's own,
+stopped while two `hpsearch worker` processes train and started again once both have
+retried past the heartbeat grace. The workers ride it out: exit 0, no traceback, the
+budget exact, nothing left RUNNING, every finished trial stored with its curve."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
+
+from tests.test_dying_workers import HEARTBEAT, ROOT, SPEC, trials, wait_for
+
+N_TRIALS = 16
+
+
+def _as_owner() -> list[str]:
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+def _pg_ctl(folder: Path, *args: str) -> None:
+    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: p.parent.name)
+    subprocess.run(
+        [*_as_owner(), str(bins[-1] / "pg_ctl"), "-D", str(folder / "data"), *args],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def longest_pause(log: Path) -> float:
+    pauses = re.findall(r"retrying in ([0-9.]+) s", log.read_text())
+    return max(map(float, pauses), default=0.0)
+
+
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL server of this test's own (it is stopped and started mid-test), in a
+    folder of /tmp the server's own user can enter (pytest's is private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix="hpsearch-outage-"))
+    started = subprocess.run(
+        [str(ROOT / ".ci" / "postgres"), str(folder)], capture_output=True, text=True
+    )
+    if started.returncode != 0:
+        if os.environ.get("HPSEARCH_REQUIRE_POSTGRES"):
+            pytest.fail(f"cannot start PostgreSQL: {started.stderr.strip()}")
+        pytest.skip(f"cannot start PostgreSQL here: {started.stderr.strip()[-200:]}")
+    url = started.stdout.strip()
+    yield folder, url
+    _pg_ctl(folder, "-m", "immediate", "stop")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_workers_ride_out_a_postgres_outage(tmp_path, own_postgres):
+    folder, url = own_postgres
+    port = make_url(url).port
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(SPEC.replace("n_trials = 20", f"n_trials = {N_TRIALS}"))
+    command = [sys.executable, "-m", "hpsearch.cli"]
+    subprocess.run(
+        [*command, "submit", str(spec), "--storage", url],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+    )
+    logs = [tmp_path / f"worker{i}.err" for i in range(2)]
+    workers = [
+        subprocess.Popen(
+            [
+                *command,
+                "worker",
+                "--storage",
+                url,
+                "--study",
+                "tiny",
+                "--heartbeat",
+                str(HEARTBEAT),
+                "--retry-for",
+                "120",
+                "--no-progress",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("w"),
+        )
+        for log in logs
+    ]
+    try:
+        wait_for(
+            lambda: sum(t.state == TrialState.COMPLETE for t in trials(url)) >= 3,
+            timeout=120,
+            what="3 complete trials",
+        )
+        before = {t.number for t in trials(url) if t.state == TrialState.COMPLETE}
+        _pg_ctl(folder, "-m", "fast", "stop")
+        # Down until both workers have been retrying for longer than the heartbeat grace
+        # (pauses of 0.5, 1, 2, then 4 s or more): their trials' heartbeats are stale.
+        wait_for(
+            lambda: all(longest_pause(log) >= 4.0 for log in logs),
+            timeout=120,
+            what="both workers retrying past the heartbeat grace",
+        )
+        _pg_ctl(
+            folder,
+            "-l",
+            str(folder / "log"),
+            "-w",
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {folder} -c fsync=off",
+            "start",
+        )
+        codes = [worker.wait(timeout=300) for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    errors = [log.read_text() for log in logs]
+    assert codes == [0, 0], errors
+    assert not any("Traceback" in err for err in errors), errors
+    assert all("database reachable again" in err for err in errors), errors
+    final = trials(url)
+    states = [t.state for t in final]
+    assert states.count(TrialState.COMPLETE) == N_TRIALS, states
+    assert TrialState.RUNNING not in states and TrialState.WAITING not in states
+    # No live worker's trial was taken for dead when the heartbeats resumed: a FAIL can
+    # only be a surplus trial refused by the budget check.
+    for trial in final:
+        if trial.state == TrialState.FAIL:
+            assert "taken by other workers" in trial.user_attrs.get("stop_reason", ""), trial
+    assert len({t.number for t in final}) == len(final)
+    for trial in final:
+        if trial.number in before or trial.state == TrialState.COMPLETE:
+            assert len(trial.intermediate_values) == 16 and "val_accuracy" in trial.user_attrs
