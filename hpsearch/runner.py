@@ -14,12 +14,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from traceback import format_exc
 from typing import Any
 
 import optuna
 
 from hpsearch.budget import Budget, count_finished
 from hpsearch.data import Split, without_test
+from hpsearch.errors import HpsearchError
 from hpsearch.objective import Objective, check_against_data, load_split, remember_split
 from hpsearch.samplers import make_pruner, make_sampler
 from hpsearch.spec import StudySpec, from_dict
@@ -157,10 +159,12 @@ def _run_workers(
     if context.get_start_method() == "forkserver":
         context.set_forkserver_preload(WORKER_IMPORTS)  # no-op once the server runs
     close_connections(study)  # a forked child must not share them
-    claim = context.Lock()
+    claim, errors = context.Lock(), context.SimpleQueue()
     processes = [
         context.Process(
-            target=_worker_main, args=(plan, worker, claim), name=f"hpsearch-worker-{worker}"
+            target=_worker_main,
+            args=(plan, worker, claim, errors),
+            name=f"hpsearch-worker-{worker}",
         )
         for worker in range(workers)
     ]
@@ -181,20 +185,42 @@ def _run_workers(
     if on_progress is not None:
         on_progress(count_finished(study), _best_value(study))
     failed = [p.name for p in processes if p.exitcode not in (0, None)]
+    reasons = _reported(errors)
     if failed:
         if Budget.of(study, n_trials).done:
             logger.warning("worker(s) %s died; the others completed the study", ", ".join(failed))
         else:
-            raise StudyError(
-                f"worker(s) {', '.join(failed)} stopped with an error; finished trials are "
-                "kept, run the same command again to continue"
-            )
+            why = "; ".join(reasons) or "with an error"
+            if "run the same command" not in why:
+                why += "; finished trials are kept, run the same command again to continue"
+            raise StudyError(f"worker(s) {', '.join(failed)} stopped: {why}")
     return stop.requested()
 
 
-def _worker_main(plan: WorkerPlan, worker: int, claim: Any) -> None:
+def _reported(errors: Any) -> list[str]:
+    """The distinct one-line errors the workers reported; their tracebacks go to the log
+    (shown with -v), not to the terminal."""
+    lines: list[str] = []
+    while not errors.empty():
+        name, line, trace = errors.get()
+        logger.info("%s stopped:\n%s", name, trace)
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else ""
+    if isinstance(error, HpsearchError):
+        return first or type(error).__name__
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+def _worker_main(plan: WorkerPlan, worker: int, claim: Any, errors: Any) -> None:
     """A worker process: one BLAS thread, its own sampler stream, data loaded once.
-    SIGINT or SIGTERM ends it cleanly (exit 0) after its trial is marked FAIL."""
+    SIGINT or SIGTERM ends it cleanly (exit 0) after its trial is marked FAIL. An error
+    goes to the parent as one line and a traceback (exit 2), not to the terminal."""
     from threadpoolctl import threadpool_limits
 
     parent = os.getppid()
@@ -221,6 +247,9 @@ def _worker_main(plan: WorkerPlan, worker: int, claim: Any) -> None:
             work(study, objective, spec.search.n_trials, plan.deadline, claim=claim)
     except KeyboardInterrupt:  # a signal before the handler was in place: nothing started
         raise SystemExit(0) from None
+    except Exception as error:
+        errors.put((multiprocessing.current_process().name, _one_line(error), format_exc()))
+        raise SystemExit(2) from None
 
 
 def _die_with_parent() -> None:

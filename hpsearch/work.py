@@ -22,6 +22,7 @@ from hpsearch.stop import Interrupted
 from hpsearch.storage import (
     GRACE_FACTOR,
     OPTIMIZE_LOGGER,
+    StorageUnavailable,
     heartbeat_interval,
     running_without_heartbeat,
 )
@@ -93,12 +94,33 @@ def work(
             )
         except Interrupted:
             return
+        except Exception as error:
+            # A database that stayed away past the retry limit surfaces from inside
+            # Optuna's trial loop as whatever Optuna raised while failing the trial (it
+            # cannot write that either): say it as the one error it is.
+            unavailable = _unavailable_in(error)
+            if unavailable is None:
+                raise
+            raise unavailable from None
         finally:
             guarded.release()
 
 
+def _unavailable_in(error: BaseException) -> StorageUnavailable | None:
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        if isinstance(link, StorageUnavailable):
+            return link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return None
+
+
 def _not_an_interrupt(record: logging.LogRecord) -> bool:
-    return not (record.exc_info and issubclass(record.exc_info[0], KeyboardInterrupt | Interrupted))
+    """Optuna's failed-trial log, except for stops and outages, which say themselves."""
+    quiet = KeyboardInterrupt | Interrupted | StorageUnavailable
+    return not (record.exc_info and issubclass(record.exc_info[0], quiet))
 
 
 def quiet_optuna() -> None:
@@ -109,3 +131,16 @@ def quiet_optuna() -> None:
     optimize_logger = logging.getLogger(OPTIMIZE_LOGGER)
     if _not_an_interrupt not in optimize_logger.filters:
         optimize_logger.addFilter(_not_an_interrupt)
+    if threading.excepthook is not _quiet_outages:
+        threading.excepthook = _quiet_outages
+
+
+_thread_excepthook = threading.excepthook
+
+
+def _quiet_outages(args: threading.ExceptHookArgs) -> None:
+    """A thread beside a trial (Optuna's heartbeat) that gives up on the database ends
+    quietly: the trial's own thread meets the same outage and says it in one line."""
+    if args.exc_type is not None and issubclass(args.exc_type, StorageUnavailable):
+        return
+    _thread_excepthook(args)

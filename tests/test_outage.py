@@ -26,11 +26,11 @@ def _as_owner() -> list[str]:
     return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
 
-def _pg_ctl(folder: Path, *args: str) -> None:
+def _pg_ctl(folder: Path, *args: str, check: bool = True) -> None:
     bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: p.parent.name)
     subprocess.run(
         [*_as_owner(), str(bins[-1] / "pg_ctl"), "-D", str(folder / "data"), *args],
-        check=True,
+        check=check,
         capture_output=True,
         timeout=60,
     )
@@ -55,7 +55,7 @@ def own_postgres():
         pytest.skip(f"cannot start PostgreSQL here: {started.stderr.strip()[-200:]}")
     url = started.stdout.strip()
     yield folder, url
-    _pg_ctl(folder, "-m", "immediate", "stop")
+    _pg_ctl(folder, "-m", "immediate", "stop", check=False)  # may be down already
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -140,3 +140,66 @@ def test_workers_ride_out_a_postgres_outage(tmp_path, own_postgres):
     for trial in final:
         if trial.number in before or trial.state == TrialState.COMPLETE:
             assert len(trial.intermediate_values) == 16 and "val_accuracy" in trial.user_attrs
+
+
+def test_past_the_retry_limit_one_line_then_the_next_worker_completes_the_budget(
+    tmp_path, own_postgres
+):
+    folder, url = own_postgres
+    port = make_url(url).port
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(SPEC.replace("n_trials = 20", "n_trials = 8"))
+    command = [sys.executable, "-m", "hpsearch.cli"]
+    subprocess.run(
+        [*command, "submit", str(spec), "--storage", url],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+    )
+    worker_args = ["worker", "--storage", url, "--study", "tiny", "--heartbeat", str(HEARTBEAT)]
+    given_up = subprocess.Popen(
+        [*command, *worker_args, "--workers", "2", "--retry-for", "3s", "--no-progress"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(
+            lambda: sum(t.state == TrialState.COMPLETE for t in trials(url)) >= 2,
+            timeout=120,
+            what="2 complete trials",
+        )
+        _pg_ctl(folder, "-m", "fast", "stop")
+        _, err = given_up.communicate(timeout=120)
+    finally:
+        if given_up.poll() is None:
+            given_up.kill()
+    assert given_up.returncode == 2, err
+    assert "Traceback" not in err, err
+    errors = [line for line in err.splitlines() if not line.startswith("WARNING")]
+    assert len(errors) == 1 and errors[0].startswith("hpsearch: error: "), err
+    assert "for longer than the retry limit of 3 s" in errors[0], err
+    assert "run the same command again to continue" in errors[0], err
+
+    _pg_ctl(
+        folder,
+        "-l",
+        str(folder / "log"),
+        "-w",
+        "-o",
+        f"-h 127.0.0.1 -p {port} -k {folder} -c fsync=off",
+        "start",
+    )
+    after = subprocess.run(
+        [*command, *worker_args, "--no-progress"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert after.returncode == 0, after.stderr
+    states = [t.state for t in trials(url)]
+    assert states.count(TrialState.COMPLETE) == 8, states
+    assert TrialState.RUNNING not in states and TrialState.WAITING not in states
