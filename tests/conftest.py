@@ -14,6 +14,7 @@ SLOW_MODULES = {
     "test_dashboard",
     "test_dying_workers",
     "test_experiments",
+    "test_full_disk",
     "test_outage",
     "test_rounds",
     "test_sqlite_workers",

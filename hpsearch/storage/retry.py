@@ -1,7 +1,8 @@
 """Storage outages as weather: a call that fails because the database cannot be reached
 (refused, restarting, its connection dropped) is retried with exponential backoff and
-jitter, one log line per retry, until the run's retry limit; any other error (bad data,
-a schema problem, a finished trial) fails at once.
+jitter, one log line per retry, until the run's retry limit; a database file whose disk
+is full or read-only fails at once with one line that says so; any other error (bad
+data, a schema problem, a finished trial) fails at once as it is.
 
 `RetryPolicy.call` wraps one storage operation. Operations nest (Optuna's storage
 methods call each other), so only the outermost call of a thread retries.
@@ -9,14 +10,17 @@ methods call each other), so only the outermost call of a thread retries.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -55,6 +59,45 @@ _UNREACHABLE = {
 
 class StorageUnavailable(HpsearchError):
     """The database stayed unreachable for longer than the run's retry limit."""
+
+
+class DiskFull(StorageUnavailable):
+    """The database's disk is full or read-only: nothing more can be written."""
+
+
+# What SQLite says when its file cannot take another write.
+_DISK_PROBLEMS = {
+    "database or disk is full": "disk full",
+    "no space left on device": "disk full",
+    "attempt to write a readonly database": "read-only database",
+    "read-only file system": "read-only file system",
+}
+
+
+def disk_problem(error: BaseException) -> str | None:
+    """'disk full' or 'read-only ...' when `error` (or one it came from) says the
+    database file cannot be written, else None."""
+    for link in _chain(error):
+        text = str(link).lower()
+        for marker, reason in _DISK_PROBLEMS.items():
+            if marker in text:
+                return reason
+    return None
+
+
+def disk_error(reason: str, database: str | None) -> DiskFull:
+    """The one line for a database file that cannot be written: where, and how much room
+    its file system has."""
+    path = Path(database).resolve() if database else None
+    room = ""
+    if path is not None:
+        with contextlib.suppress(OSError):
+            room = f" ({shutil.disk_usage(path.parent).free:,} bytes free)"
+    fix = "free space" if reason == "disk full" else "make it writable"
+    return DiskFull(
+        f"{reason}: {path or 'the database'}{room}; finished trials are kept; {fix} and "
+        "run the same command to continue"
+    )
 
 
 def _chain(error: BaseException) -> list[BaseException]:
@@ -164,7 +207,15 @@ def _retried(method: Callable[..., T]) -> Callable[..., T]:
         policy = getattr(self, "retry_policy", None)
         if policy is None:
             return method(self, *args, **kwargs)
-        return policy.call(method, self, *args, **kwargs)
+        try:
+            return policy.call(method, self, *args, **kwargs)
+        except StorageUnavailable:
+            raise
+        except Exception as error:
+            reason = disk_problem(error)
+            if reason is None:
+                raise
+            raise disk_error(reason, self.engine.url.database) from error
 
     return wrapper
 
