@@ -20,7 +20,7 @@ from hpsearch.objective import check_against_data, load_split, worker_name
 from hpsearch.runner import RunResult, run
 from hpsearch.samplers import make_pruner, make_sampler
 from hpsearch.spec import StudySpec
-from hpsearch.storage import DEFAULT_RETRY_SECONDS, HEARTBEAT_SECONDS, open_storage
+from hpsearch.storage import HEARTBEAT_SECONDS, open_storage
 from hpsearch.study import load_existing_study, open_study, stored_spec
 
 
@@ -65,7 +65,7 @@ def work(
     *,
     workers: int = 1,
     heartbeat: int | None = HEARTBEAT_SECONDS,
-    retry_for: float = DEFAULT_RETRY_SECONDS,
+    retry_for: float | None = None,
     on_study: Callable[[StudySpec], None] | None = None,
     on_progress: Callable[[int, float | None], None] | None = None,
 ) -> list[RunResult]:

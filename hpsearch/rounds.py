@@ -22,7 +22,7 @@ from hpsearch.analysis import trials_frame
 from hpsearch.narrowing import Narrowing, narrow
 from hpsearch.runner import RunResult, run
 from hpsearch.spec import StudySpec
-from hpsearch.storage import DEFAULT_RETRY_SECONDS, HEARTBEAT_SECONDS
+from hpsearch.storage import HEARTBEAT_SECONDS
 from hpsearch.study import load_existing_study, stored_spec
 
 logger = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def run_rounds(
     *,
     workers: int = 1,
     heartbeat: int | None = HEARTBEAT_SECONDS,
-    retry_for: float = DEFAULT_RETRY_SECONDS,
+    retry_for: float | None = None,
     top: float = 0.2,
     margin: float = 0.1,
     tolerance: float = DEFAULT_TOLERANCE,

@@ -27,7 +27,6 @@ from hpsearch.samplers import make_pruner, make_sampler
 from hpsearch.spec import StudySpec, from_dict
 from hpsearch.stop import Interrupted, graceful_stop
 from hpsearch.storage import (
-    DEFAULT_RETRY_SECONDS,
     HEARTBEAT_SECONDS,
     close_connections,
     display_url,
@@ -69,7 +68,7 @@ def run(
     on_progress: Callable[[int, float | None], None] | None = None,
     heartbeat: int | None = HEARTBEAT_SECONDS,
     stream: int = 0,
-    retry_for: float = DEFAULT_RETRY_SECONDS,
+    retry_for: float | None = None,
 ) -> RunResult:
     """Run the spec's study until it has `search.n_trials` finished trials.
 
@@ -80,10 +79,12 @@ def run(
     compare like with like). `heartbeat` is the storage's heartbeat interval in
     seconds: a trial silent for three of them is failed and re-queued once. `stream`
     separates the sampler streams of runs on several machines (see `worker_seed`).
-    `retry_for` is how long a database that cannot be reached is retried.
+    `retry_for` is how long a database that cannot be reached is retried (None: the
+    spec's `search.retry_for`).
     """
     if workers < 1:
         raise StudyError(f"--workers must be at least 1, got {workers}")
+    retry_for = spec.search.retry_for if retry_for is None else retry_for
     sampler, pruner = make_sampler(spec), make_pruner(spec)
     split = load_split(spec.data, spec.seed)
     check_against_data(spec, split)

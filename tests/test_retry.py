@@ -91,3 +91,12 @@ def test_a_policy_travels_to_worker_processes():
     policy = RetryPolicy(retry_for=12)
     again = pickle.loads(pickle.dumps(policy))
     assert again.retry_for == 12 and again.call(lambda: 3) == 3
+
+
+def test_the_spec_sets_the_retry_limit_and_refuses_a_negative_one():
+    from hpsearch.spec import SpecError, loads
+
+    assert loads("[search]\nretry_for = 90").search.retry_for == 90.0
+    assert loads("").search.retry_for == 300.0
+    with pytest.raises(SpecError, match=r"search.retry_for: must be >= 0 seconds"):
+        loads("[search]\nretry_for = -1")

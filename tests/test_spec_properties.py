@@ -14,7 +14,7 @@ KEYS = [
     "name", "seed", "storage", "round", "parent", "data", "model", "training", "search",
     "train_size", "validation_fraction", "hidden_sizes", "activation", "init", "init_scale",
     "weight_decay", "batchnorm", "dropout", "epochs", "batch_size", "optimizer", "lr",
-    "n_trials", "timeout", "sampler", "pruner", "sampler_options", "pruner_options",
+    "n_trials", "timeout", "retry_for", "sampler", "pruner", "sampler_options", "pruner_options",
     "params", "low", "high", "log", "step", "choices", "hidden_width", "hidden_depth",
     "init_health", "enabled", "collapse", "saturation", "start_at_defaults",
 ]  # fmt: skip

@@ -63,16 +63,14 @@ def parse_duration(text: str) -> float:
 
 def add_retry_option(parser: argparse.ArgumentParser) -> None:
     """--retry-for DURATION, for the commands that run trials."""
-    from hpsearch.storage import DEFAULT_RETRY_SECONDS
-
     parser.add_argument(
         "--retry-for",
         type=parse_duration,
-        default=DEFAULT_RETRY_SECONDS,
         metavar="DURATION",
         help=(
             "how long a database that cannot be reached (an outage, a restart) is retried "
-            f"before the run gives up, e.g. 90s, 5m (default {DEFAULT_RETRY_SECONDS / 60:g}m)"
+            "before the run gives up, e.g. 90s, 5m (default: the spec's search.retry_for, "
+            "300 seconds unless it says otherwise)"
         ),
     )
 

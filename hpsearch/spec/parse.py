@@ -148,6 +148,7 @@ def from_dict(raw: Mapping[str, Any], *, source: str = "<spec>") -> StudySpec:
             search_raw.get("n_trials", SearchSpec.n_trials), "search.n_trials", 1
         ),
         timeout=None if timeout is None else check.number(timeout, "search.timeout", above=0.0),
+        retry_for=_retry_for(check, search_raw.get("retry_for", SearchSpec.retry_for)),
         sampler=sampler,
         pruner=pruner,
         sampler_options=check.options(
@@ -180,3 +181,10 @@ def _options(check: Checker, search_raw: Mapping[str, Any], key: str) -> dict[st
     if key not in search_raw:
         return None
     return check.options(search_raw[key], f"search.{key}")
+
+
+def _retry_for(check: Checker, value: Any) -> float:
+    seconds = check.number(value, "search.retry_for")
+    if seconds < 0:
+        check.fail("search.retry_for", f"must be >= 0 seconds, got {value!r}")
+    return seconds

@@ -127,6 +127,7 @@ DEFAULT_PRUNER_OPTIONS: dict[str, dict[str, Any]] = {"median": {"n_warmup_steps"
 class SearchSpec:
     n_trials: int = 100
     timeout: float | None = None  # seconds; stop starting trials after it
+    retry_for: float = 300.0  # seconds a database that cannot be reached is retried
     sampler: str = "tpe"
     pruner: str = "median"
     sampler_options: Mapping[str, Any] = field(default_factory=dict)
@@ -202,6 +203,7 @@ class StudySpec:
         n_trials: int | None = None,
         epochs: int | None = None,
         timeout: float | None = None,
+        retry_for: float | None = None,
     ) -> StudySpec:
         """The spec with command-line overrides applied and validated like the file."""
         # Imported here: the validator builds these dataclasses, so it imports this module.
@@ -215,6 +217,7 @@ class StudySpec:
             (n_trials, ("search", "n_trials")),
             (epochs, ("training", "epochs")),
             (timeout, ("search", "timeout")),
+            (retry_for, ("search", "retry_for")),
         ]
         if all(value is None for value, _ in overrides):
             return self
