@@ -22,6 +22,7 @@ from hpsearch.stop import Interrupted
 from hpsearch.storage import (
     GRACE_FACTOR,
     OPTIMIZE_LOGGER,
+    RDB_LOGGER,
     StorageUnavailable,
     heartbeat_interval,
     running_without_heartbeat,
@@ -117,6 +118,12 @@ def _unavailable_in(error: BaseException) -> StorageUnavailable | None:
     return None
 
 
+def _not_an_sql_error(record: logging.LogRecord) -> bool:
+    """Optuna's storage logs a failed query with its SQL over many lines before falling
+    back or raising; the retry layer says it in one line, or the error reaches the user."""
+    return not record.getMessage().startswith("Caught an error from sqlalchemy")
+
+
 def _not_an_interrupt(record: logging.LogRecord) -> bool:
     """Optuna's failed-trial log, except for stops and outages, which say themselves."""
     quiet = KeyboardInterrupt | Interrupted | StorageUnavailable
@@ -131,6 +138,9 @@ def quiet_optuna() -> None:
     optimize_logger = logging.getLogger(OPTIMIZE_LOGGER)
     if _not_an_interrupt not in optimize_logger.filters:
         optimize_logger.addFilter(_not_an_interrupt)
+    rdb_logger = logging.getLogger(RDB_LOGGER)
+    if _not_an_sql_error not in rdb_logger.filters:
+        rdb_logger.addFilter(_not_an_sql_error)
     if threading.excepthook is not _quiet_outages:
         threading.excepthook = _quiet_outages
 

@@ -169,6 +169,17 @@ def test_heartbeats_are_one_row_per_trial_and_make_silent_trials_stale(database_
     assert {r.trial_id: r.heartbeat for r in rows}[beating._trial_id] > first[beating._trial_id]
 
 
+def test_a_new_trial_beats_from_birth(database_url):
+    """A worker lost between creating its trial and its first heartbeat still leaves a
+    trial that the stale check can fail and re-queue."""
+    beating = open_storage(database_url, heartbeat=1)
+    trial = optuna.create_study(study_name="b", storage=beating).ask()
+    assert [row.trial_id for row in _heartbeats(beating)] == [trial._trial_id]
+    silent = open_storage(database_url, heartbeat=None)
+    optuna.create_study(study_name="s", storage=silent).ask()
+    assert len(_heartbeats(silent)) == 1  # no heartbeats, no row
+
+
 def _heartbeats(storage) -> list:
     from sqlalchemy import text
 

@@ -8,6 +8,7 @@ import optuna
 
 from hpsearch.storage import (
     OPTIMIZE_LOGGER,
+    RDB_LOGGER,
     heartbeat_interval,
     open_storage,
     rdb_backend,
@@ -19,6 +20,11 @@ from hpsearch.storage import (
 def test_the_optimize_logger_is_the_one_optuna_reports_failed_trials_with():
     module = importlib.import_module(OPTIMIZE_LOGGER)
     assert module._logger.name == OPTIMIZE_LOGGER
+
+
+def test_the_rdb_logger_is_the_one_optunas_storage_reports_sql_errors_with():
+    module = importlib.import_module(RDB_LOGGER)
+    assert module._logger.name == RDB_LOGGER
 
 
 def test_the_median_pruners_start_up_count_is_read_back():

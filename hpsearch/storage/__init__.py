@@ -10,6 +10,7 @@
 
 from hpsearch.storage.fast_rdb import (
     OPTIMIZE_LOGGER,
+    RDB_LOGGER,
     SharedRDBStorage,
     heartbeat_interval,
     rdb_backend,
@@ -38,6 +39,7 @@ __all__ = [
     "GRACE_FACTOR",
     "HEARTBEAT_SECONDS",
     "OPTIMIZE_LOGGER",
+    "RDB_LOGGER",
     "SharedRDBStorage",
     "StorageError",
     "StorageUnavailable",

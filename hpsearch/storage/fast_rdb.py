@@ -1,14 +1,12 @@
 """The fast path to Optuna's relational storage, and the one module of hpsearch that
-reads Optuna's private names (its ORM models, the storage methods `_CachedStorage`
-calls, a study's storage, a trial's id, the median pruner's start-up count, the logger
-of `study.optimize`). tests/test_fast_rdb.py holds the contract: it fails loudly when
-an Optuna release changes any of them.
+reads Optuna's private names (ORM models, the storage methods `_CachedStorage` calls, a
+study's storage, a trial's id, the median pruner's start-up count, two loggers).
+tests/test_fast_rdb.py holds the contract: it fails loudly when a release changes them.
 
 `SharedRDBStorage` is Optuna's RDBStorage with its hot writes (a trial's creation,
-parameters, one report per epoch, attrs, heartbeats) done as SQLAlchemy Core statements
-compiled once, and its reads in DEFERRED transactions, so that workers sharing one
-SQLite file queue less for its write lock. `version_gate` decides whether this Optuna
-gets it.
+parameters, a report per epoch, attrs, heartbeats) as SQLAlchemy Core statements
+compiled once and its reads in DEFERRED transactions, so that workers sharing one SQLite
+file queue less for its write lock. `version_gate` decides whether this Optuna gets it.
 """
 
 from __future__ import annotations
@@ -99,16 +97,14 @@ STALE_CHECK = "_get_stale_trial_ids"
 class SharedRDBStorage(_RDBStorage):
     """Optuna's RDBStorage, cheaper for several workers on one database.
 
-    A trial writes many transactions (params, one report per epoch, user attrs,
-    heartbeats, its end), and on SQLite each write holds the file's one write
-    lock, so workers queue for it. Methods that only read begin DEFERRED transactions,
-    which in WAL mode never wait for or hold the write lock. The frequent writes happen
-    for every epoch of every trial (reports), once a trial (user attrs, the first
-    heartbeat) and then periodically; Optuna writes them through ORM sessions that load
-    the trial and compile a fresh statement each time, all inside the write lock. Here
-    each is a Core transaction of one state check and one upsert compiled once, and
-    `set_trial_user_attrs` writes several user attrs in one transaction instead of one
-    each. Everything else is Optuna's."""
+    A trial writes many transactions (params, a report per epoch, user attrs, heartbeats,
+    its end); on SQLite each holds the file's one write lock, so workers queue for it.
+    Methods that only read begin DEFERRED transactions, which in WAL mode never wait for
+    or hold the write lock. Optuna writes the frequent rows through ORM sessions that
+    load the trial and compile a fresh statement each time, all inside the write lock;
+    here each is a Core transaction of one state check and one upsert compiled once,
+    and `set_trial_user_attrs` writes several user attrs in one transaction. Everything
+    else is Optuna's."""
 
     retry_policy: RetryPolicy | None = None  # set by open_storage
 
@@ -236,17 +232,18 @@ class SharedRDBStorage(_RDBStorage):
         state = optuna.trial.TrialState.RUNNING if template_trial is None else template_trial.state
         start = datetime.now() if template_trial is None else template_trial.datetime_start
         with self._writing() as connection:
-            if (
-                connection.execute(_statements().study_for_update, {"study_id": study_id}).first()
-                is None
-            ):
+            study = connection.execute(_statements().study_for_update, {"study_id": study_id})
+            if study.first() is None:
                 raise KeyError(rdb_models.NOT_FOUND_MSG)
-            number = connection.execute(
-                _statements().count_trials, {"study_id": study_id}
-            ).scalar_one()
+            count = connection.execute(_statements().count_trials, {"study_id": study_id})
+            number = count.scalar_one()
             row = {"number": number, "study_id": study_id, "state": state}
             row |= {"datetime_start": start, "datetime_complete": None}
             trial_id = connection.execute(_statements().insert_trial, row).inserted_primary_key[0]
+            if template_trial is None and self.heartbeat_interval is not None:
+                # Beating from birth: a worker lost before its first heartbeat leaves a
+                # trial that the stale check still fails and re-queues.
+                connection.execute(self._upsert("heartbeat"), {"trial_id": trial_id})
             if template_trial is not None:
                 for kind, attrs in [
                     ("system_attr", template_trial.system_attrs),
@@ -368,8 +365,10 @@ def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
 
 # -- the rest of Optuna's private names hpsearch reads, here so no other module does ---
 
-# The logger that reports a trial's failure inside `study.optimize` (a private module).
+# Loggers of Optuna's private modules: a trial's failure inside `study.optimize`, and the
+# relational storage's SQL errors (hpsearch retries or raises them; not to be printed).
 OPTIMIZE_LOGGER = "optuna.study._optimize"
+RDB_LOGGER = "optuna.storages._rdb.storage"
 
 
 def study_storage(study: optuna.Study) -> optuna.storages.BaseStorage:
