@@ -36,6 +36,22 @@ def _pg_ctl(folder: Path, *args: str, check: bool = True) -> None:
     )
 
 
+def _submitted(tmp_path: Path, url: str, n_trials: int) -> list[str]:
+    """Submit the tiny study of `n_trials` to `url`; the hpsearch command to go on with."""
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(SPEC.replace("n_trials = 20", f"n_trials = {n_trials}"))
+    command = [sys.executable, "-m", "hpsearch.cli"]
+    submit = [*command, "submit", str(spec), "--storage", url]
+    subprocess.run(submit, check=True, cwd=ROOT, capture_output=True, timeout=120)
+    return command
+
+
+def _start_again(folder: Path, url: str) -> None:
+    """Start the stopped server on its old port (.ci/postgres's settings)."""
+    options = f"-h 127.0.0.1 -p {make_url(url).port} -k {folder} -c fsync=off"
+    _pg_ctl(folder, "-l", str(folder / "log"), "-w", "-o", options, "start")
+
+
 def longest_pause(log: Path) -> float:
     pauses = re.findall(r"retrying in ([0-9.]+) s", log.read_text())
     return max(map(float, pauses), default=0.0)
@@ -61,17 +77,7 @@ def own_postgres():
 
 def test_workers_ride_out_a_postgres_outage(tmp_path, own_postgres):
     folder, url = own_postgres
-    port = make_url(url).port
-    spec = tmp_path / "tiny.toml"
-    spec.write_text(SPEC.replace("n_trials = 20", f"n_trials = {N_TRIALS}"))
-    command = [sys.executable, "-m", "hpsearch.cli"]
-    subprocess.run(
-        [*command, "submit", str(spec), "--storage", url],
-        check=True,
-        cwd=ROOT,
-        capture_output=True,
-        timeout=120,
-    )
+    command = _submitted(tmp_path, url, N_TRIALS)
     logs = [tmp_path / f"worker{i}.err" for i in range(2)]
     workers = [
         subprocess.Popen(
@@ -109,15 +115,7 @@ def test_workers_ride_out_a_postgres_outage(tmp_path, own_postgres):
             timeout=120,
             what="both workers retrying past the heartbeat grace",
         )
-        _pg_ctl(
-            folder,
-            "-l",
-            str(folder / "log"),
-            "-w",
-            "-o",
-            f"-h 127.0.0.1 -p {port} -k {folder} -c fsync=off",
-            "start",
-        )
+        _start_again(folder, url)
         codes = [worker.wait(timeout=300) for worker in workers]
     finally:
         for worker in workers:
@@ -146,17 +144,7 @@ def test_past_the_retry_limit_one_line_then_the_next_worker_completes_the_budget
     tmp_path, own_postgres
 ):
     folder, url = own_postgres
-    port = make_url(url).port
-    spec = tmp_path / "tiny.toml"
-    spec.write_text(SPEC.replace("n_trials = 20", "n_trials = 8"))
-    command = [sys.executable, "-m", "hpsearch.cli"]
-    subprocess.run(
-        [*command, "submit", str(spec), "--storage", url],
-        check=True,
-        cwd=ROOT,
-        capture_output=True,
-        timeout=120,
-    )
+    command = _submitted(tmp_path, url, 8)
     worker_args = ["worker", "--storage", url, "--study", "tiny", "--heartbeat", str(HEARTBEAT)]
     given_up = subprocess.Popen(
         [*command, *worker_args, "--workers", "2", "--retry-for", "3s", "--no-progress"],
@@ -183,15 +171,7 @@ def test_past_the_retry_limit_one_line_then_the_next_worker_completes_the_budget
     assert "for longer than the retry limit of 3 s" in errors[0], err
     assert "run the same command again to continue" in errors[0], err
 
-    _pg_ctl(
-        folder,
-        "-l",
-        str(folder / "log"),
-        "-w",
-        "-o",
-        f"-h 127.0.0.1 -p {port} -k {folder} -c fsync=off",
-        "start",
-    )
+    _start_again(folder, url)
     after = subprocess.run(
         [*command, *worker_args, "--no-progress"],
         cwd=ROOT,

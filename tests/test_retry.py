@@ -2,6 +2,7 @@
 the one line per retry, the limit, and the stale-trial check held back after an outage."""
 
 import logging
+import time
 
 import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -69,12 +70,21 @@ def test_other_errors_fail_at_once():
     assert calls == [1] and not policy.recovered_within(60)
 
 
-def test_past_the_limit_one_clear_error():
-    policy = RetryPolicy(retry_for=0, sleep=lambda _: None)
-    operation, _ = flaky(failures=100)
+def test_past_the_limit_one_clear_error_and_no_second_wait():
+    pauses = []
+    policy = RetryPolicy(retry_for=0.05, sleep=lambda s: (pauses.append(s), time.sleep(s)))
+    operation, calls = flaky(failures=100)
     with pytest.raises(StorageUnavailable, match=r"unreachable \(connection refused\)") as error:
         policy.call(operation, 1)
     assert "\n" not in str(error.value) and "run the same command" in str(error.value)
+    assert pauses and sum(pauses) <= 0.05 + 1e-9
+    # Optuna then fails the trial through more calls: each tries once, no new wait.
+    pauses.clear()
+    with pytest.raises(StorageUnavailable):
+        policy.call(operation, 2)
+    assert pauses == [] and calls[-1] == 2
+    working, _ = flaky(failures=0)
+    assert policy.call(working, 3) == 6 and not policy.gave_up  # back: full retries again
 
 
 def test_nested_calls_retry_once_at_the_outermost():

@@ -136,6 +136,7 @@ class RetryPolicy:
     longest_pause: float = LONGEST_PAUSE_SECONDS
     sleep: Callable[[float], None] = time.sleep
     recovered_at: float | None = None  # time.monotonic() when an outage last ended
+    gave_up: bool = False  # the last call ran out of retries; the next ones try once
     _rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(os.getpid()))
     _local: threading.local = field(default_factory=threading.local)
 
@@ -160,7 +161,9 @@ class RetryPolicy:
             self._local.inside = False
 
     def _retried(self, operation: Callable[..., T], args: tuple, kwargs: dict) -> T:
-        give_up = time.monotonic() + self.retry_for
+        # Once a call has given up, the next ones try once: the limit bounds the whole
+        # run's wait, not each of the calls Optuna makes while failing the trial.
+        give_up = time.monotonic() + (0.0 if self.gave_up else self.retry_for)
         pause, failed = self.first_pause, False
         while True:
             try:
@@ -171,6 +174,7 @@ class RetryPolicy:
                     raise
                 left = give_up - time.monotonic()
                 if left <= 0:
+                    self.gave_up = True
                     raise StorageUnavailable(
                         f"database unreachable ({reason}) for longer than the retry limit "
                         f"of {self.retry_for:g} s; finished trials are kept, run the same "
@@ -187,6 +191,7 @@ class RetryPolicy:
                 self.sleep(wait)
                 pause, failed = min(2.0 * pause, self.longest_pause), True
             else:
+                self.gave_up = False
                 if failed:
                     self.recovered_at = time.monotonic()
                     logger.warning("database reachable again")
