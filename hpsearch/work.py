@@ -125,8 +125,9 @@ def _not_an_sql_error(record: logging.LogRecord) -> bool:
 
 
 def _not_an_interrupt(record: logging.LogRecord) -> bool:
-    """Optuna's failed-trial log, except for stops and outages, which say themselves."""
-    quiet = KeyboardInterrupt | Interrupted | StorageUnavailable
+    """Optuna's failed-trial log (a traceback), except for stops, outages and surplus
+    trials refused by the budget, which say themselves (the last in its stop_reason)."""
+    quiet = KeyboardInterrupt | Interrupted | StorageUnavailable | BudgetFilled
     return not (record.exc_info and issubclass(record.exc_info[0], quiet))
 
 

@@ -280,3 +280,24 @@ def test_start_points_try_lr_a_decade_either_side_where_the_range_allows():
     assert points(1e-6, 1e-2) == pytest.approx([0.01, 0.001])  # the book's range
     assert points(0.005, 0.05) == pytest.approx([0.01])
     assert points(0.1, 1.0) == []  # the usual lr is outside: no anchor at all
+
+
+def test_optunas_failed_trial_traceback_is_kept_for_real_errors_only():
+    """Stops, outages and surplus trials refused by the budget say themselves in one
+    line; Optuna's failed-trial log with a traceback is kept for everything else."""
+    import logging
+
+    from hpsearch.budget import BudgetFilled
+    from hpsearch.storage import OPTIMIZE_LOGGER, StorageUnavailable
+    from hpsearch.work import quiet_optuna
+
+    quiet_optuna()
+    logger = logging.getLogger(OPTIMIZE_LOGGER)
+
+    def record(error: BaseException) -> logging.LogRecord:
+        info = (type(error), error, None)
+        return logger.makeRecord(logger.name, logging.WARNING, "", 0, "failed", (), info)
+
+    for quiet in (BudgetFilled("taken"), StorageUnavailable("gone"), KeyboardInterrupt()):
+        assert not logger.filter(record(quiet))
+    assert logger.filter(record(ValueError("a real bug")))
