@@ -5,9 +5,11 @@ that die with their parent.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import threading
@@ -28,9 +30,11 @@ from hpsearch.spec import StudySpec, from_dict
 from hpsearch.stop import Interrupted, graceful_stop
 from hpsearch.storage import (
     HEARTBEAT_SECONDS,
+    StorageUnavailable,
     close_connections,
     display_url,
     open_storage,
+    retry_until_stopped,
 )
 from hpsearch.study import StudyError, open_study
 from hpsearch.work import quiet_optuna, work
@@ -144,6 +148,7 @@ def _run_here(
     if on_progress is not None:
         callbacks.append(lambda s, _trial: on_progress(count_finished(s), _best_value(s)))
     with graceful_stop() as stop:
+        retry_until_stopped(study, stop)
         work(study, Objective(spec, stop), spec.search.n_trials, deadline, callbacks)
     return stop.requested()
 
@@ -175,39 +180,53 @@ def _run_workers(
             if process.is_alive():
                 os.kill(process.pid, signal.SIGTERM)
 
+    reasons: dict[str, str] = {}  # one line per distinct error, by a key without numbers
     with graceful_stop(on_request=pass_on) as stop:
+        retry_until_stopped(study, stop)
         for process in processes:
             process.start()
         while any(process.is_alive() for process in processes):
-            if on_progress is not None:
-                on_progress(count_finished(study), _best_value(study))
+            _progress(study, on_progress)
+            _collect(errors, reasons)  # as they come: a full pipe would block a worker
             for process in processes:
                 process.join(timeout=0.5 / workers)
-    if on_progress is not None:
-        on_progress(count_finished(study), _best_value(study))
+    _progress(study, on_progress)
+    _collect(errors, reasons)
     failed = [p.name for p in processes if p.exitcode not in (0, None)]
-    reasons = _reported(errors)
     if failed:
-        if Budget.of(study, n_trials).done:
+        if _done(study, n_trials):
             logger.warning("worker(s) %s died; the others completed the study", ", ".join(failed))
         else:
-            why = "; ".join(reasons) or "with an error"
+            why = "; ".join(reasons.values()) or "with an error"
             if "run the same command" not in why:
                 why += "; finished trials are kept, run the same command again to continue"
             raise StudyError(f"worker(s) {', '.join(failed)} stopped: {why}")
     return stop.requested()
 
 
-def _reported(errors: Any) -> list[str]:
-    """The distinct one-line errors the workers reported; their tracebacks go to the log
-    (shown with -v), not to the terminal."""
-    lines: list[str] = []
+def _collect(errors: Any, reasons: dict[str, str]) -> None:
+    """Add the one-line errors the workers reported to `reasons`, once per distinct
+    error (two workers' 'disk full' lines differ only in the bytes free); their
+    tracebacks go to the log (shown with -v), not to the terminal."""
     while not errors.empty():
         name, line, trace = errors.get()
         logger.info("%s stopped:\n%s", name, trace)
-        if line not in lines:
-            lines.append(line)
-    return lines
+        reasons.setdefault(re.sub(r"[0-9][0-9,.]*", "N", line), line)
+
+
+def _progress(study: optuna.Study, on_progress: Callable | None) -> None:
+    """Progress while workers run; the parent rides out an outage like them, and when it
+    gives up it stops reporting progress, not waiting for its workers."""
+    if on_progress is not None:
+        with contextlib.suppress(StorageUnavailable):
+            on_progress(count_finished(study), _best_value(study))
+
+
+def _done(study: optuna.Study, n_trials: int) -> bool:
+    try:
+        return Budget.of(study, n_trials).done
+    except StorageUnavailable:  # the workers' own error says why
+        return False
 
 
 def _one_line(error: BaseException) -> str:
@@ -244,12 +263,13 @@ def _worker_main(plan: WorkerPlan, worker: int, claim: Any, errors: Any) -> None
                 sampler=make_sampler(spec, worker, plan.start, plan.stream),
                 pruner=make_pruner(spec),
             )
+            retry_until_stopped(study, stop)
             objective = Objective(spec, stop)
             work(study, objective, spec.search.n_trials, plan.deadline, claim=claim)
     except KeyboardInterrupt:  # a signal before the handler was in place: nothing started
         raise SystemExit(0) from None
     except Exception as error:
-        errors.put((multiprocessing.current_process().name, _one_line(error), format_exc()))
+        errors.put((multiprocessing.current_process().name, _one_line(error), format_exc()[-8000:]))
         raise SystemExit(2) from None
 
 

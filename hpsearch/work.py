@@ -27,6 +27,7 @@ from hpsearch.storage import (
     heartbeat_interval,
     running_without_heartbeat,
 )
+from hpsearch.storage.retry import error_chain
 
 logger = logging.getLogger(__name__)
 
@@ -102,20 +103,13 @@ def work(
             unavailable = _unavailable_in(error)
             if unavailable is None:
                 raise
-            raise unavailable from None
+            raise unavailable from unavailable.__cause__  # the driver's error, for -v
         finally:
             guarded.release()
 
 
 def _unavailable_in(error: BaseException) -> StorageUnavailable | None:
-    seen: set[int] = set()
-    link: BaseException | None = error
-    while link is not None and id(link) not in seen:
-        if isinstance(link, StorageUnavailable):
-            return link
-        seen.add(id(link))
-        link = link.__cause__ or link.__context__
-    return None
+    return next((e for e in error_chain(error) if isinstance(e, StorageUnavailable)), None)
 
 
 def _not_an_sql_error(record: logging.LogRecord) -> bool:

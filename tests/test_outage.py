@@ -167,7 +167,7 @@ def test_past_the_retry_limit_one_line_then_the_next_worker_completes_the_budget
     assert given_up.returncode == 2, err
     assert "Traceback" not in err, err
     errors = [line for line in err.splitlines() if not line.startswith("WARNING")]
-    assert len(errors) == 1 and errors[0].startswith("hpsearch: error: "), err
+    assert len(errors) == 1 and errors[0].startswith("hpsearch: error: worker(s) "), err
     assert "for longer than the retry limit of 3 s" in errors[0], err
     assert "run the same command again to continue" in errors[0], err
 

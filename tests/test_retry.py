@@ -3,6 +3,7 @@ the one line per retry, the limit, and the stale-trial check held back after an 
 
 import logging
 import time
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -70,7 +71,7 @@ def test_other_errors_fail_at_once():
     assert calls == [1] and not policy.recovered_within(60)
 
 
-def test_past_the_limit_one_clear_error_and_no_second_wait():
+def test_past_the_limit_one_clear_error_and_the_run_is_over():
     pauses = []
     policy = RetryPolicy(retry_for=0.05, sleep=lambda s: (pauses.append(s), time.sleep(s)))
     operation, calls = flaky(failures=100)
@@ -84,7 +85,65 @@ def test_past_the_limit_one_clear_error_and_no_second_wait():
         policy.call(operation, 2)
     assert pauses == [] and calls[-1] == 2
     working, _ = flaky(failures=0)
-    assert policy.call(working, 3) == 6 and not policy.gave_up  # back: full retries again
+    assert policy.call(working, 3) == 6  # what works still works
+
+
+def test_a_stop_request_ends_the_waiting_at_once():
+    policy = RetryPolicy(retry_for=60, sleep=lambda _: pytest.fail("no wait expected"))
+    policy.stop_requested = lambda: True
+    operation, calls = flaky(failures=100)
+    with pytest.raises(StorageUnavailable, match="stopped while the database was unreachable"):
+        policy.call(operation, 1)
+    assert calls == [1]
+
+
+def test_a_trials_end_written_again_after_a_dropped_connection_is_not_an_error():
+    """The first try committed, the connection dropped before the answer: the retry
+    finds the trial finished in the state asked for, which is success."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    from hpsearch.storage.retry import retry_methods
+
+    class Storage:
+        retry_policy = RetryPolicy(retry_for=60, sleep=lambda _: None)
+        engine = SimpleNamespace(name="postgresql")
+        state, tries = TrialState.RUNNING, 0
+
+        def set_trial_state_values(self, trial_id, state, values=None):
+            self.tries += 1
+            if self.state != TrialState.RUNNING:
+                raise UpdateFinishedTrialError("finished")
+            self.state = state
+            if self.tries == 1:
+                raise OperationalError("x", {}, Exception("server closed the connection"))
+            return True
+
+        def get_trial(self, trial_id):
+            return SimpleNamespace(state=self.state)
+
+    retry_methods(Storage, ("set_trial_state_values",))
+    storage = Storage()
+    assert storage.set_trial_state_values(7, state=TrialState.COMPLETE) is True
+    assert storage.tries == 2 and storage.state == TrialState.COMPLETE
+    with pytest.raises(UpdateFinishedTrialError):  # without a retry it is a real error
+        storage.set_trial_state_values(7, state=TrialState.FAIL)
+
+
+def test_a_full_or_read_only_sqlite_file_is_named_in_one_line(tmp_path):
+    import sqlite3
+
+    from hpsearch.storage.retry import disk_error, disk_problem
+
+    assert disk_problem(sqlite3.OperationalError("database or disk is full")) == "disk full"
+    assert disk_problem(sqlite3.OperationalError("attempt to write a readonly database")) == (
+        "read-only database"
+    )
+    assert disk_problem(sqlite3.OperationalError("no such table: trials")) is None
+    message = str(disk_error("disk full", str(tmp_path / "s.db")))
+    assert message.startswith(f"disk full: {tmp_path / 's.db'} (") and "bytes free)" in message
+    assert "free space and run the same command to continue" in message
+    assert "make it writable" in str(disk_error("read-only database", str(tmp_path / "s.db")))
 
 
 def test_nested_calls_retry_once_at_the_outermost():
@@ -95,12 +154,13 @@ def test_nested_calls_retry_once_at_the_outermost():
     assert len(inner_calls) == 2 and len(pauses) == 1
 
 
-def test_a_policy_travels_to_worker_processes():
+def test_a_policy_stays_in_its_process():
+    """Each process opens its storage and gets its own policy (a copied one would carry
+    one jitter stream into every worker)."""
     import pickle
 
-    policy = RetryPolicy(retry_for=12)
-    again = pickle.loads(pickle.dumps(policy))
-    assert again.retry_for == 12 and again.call(lambda: 3) == 3
+    with pytest.raises(TypeError, match="belongs to one process"):
+        pickle.dumps(RetryPolicy())
 
 
 def test_the_spec_sets_the_retry_limit_and_refuses_a_negative_one():

@@ -21,6 +21,7 @@ from hpsearch.storage.fast_rdb import (
 from hpsearch.storage.queries import (
     close_connections,
     count_live_trials,
+    retry_until_stopped,
     running_curves,
     running_without_heartbeat,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "open_storage",
     "rdb_backend",
     "reading",
+    "retry_until_stopped",
     "running_curves",
     "running_without_heartbeat",
     "set_user_attrs",

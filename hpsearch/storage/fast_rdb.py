@@ -89,7 +89,6 @@ DATABASE_METHODS = (
     "set_trial_user_attr",
     "set_trial_user_attrs",
     "_get_best_trial_id",
-    "get_current_version",
 )
 STALE_CHECK = "_get_stale_trial_ids"
 

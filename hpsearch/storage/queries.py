@@ -88,6 +88,14 @@ def running_without_heartbeat(study: optuna.Study, older_than: float) -> list[in
     return sorted(number for number, start in rows if start is None or _as_datetime(start) < cutoff)
 
 
+def retry_until_stopped(study: optuna.Study, stop: Any) -> None:
+    """Let a stop request (Ctrl-C, SIGTERM) end the study's outage retries at once,
+    instead of after the retry limit: `stop` has `wait(seconds)` and `requested()`."""
+    policy = getattr(rdb_backend(study), "retry_policy", None)
+    if policy is not None:
+        policy.sleep, policy.stop_requested = stop.wait, stop.requested
+
+
 def close_connections(study: optuna.Study) -> None:
     """Close the pooled database connections of the study's storage (they reopen when
     next needed): a forked process must not inherit connections it could use or close."""

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+from optuna.exceptions import UpdateFinishedTrialError
 from sqlalchemy import exc as sa_exc
 
 from hpsearch.errors import HpsearchError
@@ -77,7 +78,7 @@ _DISK_PROBLEMS = {
 def disk_problem(error: BaseException) -> str | None:
     """'disk full' or 'read-only ...' when `error` (or one it came from) says the
     database file cannot be written, else None."""
-    for link in _chain(error):
+    for link in error_chain(error):
         text = str(link).lower()
         for marker, reason in _DISK_PROBLEMS.items():
             if marker in text:
@@ -100,7 +101,8 @@ def disk_error(reason: str, database: str | None) -> DiskFull:
     )
 
 
-def _chain(error: BaseException) -> list[BaseException]:
+def error_chain(error: BaseException) -> list[BaseException]:
+    """`error` and the errors it was raised from or during, outermost first."""
     seen: list[BaseException] = []
     while error is not None and error not in seen:
         seen.append(error)
@@ -111,7 +113,7 @@ def _chain(error: BaseException) -> list[BaseException]:
 def unreachable_reason(error: BaseException) -> str | None:
     """A short reason when `error` (or one it came from) says the database could not be
     reached, else None: only these are worth retrying."""
-    for link in _chain(error):
+    for link in error_chain(error):
         if isinstance(link, sa_exc.DBAPIError) and link.connection_invalidated:
             return "connection lost"
         if isinstance(link, sa_exc.DisconnectionError):
@@ -129,42 +131,46 @@ def unreachable_reason(error: BaseException) -> str | None:
 
 @dataclass
 class RetryPolicy:
-    """How long one process keeps retrying a database that cannot be reached."""
+    """How long one process keeps retrying a database that cannot be reached. Not
+    picklable on purpose: every process opens its storage and gets a policy of its own."""
 
     retry_for: float = DEFAULT_RETRY_SECONDS
     first_pause: float = FIRST_PAUSE_SECONDS
     longest_pause: float = LONGEST_PAUSE_SECONDS
-    sleep: Callable[[float], None] = time.sleep
+    # How to wait between tries, and whether to stop waiting: a run's stop request
+    # (Ctrl-C, SIGTERM) ends the retries instead of sitting them out.
+    sleep: Callable[[float], Any] = time.sleep
+    stop_requested: Callable[[], bool] = lambda: False
     recovered_at: float | None = None  # time.monotonic() when an outage last ended
-    gave_up: bool = False  # the last call ran out of retries; the next ones try once
+    gave_up: bool = False  # a call ran out of retries: the run is over, later calls fail
     _rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(os.getpid()))
     _local: threading.local = field(default_factory=threading.local)
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_local"}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _local=threading.local())
+    def __reduce__(self):
+        raise TypeError("a RetryPolicy belongs to one process: open the storage there")
 
     def recovered_within(self, seconds: float) -> bool:
         """Whether this process came back from an outage less than `seconds` ago."""
         return self.recovered_at is not None and time.monotonic() - self.recovered_at < seconds
 
+    @property
+    def last_call_retried(self) -> bool:
+        """Whether this thread's last outermost call failed at least once before it
+        returned or raised (a write that failed mid-call may have committed)."""
+        return getattr(self._local, "retried", False)
+
     def call(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`operation(*args, **kwargs)`, retried while the database is unreachable."""
         if getattr(self._local, "inside", False):
             return operation(*args, **kwargs)
-        self._local.inside = True
+        self._local.inside, self._local.retried = True, False
         try:
             return self._retried(operation, args, kwargs)
         finally:
             self._local.inside = False
 
     def _retried(self, operation: Callable[..., T], args: tuple, kwargs: dict) -> T:
-        # Once a call has given up, the next ones try once: the limit bounds the whole
-        # run's wait, not each of the calls Optuna makes while failing the trial.
-        give_up = time.monotonic() + (0.0 if self.gave_up else self.retry_for)
-        pause, failed = self.first_pause, False
+        give_up, pause = None, self.first_pause
         while True:
             try:
                 result = operation(*args, **kwargs)
@@ -172,8 +178,19 @@ class RetryPolicy:
                 reason = unreachable_reason(error)
                 if reason is None:
                     raise
+                self._local.retried = True
+                if give_up is None:  # the deadline starts at the first failure
+                    give_up = time.monotonic() + self.retry_for
                 left = give_up - time.monotonic()
-                if left <= 0:
+                # Once a call has given up, the run is over: the calls Optuna makes
+                # while failing the trial try once, and a stop request ends the wait.
+                if self.stop_requested():
+                    self.gave_up = True
+                    raise StorageUnavailable(
+                        f"stopped while the database was unreachable ({reason}); finished "
+                        "trials are kept, run the same command again to continue"
+                    ) from error
+                if left <= 0 or self.gave_up:
                     self.gave_up = True
                     raise StorageUnavailable(
                         f"database unreachable ({reason}) for longer than the retry limit "
@@ -189,10 +206,9 @@ class RetryPolicy:
                     until.strftime("%H:%M:%S"),
                 )
                 self.sleep(wait)
-                pause, failed = min(2.0 * pause, self.longest_pause), True
+                pause = min(2.0 * pause, self.longest_pause)
             else:
-                self.gave_up = False
-                if failed:
+                if give_up is not None:
                     self.recovered_at = time.monotonic()
                     logger.warning("database reachable again")
                 return result
@@ -216,8 +232,16 @@ def _retried(method: Callable[..., T]) -> Callable[..., T]:
             return policy.call(method, self, *args, **kwargs)
         except StorageUnavailable:
             raise
+        except UpdateFinishedTrialError:
+            # A trial's end written again after the connection dropped mid-call: the
+            # first try committed if the trial already has the state asked for.
+            if method.__name__ == "set_trial_state_values" and policy.last_call_retried:
+                asked = dict(zip(("trial_id", "state"), args, strict=False)) | kwargs
+                if self.get_trial(asked["trial_id"]).state == asked["state"]:
+                    return True
+            raise
         except Exception as error:
-            reason = disk_problem(error)
+            reason = disk_problem(error) if self.engine.name == "sqlite" else None
             if reason is None:
                 raise
             raise disk_error(reason, self.engine.url.database) from error
@@ -227,8 +251,9 @@ def _retried(method: Callable[..., T]) -> Callable[..., T]:
 
 def ride_out_outages(cls: type, methods: tuple[str, ...], stale_check: str) -> None:
     """Make a storage class's database calls retry through outages, and its stale-trial
-    check wait one grace period after an outage of its own: every worker's heartbeats
-    stopped while the database was away, and their trials are not dead."""
+    check wait a heartbeat grace plus the longest retry pause after an outage of its
+    own: every worker's heartbeats stopped while the database was away, and their
+    trials are not dead."""
     retry_methods(cls, methods)
     check = getattr(cls, stale_check)
 
@@ -236,7 +261,8 @@ def ride_out_outages(cls: type, methods: tuple[str, ...], stale_check: str) -> N
     def after_outages(self, *args: Any, **kwargs: Any) -> list[int]:
         policy = getattr(self, "retry_policy", None)
         grace = float(getattr(self, "grace_period", None) or 0.0)
-        if policy is not None and policy.recovered_within(2.0 * grace):
+        # Long enough for every worker's heartbeat thread to be out of its last pause.
+        if policy is not None and policy.recovered_within(grace + 1.25 * policy.longest_pause):
             return []
         return check(self, *args, **kwargs)
 
