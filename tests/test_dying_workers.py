@@ -21,14 +21,15 @@ from tests.helpers import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 HEARTBEAT = 1  # seconds; a silent trial is failed after 3
-N_TRIALS = 20
-# Trials of about 0.4 s on one core: long enough that a kill lands inside one, short
+N_TRIALS = 12
+EPOCHS = 10
+# Trials of about a quarter second on one core: long enough that a kill lands inside one, short
 # enough for CI.
 SPEC = (
     TINY.format(n_trials=N_TRIALS, sampler="random", pruner="none")
     .replace("hidden_sizes = [32, 32]", "hidden_sizes = [200, 200]")
     .replace("batch_size = 50", "batch_size = 10")
-    .replace("epochs = 4", "epochs = 16")
+    .replace("epochs = 4", f"epochs = {EPOCHS}")
     # Ranges where no trial diverges (a diverged trial ends PRUNED, not COMPLETE).
     .replace("low = 1e-3\nhigh = 1.0", "low = 1e-3\nhigh = 0.05")
     .replace("low = 1e-2\nhigh = 10.0", "low = 0.5\nhigh = 2.0")
@@ -103,7 +104,7 @@ def alive(pid: int) -> bool:
 
 
 def four_workers_one_killed(tmp_path: Path, storage: str) -> None:
-    """Submit a 20-trial study, start 4 workers, SIGKILL the one running a trial once
+    """Submit a 12-trial study, start 4 workers, SIGKILL the one running a trial once
     a few trials are complete, and check the study ends whole."""
     spec = tmp_path / "tiny.toml"
     spec.write_text(SPEC)
@@ -159,7 +160,7 @@ def four_workers_one_killed(tmp_path: Path, storage: str) -> None:
     numbers = [t.number for t in final]
     assert len(numbers) == len(set(numbers)) == len(final)
     # The killed trial was failed by the heartbeat and re-queued once; the retry, with
-    # the same parameters, completed on another worker and counts towards the 20.
+    # the same parameters, completed on another worker and counts towards the 12.
     dead = final[killed_trial]
     assert dead.state == TrialState.FAIL
     retries = [t for t in final if t.system_attrs.get("failed_trial") == killed_trial]

@@ -14,7 +14,7 @@ import pytest
 from tests.helpers import TINY
 from tests.test_dying_workers import ROOT
 
-N_TRIALS = 30
+N_TRIALS = 20
 
 
 @pytest.fixture

@@ -233,7 +233,7 @@ def test_a_message_with_a_newline_in_a_path_stays_one_line(tmp_path, capsys):
     [
         (b"some notes that must survive\n", "is not an SQLite database"),
         (bytes(range(256)) * 64, "is not an SQLite database"),
-        (gzip.compress(b"SQLite format 3\0" * 100), "is not an SQLite database"),
+        (gzip.compress(b"SQLite format 3\0" * 100, mtime=0), "is not an SQLite database"),
         (b"SQLite format 3\0" + b"\xff" * 4000, "is not an SQLite database"),
     ],
 )

@@ -17,9 +17,10 @@ import pytest
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
-from tests.test_dying_workers import HEARTBEAT, ROOT, SPEC, trials, wait_for
+from tests.test_dying_workers import EPOCHS, HEARTBEAT, ROOT, SPEC, trials, wait_for
+from tests.test_dying_workers import N_TRIALS as KILL_TRIALS
 
-N_TRIALS = 16
+N_TRIALS = 10
 
 
 def _as_owner() -> list[str]:
@@ -39,7 +40,7 @@ def _pg_ctl(folder: Path, *args: str, check: bool = True) -> None:
 def _submitted(tmp_path: Path, url: str, n_trials: int) -> list[str]:
     """Submit the tiny study of `n_trials` to `url`; the hpsearch command to go on with."""
     spec = tmp_path / "tiny.toml"
-    spec.write_text(SPEC.replace("n_trials = 20", f"n_trials = {n_trials}"))
+    spec.write_text(SPEC.replace(f"n_trials = {KILL_TRIALS}", f"n_trials = {n_trials}"))
     command = [sys.executable, "-m", "hpsearch.cli"]
     submit = [*command, "submit", str(spec), "--storage", url]
     subprocess.run(submit, check=True, cwd=ROOT, capture_output=True, timeout=120)
@@ -137,7 +138,7 @@ def test_workers_ride_out_a_postgres_outage(tmp_path, own_postgres):
     assert len({t.number for t in final}) == len(final)
     for trial in final:
         if trial.number in before or trial.state == TrialState.COMPLETE:
-            assert len(trial.intermediate_values) == 16 and "val_accuracy" in trial.user_attrs
+            assert len(trial.intermediate_values) == EPOCHS and "val_accuracy" in trial.user_attrs
 
 
 def test_past_the_retry_limit_one_line_then_the_next_worker_completes_the_budget(
