@@ -28,12 +28,13 @@ from optuna.exceptions import UpdateFinishedTrialError
 from sqlalchemy import exc as sa_exc
 
 from hpsearch.errors import HpsearchError
+from hpsearch.spec.schema import SearchSpec
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DEFAULT_RETRY_SECONDS = 300.0
+DEFAULT_RETRY_SECONDS = SearchSpec.retry_for  # one default: the spec's
 FIRST_PAUSE_SECONDS = 0.5
 LONGEST_PAUSE_SECONDS = 8.0
 
