@@ -217,6 +217,19 @@ def test_usage_errors_exit_2_without_traceback():
     assert "Traceback" not in result.stderr
 
 
+def test_the_command_imports_plotting_and_tables_only_for_the_subcommands_that_use_them():
+    # Every `hpsearch` process (each worker of a cluster) pays for what its parser imports.
+    probe = (
+        "import sys\n"
+        "from hpsearch.cli import build_parser\n"
+        "build_parser()\n"
+        "print(sorted(m for m in ('matplotlib', 'pandas', 'sklearn', 'scipy') if m in sys.modules))"
+    )
+    result = run("-c", probe)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigint_keeps_finished_trials_and_the_next_run_continues(tmp_path, workers):
     storage = f"sqlite:///{tmp_path / 'interrupted.db'}"

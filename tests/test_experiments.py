@@ -5,7 +5,16 @@ import math
 import pytest
 
 from hpsearch.cli import main
-from hpsearch.experiments import activations, batchnorm, circles, init_mnist, optimizers, overfit
+from hpsearch.experiments import (
+    EXPERIMENTS,
+    activations,
+    batchnorm,
+    circles,
+    experiment,
+    init_mnist,
+    optimizers,
+    overfit,
+)
 
 
 def figures_written(result) -> None:
@@ -76,6 +85,11 @@ def test_weight_decay_and_dropout_shrink_the_overfitting_gap(tmp_path):
     assert gap["weight decay 0.1"] < gap["none"]
     assert gap["dropout 0.2"] < gap["none"]
     figures_written(result)
+
+
+def test_every_experiment_name_resolves_to_its_modules_run():
+    modules = [activations, circles, init_mnist, optimizers, batchnorm, overfit]
+    assert [experiment(name) for name in EXPERIMENTS] == [m.run for m in modules]
 
 
 def test_experiment_command_prints_the_table_and_writes_figures(tmp_path, capsys):

@@ -149,7 +149,7 @@ def add_experiment_parser(commands: argparse._SubParsersAction) -> None:
 def _experiment(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from hpsearch.experiments import EXPERIMENTS
+    from hpsearch.experiments import experiment
 
     if args.seed < 0:
         raise HpsearchError(f"--seed must be >= 0, got {args.seed}")
@@ -158,7 +158,7 @@ def _experiment(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise HpsearchError(f"cannot create {args.out}: {exc.strerror}") from None
     print(f"experiment {args.name} (seed {args.seed}) ...", flush=True)
-    result = EXPERIMENTS[args.name](args.out, args.seed)
+    result = experiment(args.name)(args.out, args.seed)
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(result.table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     for line in result.findings:
