@@ -16,8 +16,11 @@ COMPILE := $(BIN)/python -m compileall -qq -j 0 $(VENV)/lib || true
 study: $(VENV)/.installed
 	$(BIN)/python scripts/run_study.py $(ARGS)
 
+# Two pytest workers (pytest-xdist; TEST_JOBS=1 for one). Tests that time heartbeats run
+# one at a time on one of them (tests/conftest.py, TIMED_MODULES).
+TEST_JOBS ?= 2
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup $(PYTEST_ARGS)
 
 # Not part of `make test`: minutes of measurement, printed as ratios with PASS/FAIL. Without
 # ARGS it also renders the README's speed block from the results file the run wrote;

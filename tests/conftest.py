@@ -3,8 +3,16 @@ import uuid
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from hpsearch.data import Split, load
+
+# One BLAS thread in every test process and every process a test starts. `make test` runs
+# the suite on two pytest workers (pytest-xdist); OpenBLAS's own threads on top of them
+# spin for cores the other worker is using, and made the whole suite slower than one
+# worker alone.
+os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
+threadpool_limits(limits=1)
 
 # End-to-end modules: real processes, servers, browsers and whole studies. `pytest -m "not
 # slow"` runs the unit tests alone, in well under a minute.
@@ -20,6 +28,12 @@ SLOW_MODULES = {
     "test_sqlite_workers",
 }
 
+# Modules whose tests kill workers, stop servers or fill disks against heartbeat graces of
+# a few seconds: with `--dist loadgroup` (make test) they run one at a time on one pytest
+# worker, so two of them never crowd the two cores together while the other worker runs
+# everything else.
+TIMED_MODULES = {"test_dying_workers", "test_full_disk", "test_outage"}
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: an end-to-end test (see SLOW_MODULES)")
@@ -27,8 +41,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module is not None else ""
+        if module in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
+        if module in TIMED_MODULES:
+            item.add_marker(pytest.mark.xdist_group("timed"))
 
 
 @pytest.fixture(scope="session")

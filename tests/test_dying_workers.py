@@ -17,11 +17,12 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from hpsearch.cli import main
 from tests.helpers import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 HEARTBEAT = 1  # seconds; a silent trial is failed after 3
-N_TRIALS = 12
+N_TRIALS = 8
 EPOCHS = 10
 # Trials of about a quarter second on one core: long enough that a kill lands inside one, short
 # enough for CI.
@@ -66,15 +67,30 @@ def trials(storage: str, name: str = "tiny") -> list[optuna.trial.FrozenTrial]:
 
 
 def running_trial_pid(storage: str) -> tuple[int, int] | None:
-    """(trial number, pid) of a trial that is RUNNING and has trained for a while."""
+    """(trial number, pid) of a trial that is RUNNING and has reported an epoch: mid-trial."""
     for trial in trials(storage):
         if (
             trial.state == TrialState.RUNNING
+            and trial.intermediate_values
             and "worker" in trial.user_attrs
-            and time.time() - trial.datetime_start.timestamp() > 0.1
         ):
             return trial.number, int(trial.user_attrs["worker"].rsplit(":", 1)[1])
     return None
+
+
+def frozen_mid_trial(workers: list[subprocess.Popen], storage: str) -> tuple[int, int]:
+    """Freeze every worker (SIGSTOP) while one of them is mid-trial; (that trial's number,
+    its worker's pid). The database stands still while it is read again, so the choice
+    cannot go stale; the caller resumes the workers (SIGCONT) within the heartbeat grace."""
+    while True:
+        wait_for(lambda: running_trial_pid(storage), 60, "a trial that has reported an epoch")
+        for worker in workers:
+            os.kill(worker.pid, signal.SIGSTOP)
+        found = running_trial_pid(storage)
+        if found:  # still running: the trial had epochs to go
+            return found
+        for worker in workers:
+            os.kill(worker.pid, signal.SIGCONT)
 
 
 def descendants(pid: int) -> set[int]:
@@ -103,15 +119,13 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def four_workers_one_killed(tmp_path: Path, storage: str) -> None:
-    """Submit a 12-trial study, start 4 workers, SIGKILL the one running a trial once
-    a few trials are complete, and check the study ends whole."""
+def four_workers_one_killed(tmp_path: Path, storage: str, capsys) -> None:
+    """Submit an 8-trial study, start 4 workers, SIGKILL one mid-trial once two trials
+    are complete, and check the study ends whole."""
     spec = tmp_path / "tiny.toml"
     spec.write_text(SPEC)
-    submit = hpsearch("submit", str(spec), "--storage", storage)
-    out, err = submit.communicate(timeout=120)
-    assert submit.returncode == 0, err
-    assert "start workers with: hpsearch worker" in out
+    assert main(["submit", str(spec), "--storage", storage]) == 0  # in this process: quick
+    assert "start workers with: hpsearch worker" in capsys.readouterr().out
     workers = [
         hpsearch(
             "worker",
@@ -127,22 +141,17 @@ def four_workers_one_killed(tmp_path: Path, storage: str) -> None:
     ]
     try:
         wait_for(
-            lambda: sum(t.state == TrialState.COMPLETE for t in trials(storage)) >= 4,
+            lambda: sum(t.state == TrialState.COMPLETE for t in trials(storage)) >= 2,
             timeout=180,
-            what="4 complete trials",
+            what="2 complete trials",
         )
-        while True:
-            killed_trial, pid = wait_for(lambda: running_trial_pid(storage), 60, "a running trial")
-            # Freeze the worker, then make sure its trial has not finished in the meantime:
-            # only then is the SIGKILL certain to land mid-trial.
-            os.kill(pid, signal.SIGSTOP)
-            if trials(storage)[killed_trial].state == TrialState.RUNNING:
-                break
-            os.kill(pid, signal.SIGCONT)
+        killed_trial, pid = frozen_mid_trial(workers, storage)
         victim = next(w for w in workers if w.pid == pid)
         victim.kill()
         victim.wait(timeout=10)
         survivors = [w for w in workers if w is not victim]
+        for worker in survivors:
+            os.kill(worker.pid, signal.SIGCONT)
         outputs = [w.communicate(timeout=600) for w in survivors]
     finally:
         for worker in workers:
@@ -160,7 +169,7 @@ def four_workers_one_killed(tmp_path: Path, storage: str) -> None:
     numbers = [t.number for t in final]
     assert len(numbers) == len(set(numbers)) == len(final)
     # The killed trial was failed by the heartbeat and re-queued once; the retry, with
-    # the same parameters, completed on another worker and counts towards the 12.
+    # the same parameters, completed on another worker and counts towards the budget.
     dead = final[killed_trial]
     assert dead.state == TrialState.FAIL
     retries = [t for t in final if t.system_attrs.get("failed_trial") == killed_trial]
@@ -176,13 +185,15 @@ def four_workers_one_killed(tmp_path: Path, storage: str) -> None:
 
 
 @pytest.mark.postgres
-def test_four_postgres_workers_one_killed_mid_trial_complete_the_study(tmp_path, postgres_url):
-    four_workers_one_killed(tmp_path, postgres_url)
+def test_four_postgres_workers_one_killed_mid_trial_complete_the_study(
+    tmp_path, postgres_url, capsys
+):
+    four_workers_one_killed(tmp_path, postgres_url, capsys)
 
 
-def test_four_sqlite_workers_one_killed_mid_trial_complete_the_study(tmp_path):
+def test_four_sqlite_workers_one_killed_mid_trial_complete_the_study(tmp_path, capsys):
     db = tmp_path / "studies.db"
-    four_workers_one_killed(tmp_path, f"sqlite:///{db}")
+    four_workers_one_killed(tmp_path, f"sqlite:///{db}", capsys)
     with sqlite3.connect(db) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     connection.close()
@@ -251,8 +262,6 @@ def test_a_worker_does_not_wait_for_a_running_trial_without_heartbeats(tmp_path)
     """A trial left RUNNING by a process without heartbeats (plain Optuna, an older
     hpsearch) can never be failed by them: a worker whose only free slot it holds
     reports it and returns instead of waiting for ever."""
-    from hpsearch.cli import main
-
     spec = tmp_path / "tiny.toml"
     spec.write_text(SPEC.replace(f"n_trials = {N_TRIALS}", "n_trials = 1"))
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
