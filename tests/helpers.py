@@ -1,5 +1,6 @@
 """Small specs that make study tests fast: digits, one small hidden layer, few epochs."""
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -49,5 +50,5 @@ def tiny_spec(
 
 def dump(db: Path) -> list[str]:
     """The database's whole logical content, to show it was left untouched."""
-    with sqlite3.connect(db) as connection:
+    with contextlib.closing(sqlite3.connect(db)) as connection:
         return list(connection.iterdump())

@@ -4,6 +4,7 @@ followed by the same command again. Nothing is lost, nothing is counted twice.""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sqlite3
@@ -16,6 +17,7 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+from sqlalchemy.pool import NullPool
 
 from hpsearch.cli import main
 from tests.helpers import TINY
@@ -58,9 +60,17 @@ def wait_for(condition, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+@functools.cache
+def _poll_storage(url: str) -> optuna.storages.RDBStorage:
+    """One storage per URL for a test's polls: opening one per poll took up to 1.6 s on a
+    loaded machine, long enough for a whole study to finish between two polls. No pool:
+    each poll connects anew, so a server restarted by a test needs nothing special."""
+    return optuna.storages.RDBStorage(url, engine_kwargs={"poolclass": NullPool})
+
+
 def trials(storage: str, name: str = "tiny") -> list[optuna.trial.FrozenTrial]:
     try:
-        study = optuna.load_study(study_name=name, storage=storage)
+        study = optuna.load_study(study_name=name, storage=_poll_storage(storage))
     except KeyError:  # not created yet
         return []
     return study.get_trials(deepcopy=False)

@@ -1,6 +1,7 @@
 """SQLite on a file system that fills up under two workers: one line that names the
 disk and its free space, exit 2, no traceback; after space is freed, the same command
-completes the budget and the database is intact."""
+completes the budget and the database is intact. And a study on a file system that has
+become read-only: one line that says so, the database untouched."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import sys
 
 import pytest
 
-from tests.helpers import TINY
+from hpsearch.cli import main
+from tests.helpers import TINY, dump
 from tests.test_dying_workers import ROOT
 
 N_TRIALS = 20
@@ -65,3 +67,34 @@ def test_a_full_disk_is_one_line_and_the_same_command_continues(tmp_path, small_
         states = dict(connection.execute("SELECT state, COUNT(*) FROM trials GROUP BY state"))
     connection.close()
     assert states.get("COMPLETE") == N_TRIALS and "RUNNING" not in states, states
+
+
+def test_a_read_only_file_system_is_one_line_and_the_database_is_untouched(
+    tmp_path, small_disk, capsys
+):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY.format(n_trials=3, sampler="random", pruner="none"))
+    subprocess.run(["mount", "-o", "remount,size=20m", str(small_disk)], check=True)
+    db = small_disk / "studies.db"
+    command = ["run", str(spec), "--storage", f"sqlite:///{db}", "--no-progress"]
+    # In a process of its own: a read-only remount needs every writer of the disk gone.
+    first = subprocess.run(
+        [sys.executable, "-m", "hpsearch.cli", *command], cwd=ROOT, capture_output=True
+    )
+    assert first.returncode == 0, first.stderr
+    before = dump(db)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    capsys.readouterr()
+
+    assert main([*command, "--trials", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"hpsearch: error: read-only file system: {db} ("), err
+    assert "make it writable and run the same command to continue" in err
+    subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    assert dump(db) == before
+    assert main([*command, "--trials", "5"]) == 0
+    with sqlite3.connect(db) as connection:
+        states = dict(connection.execute("SELECT state, COUNT(*) FROM trials GROUP BY state"))
+    connection.close()
+    assert states == {"COMPLETE": 5}, states

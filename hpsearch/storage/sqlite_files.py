@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import optuna
 
 from hpsearch.errors import HpsearchError
+from hpsearch.storage.retry import disk_error
 
 BUSY_TIMEOUT_SECONDS = 60
 
@@ -99,9 +101,24 @@ def prepare_sqlite(path: Path) -> None:
             raise StorageError(
                 f"{path} is not an SQLite database; name a new or SQLite file"
             ) from None
+        unwritable = _unwritable(path.parent)
+        if existed and unwritable:
+            raise disk_error(unwritable, str(path)) from None
         if existed:
             raise StorageError(f"cannot open the database {path}: {exc}") from None
-        raise StorageError(f"cannot create the database {path}: {exc}") from None
+        because = f" ({unwritable})" if unwritable else ""
+        raise StorageError(f"cannot create the database {path}: {exc}{because}") from None
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why SQLite cannot write beside a database in `folder` (its journal files live
+    there), or None: SQLite itself only says 'unable to open database file'."""
+    with contextlib.suppress(OSError):
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "read-only file system"
+    if not os.access(folder, os.W_OK):
+        return "read-only folder"
+    return None
 
 
 def _check_optuna_schema(db: sqlite3.Connection, path: Path) -> None:
