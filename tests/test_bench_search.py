@@ -83,7 +83,7 @@ def test_bench_search_runs_a_users_task_and_reports_the_gap_to_its_oracle(tmp_pa
     assert "| my-digits | default |" in markdown and "## Oracles" in markdown
     # A second run reuses the stored oracle instead of searching again.
     again = subprocess.run(
-        [*command[:-4], "--strategies", "default", "--out", str(out)],
+        [*command[:-4], "--strategies", "default", "--seeds", "1", "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=600,

@@ -40,9 +40,9 @@ def test_three_rounds_of_the_default_spec_are_three_linked_studies(tmp_path):
             "--rounds",
             "3",
             "--trials",
-            "30",
+            "20",
             "--epochs",
-            "3",
+            "2",
             "--storage",
             storage,
             "--tolerance",
@@ -62,7 +62,7 @@ def test_three_rounds_of_the_default_spec_are_three_linked_studies(tmp_path):
         child, parent = by_round[child_round], by_round[child_round - 1]
         assert child.user_attrs["parent"] == parent.study_name
         assert child.study_name == f"mnist-lr-wd-init-r{child_round}"
-        assert len(finished_trials(child)) == 30  # copies do not eat the budget
+        assert len(finished_trials(child)) == 20  # copies do not eat the budget
         copied = [t for t in child.trials if "copied_from" in t.user_attrs]
         assert copied and all(
             t.user_attrs["copied_from"].startswith(parent.study_name) for t in copied
