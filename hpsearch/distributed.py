@@ -20,7 +20,7 @@ from hpsearch.objective import check_against_data, load_split, worker_name
 from hpsearch.runner import RunResult, run
 from hpsearch.samplers import make_pruner, make_sampler
 from hpsearch.spec import StudySpec
-from hpsearch.storage import HEARTBEAT_SECONDS, open_storage
+from hpsearch.storage import DEFAULT_RETRY_SECONDS, HEARTBEAT_SECONDS, open_storage
 from hpsearch.study import load_existing_study, open_study, stored_spec
 
 
@@ -34,13 +34,15 @@ def submit(spec: StudySpec) -> tuple[optuna.Study, Budget]:
     return study, Budget.of(study, spec.search.n_trials)
 
 
-def _specs_with_budget(storage_url: str, study_name: str | None) -> Iterator[StudySpec]:
+def _specs_with_budget(
+    storage_url: str, study_name: str | None, retry_for: float
+) -> Iterator[StudySpec]:
     """The stored specs of the studies to work on, with this worker's storage URL (the
     stored one has its password masked)."""
     if study_name is not None:
-        studies = [load_existing_study(study_name, storage_url)]
+        studies = [load_existing_study(study_name, storage_url, retry_for=retry_for)]
     else:
-        storage = open_storage(storage_url)
+        storage = open_storage(storage_url, retry_for=retry_for)
         studies = [
             optuna.load_study(study_name=frozen.study_name, storage=storage)
             for frozen in storage.get_all_studies()
@@ -77,7 +79,9 @@ def work(
     while True:
         pending = [
             spec
-            for spec in _specs_with_budget(storage_url, study_name)
+            for spec in _specs_with_budget(
+                storage_url, study_name, DEFAULT_RETRY_SECONDS if retry_for is None else retry_for
+            )
             if spec.name not in attempted
         ]
         if not pending:

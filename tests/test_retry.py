@@ -170,3 +170,28 @@ def test_the_spec_sets_the_retry_limit_and_refuses_a_negative_one():
     assert loads("").search.retry_for == 300.0
     with pytest.raises(SpecError, match=r"search.retry_for: must be >= 0 seconds"):
         loads("[search]\nretry_for = -1")
+
+
+def test_a_workers_study_lookups_keep_its_retry_limit(tmp_path, monkeypatch):
+    """`hpsearch worker --retry-for 3s` holds between studies too, where it reads the
+    stored specs, not only inside a run."""
+    from hpsearch import distributed, study
+    from tests.helpers import tiny_spec
+
+    spec = tiny_spec(tmp_path, n_trials=1)
+    distributed.submit(spec)
+    limits = []
+
+    def recording(open_storage):
+        def opened(url, **kwargs):
+            limits.append(kwargs.get("retry_for"))
+            return open_storage(url, **kwargs)
+
+        return opened
+
+    monkeypatch.setattr(study, "open_storage", recording(study.open_storage))
+    monkeypatch.setattr(distributed, "open_storage", recording(distributed.open_storage))
+    for name in (spec.name, None):  # one study, or every study of the database
+        found = list(distributed._specs_with_budget(spec.storage, name, 3.0))
+        assert [s.name for s in found] == [spec.name]
+    assert limits == [3.0, 3.0]
