@@ -93,5 +93,12 @@ def torch_training_step(batch: int) -> Step | None:
 
 
 def step_flops(batch: int) -> int:
-    """FLOPs of one training step, counted as 6 x batch x weights."""
-    return 6 * batch * sum(a * b for a, b in itertools.pairwise(SIZES))
+    """FLOPs of one training step's matrix products, as the net does them: per layer the
+    forward product and the weight gradient (2 x batch x weights each), the bias
+    gradient (2 x batch x biases) and the input gradient (2 x batch x weights), which the
+    first layer skips: its input is the data, which needs no gradient."""
+    total = 0
+    for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(SIZES)):
+        products = 3 if layer > 0 else 2
+        total += products * 2 * batch * fan_in * fan_out + 2 * batch * fan_out
+    return total
