@@ -10,6 +10,7 @@ from pathlib import Path
 from readme_blocks import shown_path, write_block
 
 from benchkit import ROOT
+from benchkit.trial_clock import PART_LABELS
 
 README = ROOT / "README.md"
 BLOCK = "speed"
@@ -104,9 +105,7 @@ def render_speed(record: dict, source: Path) -> str:
         f"| Optuna + SQLite outside the objective, 1 worker | "
         f"{f['optuna_sqlite_overhead_share']:.1%} of a trial's wall time, "
         f"{f['optuna_sqlite_overhead_ms_per_trial']:.1f} ms per trial |",
-        f"| everything but training, 1 worker | {f['non_training_share']:.1%} of a trial's wall "
-        f"time, {f['non_training_ms_per_trial']:.1f} ms per trial; opening the study and the "
-        f"worker loop {f['opening_and_other_ms']:.0f} ms in all |",
+        *_non_training_rows(f),
         f"| peak RSS of one worker | {f['worker_peak_rss_mb']:.0f} MB |",
         "",
         "The targets, as the run printed them:",
@@ -116,6 +115,28 @@ def render_speed(record: dict, source: Path) -> str:
         "```",
     ]
     return "\n".join(lines)
+
+
+def _non_training_rows(f: dict) -> list[str]:
+    """The non-training share and, from runs that timed them (benchkit.trial_clock),
+    its parts; older runs measured it per trial, without parts."""
+    if "part_sampler_share" not in f:
+        return [
+            f"| everything but training, 1 worker | {f['non_training_share']:.1%} of a trial's "
+            f"wall time, {f['non_training_ms_per_trial']:.1f} ms per trial; opening the study "
+            f"and the worker loop {f['opening_and_other_ms']:.0f} ms in all |"
+        ]
+    parts = "; ".join(
+        f"{label} {f[f'part_{part}_share']:.1%} ({f[f'part_{part}_ms_per_trial']:.1f} ms)"
+        for part, label in PART_LABELS.items()
+        if part != "training"
+    )
+    return [
+        f"| everything but training, 1 worker, SQLite | **{f['non_training_share']:.1%}** of "
+        f"the worker's trial loop, {f['non_training_ms_per_trial']:.1f} ms per trial; opening "
+        f"the study {f['opening_and_other_ms']:.0f} ms once |",
+        f"| its parts, per trial | {parts} |",
+    ]
 
 
 def write_readme(record: dict, source: Path, readme: Path = README) -> None:

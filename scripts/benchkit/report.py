@@ -7,6 +7,7 @@ import numpy as np
 
 from benchkit.measure import Measured
 from benchkit.record import cpu_name
+from benchkit.trial_clock import PART_LABELS
 
 Target = tuple[str, bool]
 
@@ -62,20 +63,24 @@ def print_figures(measured: Measured) -> None:
         "1-worker run's trials/min"
     )
     print(
-        f"Optuna + SQLite outside the objective: {share:.1%} of trial wall time, "
-        f"{figures['optuna_sqlite_overhead_ms_per_trial']:.1f} ms per trial; everything but "
-        f"training (also suggest/report/prune/attrs inside it): "
-        f"{figures['non_training_share']:.1%}, "
-        f"{figures['non_training_ms_per_trial']:.1f} ms per trial; opening the study and the "
-        f"worker loop: {figures['opening_and_other_ms']:.0f} ms in all"
+        f"1 worker, everything but training: {figures['non_training_share']:.1%} of its "
+        f"trial loop, {figures['non_training_ms_per_trial']:.1f} ms per trial (Optuna + "
+        f"SQLite outside the objective alone: {share:.1%}, "
+        f"{figures['optuna_sqlite_overhead_ms_per_trial']:.1f} ms); opening the study: "
+        f"{figures['opening_and_other_ms']:.0f} ms once"
     )
+    if "part_sampler_share" in figures:
+        for part, label in PART_LABELS.items():
+            share_key = f"part_{part}_share"
+            cell = f"{figures[share_key]:>6.1%}" if share_key in figures else "      "
+            print(f"  {label:<46} {cell} {figures[f'part_{part}_ms_per_trial']:>7.1f} ms/trial")
     print(f"peak RSS of one worker: {rss:.0f} MB")
 
 
 def targets(figures: dict) -> list[Target]:
     """Each target of issue 6 as (text with the measured value, passed); PyTorch's two
     only when PyTorch was measured."""
-    share, rss = figures["optuna_sqlite_overhead_share"], figures["worker_peak_rss_mb"]
+    rss = figures["worker_peak_rss_mb"]
     lines: list[Target] = []
     torch_b100, torch_b500 = figures.get("ratio_vs_torch_b100"), figures.get("ratio_vs_torch_b500")
     if torch_b100 is not None:
@@ -102,7 +107,11 @@ def targets(figures: dict) -> list[Target]:
             f"{figures['worker_scaling']:.2f} x",
             figures["worker_scaling"] >= 1.8,
         ),
-        (f"Optuna + SQLite overhead (outside objective) <= 10%: {share:.1%}", share <= 0.10),
+        (
+            f"1 worker, SQLite: everything but training <= 5% of the trial loop: "
+            f"{figures['non_training_share']:.1%}",
+            figures["non_training_share"] <= 0.05,
+        ),
         (f"worker peak RSS <= 400 MB: {rss:.0f} MB", rss <= 400),
     ]
     return lines

@@ -1,0 +1,74 @@
+"""`make bench` counts what the code does: its FLOP count equals the matrix products one
+training step of the benchmark's net calls, and its trial clock charges every second of
+a worker's trial loop to exactly one part."""
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hpsearch.nn import layers
+from tests.helpers import TINY
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from benchkit.trial_clock import PARTS
+from benchkit.workloads import SIZES, step_flops, training_step
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+class CountingNumpy:
+    """numpy, with every matmul's FLOPs (2 x m x k x n) added up."""
+
+    def __init__(self) -> None:
+        self.flops = 0
+
+    def __getattr__(self, name: str):
+        return getattr(np, name)
+
+    def matmul(self, a, b, out=None):
+        rows = a.shape[0] if a.ndim == 2 else 1
+        columns = b.shape[1] if b.ndim == 2 else 1
+        self.flops += 2 * rows * a.shape[-1] * columns
+        return np.matmul(a, b, out=out)
+
+
+@pytest.mark.parametrize("batch", [100, 500])
+def test_the_benchmarks_flop_count_is_the_products_a_training_step_calls(batch, monkeypatch):
+    step = training_step(batch)
+    step()  # the first step also sizes the buffers
+    counting = CountingNumpy()
+    monkeypatch.setattr(layers, "np", counting)
+    step()
+    assert counting.flops == step_flops(batch)
+    # The old rule of thumb, 6 x batch x weights, counted the first layer's input
+    # gradient, which the net never computes.
+    weights = sum(a * b for a, b in itertools.pairwise(SIZES))
+    assert step_flops(batch) < 6 * batch * weights
+
+
+def test_the_trial_clock_charges_the_whole_loop_to_its_parts(tmp_path):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY.format(n_trials=5, sampler="tpe", pruner="median"))
+    done = subprocess.run(
+        [sys.executable, "-m", "benchkit.trial_clock", str(spec), str(tmp_path / "c.db"), "5"],
+        cwd=SCRIPTS,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    clock = json.loads(done.stdout.strip().splitlines()[-1])
+    parts = clock["parts"]
+    assert clock["trials"] == 5 and set(parts) == set(PARTS)
+    # Each part is time spent: training, the sampler, the pruner and the storage all ran.
+    for part in ("training", "sampler", "pruner", "storage_reads", "storage_writes"):
+        assert parts[part] > 0, part
+    # Exclusive times: nothing counted twice, nothing left out of the loop (calls before
+    # the loop starts, such as opening the study's reads, may add a little).
+    assert clock["loop"] <= sum(parts.values()) <= clock["loop"] * 1.05 + 0.05
+    assert clock["loop"] <= clock["wall"]
