@@ -58,7 +58,8 @@ WRITE_METHODS = (
 
 class Clock:
     """Exclusive time per part (a call's time minus the timed calls inside it) and
-    inclusive time per part (outermost calls only)."""
+    inclusive time per part (outermost calls only), inside the worker's loop: opening
+    the study before it is a cost of its own."""
 
     def __init__(self) -> None:
         self.exclusive: dict[str, float] = defaultdict(float)
@@ -69,7 +70,8 @@ class Clock:
     def timed(self, function: Callable, part: str) -> Callable:
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
-            if threading.current_thread() is not threading.main_thread():
+            outside_the_loop = not self._stack and part != "worker_loop"
+            if outside_the_loop or threading.current_thread() is not threading.main_thread():
                 return function(*args, **kwargs)
             start = time.perf_counter()
             if self._stack:
