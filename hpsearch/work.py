@@ -118,11 +118,30 @@ def _not_an_sql_error(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("Caught an error from sqlalchemy")
 
 
-def _not_an_interrupt(record: logging.LogRecord) -> bool:
-    """Optuna's failed-trial log (a traceback), except for stops, outages and surplus
-    trials refused by the budget, which say themselves (the last in its stop_reason)."""
-    quiet = KeyboardInterrupt | Interrupted | StorageUnavailable | BudgetFilled
-    return not (record.exc_info and issubclass(record.exc_info[0], quiet))
+class _QuietFailures(logging.Filter):
+    """Optuna's failed-trial log (a traceback, then 'Trial N failed with value None.'),
+    except for stops, outages and surplus trials refused by the budget, which say
+    themselves (the last in its stop_reason): both of their lines are dropped."""
+
+    QUIET = KeyboardInterrupt | Interrupted | StorageUnavailable | BudgetFilled
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._quieted: set[str] = set()  # "Trial N" of dropped tracebacks
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info and issubclass(record.exc_info[0], self.QUIET):
+            self._quieted.add(message.partition(" failed with")[0])
+            return False
+        trial, follows, _ = message.partition(" failed with value ")
+        if follows and trial in self._quieted:
+            self._quieted.discard(trial)
+            return False
+        return True
+
+
+_QUIET_FAILURES = _QuietFailures()
 
 
 def quiet_optuna() -> None:
@@ -131,8 +150,8 @@ def quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optimize_logger = logging.getLogger(OPTIMIZE_LOGGER)
-    if _not_an_interrupt not in optimize_logger.filters:
-        optimize_logger.addFilter(_not_an_interrupt)
+    if _QUIET_FAILURES not in optimize_logger.filters:
+        optimize_logger.addFilter(_QUIET_FAILURES)
     rdb_logger = logging.getLogger(RDB_LOGGER)
     if _not_an_sql_error not in rdb_logger.filters:
         rdb_logger.addFilter(_not_an_sql_error)

@@ -294,10 +294,14 @@ def test_optunas_failed_trial_traceback_is_kept_for_real_errors_only():
     quiet_optuna()
     logger = logging.getLogger(OPTIMIZE_LOGGER)
 
-    def record(error: BaseException) -> logging.LogRecord:
-        info = (type(error), error, None)
-        return logger.makeRecord(logger.name, logging.WARNING, "", 0, "failed", (), info)
+    def record(message: str, error: BaseException | None = None) -> logging.LogRecord:
+        info = (type(error), error, None) if error is not None else None
+        return logger.makeRecord(logger.name, logging.WARNING, "", 0, message, (), info)
 
-    for quiet in (BudgetFilled("taken"), StorageUnavailable("gone"), KeyboardInterrupt()):
-        assert not logger.filter(record(quiet))
-    assert logger.filter(record(ValueError("a real bug")))
+    # Optuna logs two lines for a failed trial: the error with its traceback, then its value.
+    errors = [BudgetFilled("taken"), StorageUnavailable("gone"), KeyboardInterrupt()]
+    for number, quiet in enumerate(errors):
+        assert not logger.filter(record(f"Trial {number} failed with parameters: {{}}", quiet))
+        assert not logger.filter(record(f"Trial {number} failed with value None."))
+    assert logger.filter(record("Trial 7 failed with parameters: {}", ValueError("a real bug")))
+    assert logger.filter(record("Trial 7 failed with value None."))
