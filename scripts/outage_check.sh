@@ -41,10 +41,16 @@ for i in 1 2 3 4; do
         > "$out/w$i.out" 2> "$out/w$i.err" &
     pids+=($!)
 done
-until [ "$(states 2>/dev/null | sed -n 's/.*| finished \([0-9]*\).*/\1/p')" -ge 20 ] 2>/dev/null; do
-    sleep 0.5
+# psql, not `states`: a Python process per poll took seconds, while the workers finished a
+# dozen pruned trials, and the outage came near the end of the study instead of its middle.
+finished() {
+    "$bin/psql" "${url/postgresql+psycopg/postgresql}" -tAc \
+        "SELECT count(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED')" 2>/dev/null || echo 0
+}
+until [ "$(finished)" -ge 20 ]; do
+    sleep 0.2
 done
-echo "stopping the server at: $(states)"
+echo "stopping the server at $(finished) finished trials"
 pg -m fast stop
 down=$(date +%s)
 if [ "$give_up" != --give-up ]; then
