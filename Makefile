@@ -6,10 +6,10 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -c requirements.lock
-# Bytecode for every installed package, compiled on all cores (pip compiles on one). Without
+# Bytecode for every installed package and hpsearch itself, compiled on all cores (pip compiles on one). Without
 # it, a machine with PYTHONDONTWRITEBYTECODE set compiles what each process imports, every
 # time. A file that does not compile only costs speed, as with pip's own step.
-COMPILE := $(BIN)/python -m compileall -qq -j 0 $(VENV)/lib || true
+COMPILE := $(BIN)/python -m compileall -qq -j 0 $(VENV)/lib hpsearch || true
 
 .PHONY: study test bench bench-search lint format clean
 

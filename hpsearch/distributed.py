@@ -76,12 +76,11 @@ def work(
     whose remaining trials all run elsewhere is left to those workers."""
     results: list[RunResult] = []
     attempted: set[str] = set()
+    lookup_retry_for = DEFAULT_RETRY_SECONDS if retry_for is None else retry_for  # no spec yet
     while True:
         pending = [
             spec
-            for spec in _specs_with_budget(
-                storage_url, study_name, DEFAULT_RETRY_SECONDS if retry_for is None else retry_for
-            )
+            for spec in _specs_with_budget(storage_url, study_name, lookup_retry_for)
             if spec.name not in attempted
         ]
         if not pending:

@@ -127,16 +127,16 @@ class _QuietFailures(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self._quieted: set[str] = set()  # "Trial N" of dropped tracebacks
+        self._dropped: str | None = None  # "Trial N" whose first line was dropped
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if record.exc_info and issubclass(record.exc_info[0], self.QUIET):
-            self._quieted.add(message.partition(" failed with")[0])
+            self._dropped = message.partition(" failed with")[0]
             return False
         trial, follows, _ = message.partition(" failed with value ")
-        if follows and trial in self._quieted:
-            self._quieted.discard(trial)
+        if follows and trial == self._dropped:  # Optuna logs it right after the first
+            self._dropped = None
             return False
         return True
 

@@ -41,13 +41,16 @@ for i in 1 2 3 4; do
         > "$out/w$i.out" 2> "$out/w$i.err" &
     pids+=($!)
 done
-# psql, not `states`: a Python process per poll took seconds, while the workers finished a
-# dozen pruned trials, and the outage came near the end of the study instead of its middle.
+# psql, not `states`: a Python process per poll is slow next to short pruned trials, and the
+# outage came near the end of the study instead of its middle.
 finished() {
     "$bin/psql" "${url/postgresql+psycopg/postgresql}" -tAc \
         "SELECT count(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED')" 2>/dev/null || echo 0
 }
+deadline=$(( $(date +%s) + 600 ))
 until [ "$(finished)" -ge 20 ]; do
+    kill -0 "${pids[@]}" 2>/dev/null || { echo "a worker ended before the outage" >&2; exit 1; }
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "no 20 finished trials in 10 min" >&2; exit 1; }
     sleep 0.2
 done
 echo "stopping the server at $(finished) finished trials"

@@ -17,7 +17,6 @@ threadpool_limits(limits=1)
 # End-to-end modules: real processes, servers, browsers and whole studies. `pytest -m "not
 # slow"` runs the unit tests alone, in well under a minute.
 SLOW_MODULES = {
-    "test_bench_accounting",
     "test_bench_search",
     "test_cli",
     "test_dashboard",

@@ -2,6 +2,7 @@
 training step of the benchmark's net calls, and its trial clock charges every second of
 a worker's trial loop to exactly one part."""
 
+import contextlib
 import itertools
 import json
 import subprocess
@@ -15,7 +16,8 @@ from hpsearch.nn import layers
 from tests.helpers import TINY
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from benchkit.trial_clock import PARTS
+from benchkit import trial_clock
+from benchkit.trial_clock import PARTS, Clock
 from benchkit.workloads import SIZES, step_flops, training_step
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
@@ -71,3 +73,38 @@ def test_the_trial_clock_charges_the_whole_loop_to_its_parts(tmp_path):
     # Exclusive times: nothing counted twice, nothing left out of the loop.
     assert sum(parts.values()) == pytest.approx(clock["loop"], abs=1e-6)
     assert clock["loop"] <= clock["wall"]
+
+
+def test_the_clock_charges_each_instant_to_the_innermost_timed_call(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(trial_clock.time, "perf_counter", lambda: now[0])
+    clock = Clock()
+
+    def spend(seconds: float, then=None):
+        now[0] += seconds
+        if then is not None:
+            then()
+        now[0] += seconds
+
+    read = clock.timed(lambda: spend(1.0), "storage_reads")
+    sample = clock.timed(lambda: spend(2.0, read), "sampler")
+    outside = clock.timed(lambda: spend(100.0), "sampler")
+    outside()  # before the loop: not charged
+
+    def failing():
+        spend(5.0)
+        raise ValueError
+
+    def loop():
+        spend(0.5, sample)
+        with contextlib.suppress(ValueError):  # a raising call is charged all the same
+            clock.timed(failing, "objective")()
+
+    clock.timed(loop, "worker_loop")()
+    assert dict(clock.exclusive) == {
+        "worker_loop": 1.0,
+        "sampler": 4.0,
+        "storage_reads": 2.0,
+        "objective": 10.0,
+    }
+    assert clock.inclusive["worker_loop"] == 17.0 == sum(clock.exclusive.values())

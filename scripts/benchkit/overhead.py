@@ -22,8 +22,8 @@ def overhead(trials: int, folder: Path) -> dict[str, float]:
     state, and the loop between trials) less training: each epoch's steps and its
     validation pass. Its parts (`part_*_share`, of the same loop) add up to it. The
     share outside the objective (Optuna's ask and tell, the sampler, SQLite) is the
-    older, narrower measure. Opening the study and loading the spec is a once-per-worker
-    cost, shown apart. Also the worker's peak RSS."""
+    older, narrower measure. Opening the study before the loop and closing it after is a
+    once-per-worker cost, shown apart. Also the worker's peak RSS."""
     done = subprocess.run(
         [
             sys.executable,

@@ -133,8 +133,9 @@ def _non_training_rows(f: dict) -> list[str]:
     )
     return [
         f"| everything but training, 1 worker, SQLite | **{f['non_training_share']:.1%}** of "
-        f"the worker's trial loop, {f['non_training_ms_per_trial']:.1f} ms per trial; opening "
-        f"the study {f['opening_and_other_ms']:.0f} ms once |",
+        f"the worker's trial loop, {f['non_training_ms_per_trial']:.1f} ms per trial (an upper "
+        f"bound: the clock's own cost is in it); opening and closing the study "
+        f"{f['opening_and_other_ms']:.0f} ms once |",
         f"| its parts, per trial | {parts} |",
     ]
 

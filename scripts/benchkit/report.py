@@ -66,14 +66,14 @@ def print_figures(measured: Measured) -> None:
         f"1 worker, everything but training: {figures['non_training_share']:.1%} of its "
         f"trial loop, {figures['non_training_ms_per_trial']:.1f} ms per trial (Optuna + "
         f"SQLite outside the objective alone: {share:.1%}, "
-        f"{figures['optuna_sqlite_overhead_ms_per_trial']:.1f} ms); opening the study: "
-        f"{figures['opening_and_other_ms']:.0f} ms once"
+        f"{figures['optuna_sqlite_overhead_ms_per_trial']:.1f} ms); opening and closing the "
+        f"study: {figures['opening_and_other_ms']:.0f} ms once"
     )
-    if "part_sampler_share" in figures:
-        for part, label in PART_LABELS.items():
-            share_key = f"part_{part}_share"
-            cell = f"{figures[share_key]:>6.1%}" if share_key in figures else "      "
-            print(f"  {label:<46} {cell} {figures[f'part_{part}_ms_per_trial']:>7.1f} ms/trial")
+    for part, label in PART_LABELS.items():
+        print(
+            f"  {label:<46} {figures[f'part_{part}_share']:>6.1%} "
+            f"{figures[f'part_{part}_ms_per_trial']:>7.1f} ms/trial"
+        )
     print(f"peak RSS of one worker: {rss:.0f} MB")
 
 

@@ -1,9 +1,10 @@
-"""Where one worker's time goes, trial by trial: every second of its loop is charged to
-exactly one part (training, the sampler, storage reads, storage writes, the pruner, the
+"""Where one worker's time goes: every second of its trial loop is charged to exactly one
+part (training, the sampler, storage reads, storage writes, the pruner, the
 budget, hpsearch's objective around training, Optuna's trial loop, the worker loop),
 the innermost timed call that was running. Run in a fresh process of its own
 (`python -m benchkit.trial_clock SPEC DATABASE TRIALS` from scripts/); prints one JSON
-line. Only the main thread is timed: the heartbeat thread runs beside it.
+line. Only the main thread is timed: the heartbeat thread runs beside it. The clock's own
+cost (two clock reads per timed call) lands in the parts it times: an upper bound.
 
 Training is what the issue calls training: each epoch's forward, backward and update
 steps (`train._train_epoch`) and its validation pass (`MultiLayerNet.accuracy`).
@@ -31,7 +32,7 @@ PART_LABELS = {
     "pruner": "pruner (its own computation)",
     "budget": "budget checks",
     "objective": "hpsearch's objective around training",
-    "optuna_loop": "Optuna's trial loop (ask/tell, heartbeat thread)",
+    "optuna_loop": "Optuna's trial loop (ask/tell glue)",
     "worker_loop": "the worker's loop between trials",
 }
 PARTS = tuple(PART_LABELS)
@@ -52,7 +53,6 @@ WRITE_METHODS = (
     "set_trial_user_attr",
     "set_trial_user_attrs",
     "set_trial_system_attr",
-    "record_heartbeat",
 )
 
 
