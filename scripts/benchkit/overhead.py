@@ -51,6 +51,6 @@ def overhead(trials: int, folder: Path) -> dict[str, float]:
             "opening_and_other_ms": (f["wall"] - loop) * 1e3,
             "worker_peak_rss_mb": f["rss_mb"],
         }
-        | {f"part_{part}_share": parts[part] / loop for part in PARTS if part != "training"}
+        | {f"part_{part}_share": parts[part] / loop for part in PARTS}
         | {f"part_{part}_ms_per_trial": parts[part] / f["trials"] * 1e3 for part in PARTS}
     )
