@@ -20,7 +20,7 @@ from hpsearch.objective import check_against_data, load_split, worker_name
 from hpsearch.runner import RunResult, run
 from hpsearch.samplers import make_pruner, make_sampler
 from hpsearch.spec import StudySpec
-from hpsearch.storage import DEFAULT_RETRY_SECONDS, HEARTBEAT_SECONDS, open_storage
+from hpsearch.storage import HEARTBEAT_SECONDS, open_storage
 from hpsearch.study import load_existing_study, open_study, stored_spec
 
 
@@ -35,7 +35,7 @@ def submit(spec: StudySpec) -> tuple[optuna.Study, Budget]:
 
 
 def _specs_with_budget(
-    storage_url: str, study_name: str | None, retry_for: float
+    storage_url: str, study_name: str | None, retry_for: float | None
 ) -> Iterator[StudySpec]:
     """The stored specs of the studies to work on, with this worker's storage URL (the
     stored one has its password masked)."""
@@ -76,11 +76,10 @@ def work(
     whose remaining trials all run elsewhere is left to those workers."""
     results: list[RunResult] = []
     attempted: set[str] = set()
-    lookup_retry_for = DEFAULT_RETRY_SECONDS if retry_for is None else retry_for  # no spec yet
     while True:
         pending = [
             spec
-            for spec in _specs_with_budget(storage_url, study_name, lookup_retry_for)
+            for spec in _specs_with_budget(storage_url, study_name, retry_for)
             if spec.name not in attempted
         ]
         if not pending:

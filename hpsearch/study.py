@@ -19,7 +19,7 @@ from hpsearch.errors import HpsearchError
 from hpsearch.nn import make_optimizer
 from hpsearch.objective import distributions, resolve
 from hpsearch.spec import Choice, FloatRange, IntRange, StudySpec, from_dict
-from hpsearch.storage import DEFAULT_RETRY_SECONDS, display_url, open_storage
+from hpsearch.storage import display_url, open_storage
 
 logger = logging.getLogger(__name__)
 
@@ -211,10 +211,11 @@ def warm_start(study: optuna.Study, parent: optuna.Study, spec: StudySpec) -> in
 
 
 def load_existing_study(
-    study_name: str, storage_url: str, *, retry_for: float = DEFAULT_RETRY_SECONDS
+    study_name: str, storage_url: str, *, retry_for: float | None = None
 ) -> optuna.Study:
     """The study `study_name` of `storage_url`, or a StudyError that lists the studies
-    there. `retry_for`: seconds an unreachable database is retried once opened."""
+    there. `retry_for`: seconds an unreachable database is retried once opened (None:
+    the default)."""
     storage = open_storage(storage_url, retry_for=retry_for)
     try:
         return optuna.load_study(study_name=study_name, storage=storage)

@@ -26,7 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from hpsearch.storage.retry import DEFAULT_RETRY_SECONDS, RetryPolicy
+from hpsearch.storage.retry import RetryPolicy
 from hpsearch.storage.sqlite_files import (
     BUSY_TIMEOUT_SECONDS,
     StorageError,
@@ -69,7 +69,7 @@ def open_storage(
     *,
     heartbeat: int | None = HEARTBEAT_SECONDS,
     checked: bool = False,
-    retry_for: float = DEFAULT_RETRY_SECONDS,
+    retry_for: float | None = None,
 ) -> optuna.storages.BaseStorage:
     """An Optuna storage for `url`, or a StorageError saying what is wrong with it.
 
@@ -78,8 +78,8 @@ def open_storage(
     this run opened the database already: the file was checked and prepared, its tables
     exist and their schema version was checked, so a worker skips all three.
     `retry_for`: seconds for which a database that cannot be reached is retried, once
-    opened (a URL that cannot be opened at all fails at once: it is more often a typo
-    than an outage).
+    opened (None: the spec's default; a URL that cannot be opened at all fails at once:
+    it is more often a typo than an outage).
     """
     if url.startswith(JOURNAL_PREFIX):
         return _open_journal(Path(url[len(JOURNAL_PREFIX) :]))
@@ -138,7 +138,7 @@ def open_storage(
         raise StorageError(f"cannot open storage {display_url(url)}: {_first_line(exc)}") from None
     if not checked:
         _check_schema_version(storage, url)
-    storage.retry_policy = RetryPolicy(retry_for)
+    storage.retry_policy = RetryPolicy() if retry_for is None else RetryPolicy(retry_for)
     if path is not None:
         event.listen(storage.engine, "connect", on_connect)
         event.listen(storage.engine, "begin", begin_immediate)
