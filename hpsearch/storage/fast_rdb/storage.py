@@ -1,9 +1,4 @@
-"""The fast path to Optuna's relational storage, and the one module of hpsearch that
-reads Optuna's private names (ORM models, the storage methods `_CachedStorage` calls, a
-study's storage, a trial's id, the median pruner's start-up count, two loggers).
-tests/test_fast_rdb.py holds the contract: it fails loudly when a release changes them.
-
-`SharedRDBStorage` is Optuna's RDBStorage with its hot writes (a trial's creation,
+"""`SharedRDBStorage`: Optuna's RDBStorage with its hot writes (a trial's creation,
 parameters, a report per epoch, attrs, heartbeats) as SQLAlchemy Core statements
 compiled once and its reads in DEFERRED transactions, so that workers sharing one SQLite
 file queue less for its write lock. `version_gate` decides whether this Optuna gets it.
@@ -14,26 +9,22 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-import json
 from collections.abc import Iterator
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 import optuna
-from sqlalchemy import bindparam, func, insert, select
-from sqlalchemy.dialects import postgresql as postgresql_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import SQLAlchemyError
 
+from hpsearch.storage.fast_rdb.statements import (
+    UPSERT_DIALECTS,
+    attr_rows,
+    rdb_models,
+    statements,
+    upsert_statement,
+)
 from hpsearch.storage.retry import RetryPolicy, ride_out_outages
 from hpsearch.storage.sqlite_files import reading
-
-try:
-    from optuna.storages._rdb import models as rdb_models
-except ImportError:  # an Optuna that moved its models: the fast path stays off
-    rdb_models = None
-MODELS_FOUND = rdb_models is not None
 
 _RDBStorage = optuna.storages.RDBStorage
 
@@ -110,10 +101,10 @@ class SharedRDBStorage(_RDBStorage):
     @property
     def _core(self) -> bool:
         """Whether this database takes the Core paths below (others take Optuna's)."""
-        return self.engine.name in _UPSERT_DIALECTS
+        return self.engine.name in UPSERT_DIALECTS
 
     def _upsert(self, kind: str) -> Any:
-        return _upsert_statement(self.engine.name, kind)
+        return upsert_statement(self.engine.name, kind)
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[Any]:
@@ -128,7 +119,7 @@ class SharedRDBStorage(_RDBStorage):
     def _check_running(self, connection, trial_id: int) -> int:
         """Optuna's check that a trial may still change, from its state column alone;
         returns the trial's study id."""
-        row = connection.execute(_statements().state_of_trial, {"trial_id": trial_id}).one_or_none()
+        row = connection.execute(statements().state_of_trial, {"trial_id": trial_id}).one_or_none()
         if row is None:
             raise KeyError(rdb_models.NOT_FOUND_MSG)
         self.check_trial_is_updatable(trial_id, row.state)
@@ -153,7 +144,7 @@ class SharedRDBStorage(_RDBStorage):
             study_id = self._check_running(connection, trial_id)
             if previous_distribution is None:
                 previous = connection.execute(
-                    _statements().earlier_distribution,
+                    statements().earlier_distribution,
                     {"study_id": study_id, "param_name": param_name},
                 ).scalar()
                 if previous is not None:
@@ -163,7 +154,7 @@ class SharedRDBStorage(_RDBStorage):
                     previous_distribution, distribution
                 )
             connection.execute(
-                _statements().insert_param,
+                statements().insert_param,
                 {
                     "trial_id": trial_id,
                     "param_name": param_name,
@@ -210,7 +201,7 @@ class SharedRDBStorage(_RDBStorage):
         if attrs:
             with self._writing() as connection:
                 self._check_running(connection, trial_id)
-                connection.execute(self._upsert(kind), _attr_rows(trial_id, attrs))
+                connection.execute(self._upsert(kind), attr_rows(trial_id, attrs))
 
     def _create_new_trial(
         self, study_id: int, template_trial: optuna.trial.FrozenTrial | None = None
@@ -231,14 +222,14 @@ class SharedRDBStorage(_RDBStorage):
         state = optuna.trial.TrialState.RUNNING if template_trial is None else template_trial.state
         start = datetime.now() if template_trial is None else template_trial.datetime_start
         with self._writing() as connection:
-            study = connection.execute(_statements().study_for_update, {"study_id": study_id})
+            study = connection.execute(statements().study_for_update, {"study_id": study_id})
             if study.first() is None:
                 raise KeyError(rdb_models.NOT_FOUND_MSG)
-            count = connection.execute(_statements().count_trials, {"study_id": study_id})
+            count = connection.execute(statements().count_trials, {"study_id": study_id})
             number = count.scalar_one()
             row = {"number": number, "study_id": study_id, "state": state}
             row |= {"datetime_start": start, "datetime_complete": None}
-            trial_id = connection.execute(_statements().insert_trial, row).inserted_primary_key[0]
+            trial_id = connection.execute(statements().insert_trial, row).inserted_primary_key[0]
             if template_trial is None and self.heartbeat_interval is not None:
                 # Beating from birth: a worker lost before its first heartbeat leaves a
                 # trial that the stale check still fails and re-queues.
@@ -249,7 +240,7 @@ class SharedRDBStorage(_RDBStorage):
                     ("user_attr", template_trial.user_attrs),
                 ]:
                     if attrs:
-                        connection.execute(self._upsert(kind), _attr_rows(trial_id, attrs))
+                        connection.execute(self._upsert(kind), attr_rows(trial_id, attrs))
         if template_trial is not None:
             frozen = copy.deepcopy(template_trial)
             frozen.number, frozen.datetime_start, frozen._trial_id = number, start, trial_id
@@ -281,118 +272,3 @@ for _name in READ_METHODS:
     if hasattr(_RDBStorage, _name):  # an untested Optuna may lack one; then it is unused
         setattr(SharedRDBStorage, _name, _reads_only(getattr(_RDBStorage, _name)))
 ride_out_outages(SharedRDBStorage, DATABASE_METHODS, STALE_CHECK)
-
-
-def _attr_rows(trial_id: int, attrs: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
-        for key, value in attrs.items()
-    ]
-
-
-_UPSERT_DIALECTS = {"sqlite": sqlite_dialect, "postgresql": postgresql_dialect}
-
-
-@functools.cache
-def _statements() -> SimpleNamespace:
-    """The fast path's statements on Optuna's models, built once so that SQLAlchemy
-    compiles each once."""
-    trial, param, study = rdb_models.TrialModel, rdb_models.TrialParamModel, rdb_models.StudyModel
-    return SimpleNamespace(
-        state_of_trial=select(trial.state, trial.study_id)
-        .where(trial.trial_id == bindparam("trial_id"))
-        .with_for_update(),  # PostgreSQL: no state change until the write commits
-        earlier_distribution=select(param.distribution_json)
-        .join(trial)
-        .where(
-            trial.study_id == bindparam("study_id"),
-            param.param_name == bindparam("param_name"),
-        )
-        .limit(1),
-        insert_param=insert(param),
-        insert_trial=insert(trial),
-        study_for_update=select(study.study_id)
-        .where(study.study_id == bindparam("study_id"))
-        .with_for_update(),
-        count_trials=select(func.count(trial.trial_id)).where(
-            trial.study_id == bindparam("study_id")
-        ),
-    )
-
-
-@functools.cache
-def _upsert_statement(dialect_name: str, kind: str) -> Any:
-    """The insert-or-overwrite statement of `kind` in the dialect (SQLite or
-    PostgreSQL), built once so that SQLAlchemy compiles it once."""
-    dialect = _UPSERT_DIALECTS[dialect_name]
-    if kind == "heartbeat":
-        model = rdb_models.TrialHeartbeatModel
-        adding = dialect.insert(model).values(heartbeat=func.now())  # the database's clock
-        return adding.on_conflict_do_update(
-            index_elements=["trial_id"], set_={"heartbeat": adding.excluded.heartbeat}
-        )
-    model, keys, values = {
-        "intermediate": (
-            rdb_models.TrialIntermediateValueModel,
-            ["trial_id", "step"],
-            ["intermediate_value", "intermediate_value_type"],
-        ),
-        "user_attr": (rdb_models.TrialUserAttributeModel, ["trial_id", "key"], ["value_json"]),
-        "system_attr": (
-            rdb_models.TrialSystemAttributeModel,
-            ["trial_id", "key"],
-            ["value_json"],
-        ),
-    }[kind]
-    adding = dialect.insert(model)
-    return adding.on_conflict_do_update(
-        index_elements=keys, set_={column: adding.excluded[column] for column in values}
-    )
-
-
-def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
-    """`trial.set_user_attr` for each key, in one database transaction where the
-    storage allows (a trial's curves and diagnostics are stored together anyway)."""
-    backend = rdb_backend(trial.study)
-    if not isinstance(backend, SharedRDBStorage):
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
-        return
-    backend.set_trial_user_attrs(trial._trial_id, attrs)
-    trial._cached_frozen_trial.user_attrs.update(attrs)
-
-
-# -- the rest of Optuna's private names hpsearch reads, here so no other module does ---
-
-# Loggers of Optuna's private modules: a trial's failure inside `study.optimize`, and the
-# relational storage's SQL errors (hpsearch retries or raises them; not to be printed).
-OPTIMIZE_LOGGER = "optuna.study._optimize"
-RDB_LOGGER = "optuna.storages._rdb.storage"
-
-
-def study_storage(study: optuna.Study) -> optuna.storages.BaseStorage:
-    """The storage a study reads and writes through (Optuna keeps it private)."""
-    return study._storage
-
-
-def study_id(study: optuna.Study) -> int:
-    """The study's row id in its database (Optuna keeps it private)."""
-    return study._study_id
-
-
-def heartbeat_interval(study: optuna.Study) -> int | None:
-    """The study's heartbeat interval in seconds, or None when its storage sends none."""
-    interval = getattr(study._storage, "get_heartbeat_interval", None)
-    return interval() if interval is not None else None
-
-
-def startup_trials(pruner: optuna.pruners.MedianPruner) -> int:
-    """How many completed trials the median pruner waits for before it prunes."""
-    return pruner._n_startup_trials
-
-
-def rdb_backend(study: optuna.Study) -> optuna.storages.RDBStorage | None:
-    """The relational storage under a study (Optuna wraps it in a cache), or None."""
-    storage = study._storage
-    storage = getattr(storage, "_backend", storage)
-    return storage if isinstance(storage, optuna.storages.RDBStorage) else None

@@ -1,0 +1,87 @@
+"""The fast path's SQL on Optuna's own tables (its ORM models, a private module), built
+once so that SQLAlchemy compiles each statement once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+try:
+    from optuna.storages._rdb import models as rdb_models
+except ImportError:  # an Optuna that moved its models: the fast path stays off
+    rdb_models = None
+MODELS_FOUND = rdb_models is not None
+
+
+def attr_rows(trial_id: int, attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+        for key, value in attrs.items()
+    ]
+
+
+UPSERT_DIALECTS = {"sqlite": sqlite_dialect, "postgresql": postgresql_dialect}
+
+
+@functools.cache
+def statements() -> SimpleNamespace:
+    """The fast path's statements on Optuna's models, built once so that SQLAlchemy
+    compiles each once."""
+    trial, param, study = rdb_models.TrialModel, rdb_models.TrialParamModel, rdb_models.StudyModel
+    return SimpleNamespace(
+        state_of_trial=select(trial.state, trial.study_id)
+        .where(trial.trial_id == bindparam("trial_id"))
+        .with_for_update(),  # PostgreSQL: no state change until the write commits
+        earlier_distribution=select(param.distribution_json)
+        .join(trial)
+        .where(
+            trial.study_id == bindparam("study_id"),
+            param.param_name == bindparam("param_name"),
+        )
+        .limit(1),
+        insert_param=insert(param),
+        insert_trial=insert(trial),
+        study_for_update=select(study.study_id)
+        .where(study.study_id == bindparam("study_id"))
+        .with_for_update(),
+        count_trials=select(func.count(trial.trial_id)).where(
+            trial.study_id == bindparam("study_id")
+        ),
+    )
+
+
+@functools.cache
+def upsert_statement(dialect_name: str, kind: str) -> Any:
+    """The insert-or-overwrite statement of `kind` in the dialect (SQLite or
+    PostgreSQL), built once so that SQLAlchemy compiles it once."""
+    dialect = UPSERT_DIALECTS[dialect_name]
+    if kind == "heartbeat":
+        model = rdb_models.TrialHeartbeatModel
+        adding = dialect.insert(model).values(heartbeat=func.now())  # the database's clock
+        return adding.on_conflict_do_update(
+            index_elements=["trial_id"], set_={"heartbeat": adding.excluded.heartbeat}
+        )
+    model, keys, values = {
+        "intermediate": (
+            rdb_models.TrialIntermediateValueModel,
+            ["trial_id", "step"],
+            ["intermediate_value", "intermediate_value_type"],
+        ),
+        "user_attr": (rdb_models.TrialUserAttributeModel, ["trial_id", "key"], ["value_json"]),
+        "system_attr": (
+            rdb_models.TrialSystemAttributeModel,
+            ["trial_id", "key"],
+            ["value_json"],
+        ),
+    }[kind]
+    adding = dialect.insert(model)
+    return adding.on_conflict_do_update(
+        index_elements=keys, set_={column: adding.excluded[column] for column in values}
+    )
