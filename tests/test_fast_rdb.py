@@ -3,6 +3,7 @@ writes reads back as Optuna's own writes do, its hot writes keep Optuna's checks
 queries written against Optuna's tables agree with Optuna's reading of them."""
 
 import collections
+import datetime
 import inspect
 import logging
 import math
@@ -11,6 +12,7 @@ import time
 import optuna
 import pytest
 from optuna.distributions import FloatDistribution
+from optuna.samplers import RandomSampler
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
@@ -24,9 +26,11 @@ from hpsearch.storage import (
 )
 from hpsearch.storage.fast_rdb import (
     DATABASE_METHODS,
+    OVERRIDDEN_READS,
     OVERRIDDEN_WRITES,
     READ_METHODS,
     STALE_CHECK,
+    reads,
 )
 from hpsearch.storage.version_gate import FAST_PATH_VARIABLE, PlainRDBStorage
 from hpsearch.study import open_study
@@ -202,9 +206,14 @@ def test_every_overridden_method_keeps_optunas_signature():
         assert name in vars(SharedRDBStorage), f"{name} is no longer overridden"
         ours, optunas = getattr(SharedRDBStorage, name), getattr(RDBStorage, name)
         assert shape(ours) == shape(optunas), f"{name}: Optuna's signature changed"
+    for name in OVERRIDDEN_READS:
+        assert name in READ_METHODS and name in vars(SharedRDBStorage)
+        ours, optunas = inspect.unwrap(getattr(SharedRDBStorage, name)), getattr(RDBStorage, name)
+        assert shape(ours) == shape(optunas), f"{name}: Optuna's signature changed"
     for name in READ_METHODS:
         assert hasattr(RDBStorage, name), f"Optuna's RDBStorage has no {name} any more"
-        assert inspect.unwrap(getattr(SharedRDBStorage, name)) is getattr(RDBStorage, name)
+        if name not in OVERRIDDEN_READS:
+            assert inspect.unwrap(getattr(SharedRDBStorage, name)) is getattr(RDBStorage, name)
     for name in (*DATABASE_METHODS, STALE_CHECK):  # the methods that ride out outages
         assert hasattr(getattr(SharedRDBStorage, name), "__wrapped__"), f"{name} not retried"
         if name != "set_trial_user_attrs":  # the fast path's own
@@ -215,7 +224,7 @@ def _routes_not_taken(storage: SharedRDBStorage) -> list[str]:
     """The fast path's methods that a study driven through Optuna's public API never
     called: Optuna's storage cache would have gone around them (slower, silently)."""
     calls = collections.Counter()
-    routes = (*OVERRIDDEN_WRITES, "_get_trials")
+    routes = (*OVERRIDDEN_WRITES, *OVERRIDDEN_READS)
 
     def counting(name: str, original):
         def call(*args, **kwargs):
@@ -325,6 +334,64 @@ def test_a_study_written_by_the_fast_path_reads_back_as_plain_optunas_own(databa
     got = [{s: str(v) for s, v in curve.items()} for curve in running_curves(fast, other_than=-1)]
     assert got == expected and "nan" in expected[0].values()
     assert count_live_trials(fast) == {"COMPLETE": 1, "PRUNED": 1, "FAIL": 1, "RUNNING": 1}
+
+
+@pytest.fixture
+def far_from_utc(monkeypatch):
+    """A local time zone nine hours from UTC: Optuna 5 stores trial times as UTC and
+    shows them in local time, so a read or write that skips the conversion is caught."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_core_reads_build_the_trials_optunas_own_reading_builds(database_url, far_from_utc):
+    """get_trial and _get_trials in every mode Optuna's cache and callers use (all, new
+    since a trial, new or listed, by state, more listed ids than one IN list takes),
+    on every kind of row, against RDBStorage's own reading of the same database."""
+    plain = RDBStorage(database_url)
+    study = optuna.create_study(study_name="rows", storage=plain, sampler=RandomSampler(seed=1))
+    _write(study)
+    both = optuna.create_study(storage=plain, directions=["maximize", "minimize"])
+    both.add_trial(optuna.create_trial(values=[math.inf, -1.5], user_attrs={"u": [1]}))
+    fast = open_storage(database_url)
+    ids = [t._trial_id for t in plain.get_all_trials(study._study_id)]
+    assert len(ids) == 4  # the enqueued trial is the first one asked
+
+    def same(name, *args):
+        def shown(trials):  # every field, datetimes and NaN included; dicts in any order
+            def field(value):
+                return sorted(value.items()) if isinstance(value, dict) else value
+
+            trials = trials if isinstance(trials, list) else [trials]
+            return [repr({k: field(v) for k, v in vars(t).items()}) for t in trials]
+
+        ours, optunas = getattr(fast, name)(*args), getattr(plain, name)(*args)
+        assert shown(ours) == shown(optunas), (name, args)
+        return ours
+
+    finished = [TrialState.COMPLETE, TrialState.PRUNED]
+    for sid in (study._study_id, both._study_id):
+        assert len(same("_get_trials", sid, None, set(), -1)) in (4, 1)
+    assert len(same("_get_trials", study._study_id, finished, set(), -1)) == 2
+    assert len(same("_get_trials", study._study_id, None, set(), ids[2])) == 1
+    assert len(same("_get_trials", study._study_id, None, {ids[0], ids[3]}, ids[2])) == 2
+    assert len(same("_get_trials", study._study_id, finished, {ids[1]}, ids[1])) == 1
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reads, "MAX_LISTED_IDS", 1)
+        assert len(same("_get_trials", study._study_id, None, {ids[0], ids[1]}, ids[2])) == 3
+    for trial_id in [*ids, both.trials[0]._trial_id]:
+        assert same("get_trial", trial_id)
+    with pytest.raises(KeyError):
+        fast.get_trial(max(ids) + 100)
+    with pytest.raises(KeyError):
+        fast._get_trials(both._study_id + 100, None, set(), -1)
+    # A trial the fast path creates is stored in UTC like Optuna's own: shown as now.
+    created = optuna.load_study(study_name="rows", storage=fast).ask()
+    shown = plain.get_trial(created._trial_id).datetime_start
+    assert abs((shown - datetime.datetime.now()).total_seconds()) < 60
 
 
 def test_an_untested_optuna_gets_plain_storage_a_warning_and_working_studies(

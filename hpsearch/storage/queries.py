@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 from sqlalchemy import text
 
-from hpsearch.storage.fast_rdb import rdb_backend, study_id
+from hpsearch.storage.fast_rdb import rdb_backend, study_id, to_stored
 from hpsearch.storage.sqlite_files import reading
 
 _RUNNING = optuna.trial.TrialState.RUNNING
@@ -83,8 +83,7 @@ def running_without_heartbeat(study: optuna.Study, older_than: float) -> list[in
         "WHERE t.study_id = :study AND t.state = 'RUNNING' AND h.trial_id IS NULL"
     )
     rows = _read(storage, query, {"study": study_id(study)})
-    # Optuna stores naive local times.
-    cutoff = datetime.now() - timedelta(seconds=older_than)
+    cutoff = to_stored(datetime.now() - timedelta(seconds=older_than))  # as Optuna stores it
     return sorted(number for number, start in rows if start is None or _as_datetime(start) < cutoff)
 
 

@@ -5,7 +5,8 @@ tests/test_fast_rdb.py and tests/test_optuna_contract.py hold the contract: they
 loudly when a release changes them.
 
 - `statements`: the SQL on Optuna's tables, built once.
-- `storage`: `SharedRDBStorage`, Optuna's RDBStorage with Core writes.
+- `reads`: Optuna's hot trial reads in Core.
+- `storage`: `SharedRDBStorage`, Optuna's RDBStorage with Core reads and writes.
 - `names`: the other private names (a study's storage and id, loggers, ...).
 """
 
@@ -19,9 +20,10 @@ from hpsearch.storage.fast_rdb.names import (
     study_id,
     study_storage,
 )
-from hpsearch.storage.fast_rdb.statements import MODELS_FOUND
+from hpsearch.storage.fast_rdb.statements import MODELS_FOUND, to_stored
 from hpsearch.storage.fast_rdb.storage import (
     DATABASE_METHODS,
+    OVERRIDDEN_READS,
     OVERRIDDEN_WRITES,
     READ_METHODS,
     STALE_CHECK,
@@ -32,6 +34,7 @@ __all__ = [
     "DATABASE_METHODS",
     "MODELS_FOUND",
     "OPTIMIZE_LOGGER",
+    "OVERRIDDEN_READS",
     "OVERRIDDEN_WRITES",
     "RDB_LOGGER",
     "READ_METHODS",
@@ -43,4 +46,5 @@ __all__ = [
     "startup_trials",
     "study_id",
     "study_storage",
+    "to_stored",
 ]

@@ -4,7 +4,9 @@ once so that SQLAlchemy compiles each statement once.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import inspect
 import json
 from types import SimpleNamespace
 from typing import Any
@@ -18,6 +20,25 @@ try:
 except ImportError:  # an Optuna that moved its models: the fast path stays off
     rdb_models = None
 MODELS_FOUND = rdb_models is not None
+# Optuna 5 stores a trial's times as naive UTC and shows them as naive local time (its
+# model's properties convert); earlier releases stored naive local time.
+STORES_UTC = MODELS_FOUND and isinstance(
+    inspect.getattr_static(rdb_models.TrialModel, "datetime_start", None), property
+)
+
+
+def to_stored(local: dt.datetime | None) -> dt.datetime | None:
+    """A naive local time as Optuna's trials table stores it."""
+    if local is None or not STORES_UTC:
+        return local
+    return local.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def from_stored(stored: dt.datetime | None) -> dt.datetime | None:
+    """A time from Optuna's trials table as Optuna shows it (naive local)."""
+    if stored is None or not STORES_UTC:
+        return stored
+    return stored.replace(tzinfo=dt.UTC).astimezone().replace(tzinfo=None)
 
 
 def attr_rows(trial_id: int, attrs: dict[str, Any]) -> list[dict[str, Any]]:

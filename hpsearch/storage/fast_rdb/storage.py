@@ -9,18 +9,20 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from datetime import datetime
 from typing import Any
 
 import optuna
 from sqlalchemy.exc import SQLAlchemyError
 
+from hpsearch.storage.fast_rdb.reads import read_trial, read_trials
 from hpsearch.storage.fast_rdb.statements import (
     UPSERT_DIALECTS,
     attr_rows,
     rdb_models,
     statements,
+    to_stored,
     upsert_statement,
 )
 from hpsearch.storage.retry import RetryPolicy, ride_out_outages
@@ -56,6 +58,8 @@ READ_METHODS = (
     "get_study_system_attrs",
     "_get_stale_trial_ids",
 )
+# Optuna's reads that SharedRDBStorage does itself, in Core (`reads`).
+OVERRIDDEN_READS = ("get_trial", "_get_trials")
 # Optuna's methods that SharedRDBStorage writes itself (its own `set_trial_user_attrs`,
 # several attrs in one transaction, is new and is called by `set_user_attrs` below).
 OVERRIDDEN_WRITES = (
@@ -115,6 +119,38 @@ class SharedRDBStorage(_RDBStorage):
             raise optuna.exceptions.StorageInternalError(
                 "an error occurred while writing to the storage"
             ) from exc
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Any]:
+        try:
+            with reading(), self.engine.connect() as connection:
+                yield connection
+        except SQLAlchemyError as exc:
+            raise optuna.exceptions.StorageInternalError(
+                "an error occurred while reading from the storage"
+            ) from exc
+
+    def get_trial(self, trial_id: int) -> optuna.trial.FrozenTrial:
+        if not self._core:
+            return super().get_trial(trial_id)
+        with self._reading() as connection:
+            return read_trial(connection, trial_id)
+
+    def _get_trials(
+        self,
+        study_id: int,
+        states: Container[optuna.trial.TrialState] | None,
+        included_trial_ids: set[int],
+        trial_id_greater_than: int,
+    ) -> list[optuna.trial.FrozenTrial]:
+        """The read under every sampler's and pruner's look at the study (through
+        Optuna's cache, which asks only for trials not finished when it last looked)."""
+        if not self._core:
+            return super()._get_trials(study_id, states, included_trial_ids, trial_id_greater_than)
+        with self._reading() as connection:
+            return read_trials(
+                connection, study_id, states, included_trial_ids, trial_id_greater_than
+            )
 
     def _check_running(self, connection, trial_id: int) -> int:
         """Optuna's check that a trial may still change, from its state column alone;
@@ -228,7 +264,7 @@ class SharedRDBStorage(_RDBStorage):
             count = connection.execute(statements().count_trials, {"study_id": study_id})
             number = count.scalar_one()
             row = {"number": number, "study_id": study_id, "state": state}
-            row |= {"datetime_start": start, "datetime_complete": None}
+            row |= {"datetime_start": to_stored(start), "datetime_complete": None}
             trial_id = connection.execute(statements().insert_trial, row).inserted_primary_key[0]
             if template_trial is None and self.heartbeat_interval is not None:
                 # Beating from birth: a worker lost before its first heartbeat leaves a
@@ -270,5 +306,6 @@ class SharedRDBStorage(_RDBStorage):
 
 for _name in READ_METHODS:
     if hasattr(_RDBStorage, _name):  # an untested Optuna may lack one; then it is unused
-        setattr(SharedRDBStorage, _name, _reads_only(getattr(_RDBStorage, _name)))
+        method = vars(SharedRDBStorage).get(_name, getattr(_RDBStorage, _name))
+        setattr(SharedRDBStorage, _name, _reads_only(method))
 ride_out_outages(SharedRDBStorage, DATABASE_METHODS, STALE_CHECK)
