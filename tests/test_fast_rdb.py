@@ -214,6 +214,7 @@ def test_every_overridden_method_keeps_optunas_signature():
         assert hasattr(RDBStorage, name), f"Optuna's RDBStorage has no {name} any more"
         if name not in OVERRIDDEN_READS:
             assert inspect.unwrap(getattr(SharedRDBStorage, name)) is getattr(RDBStorage, name)
+    assert len(set(DATABASE_METHODS)) == len(DATABASE_METHODS)  # each retried once, not nested
     for name in (*DATABASE_METHODS, STALE_CHECK):  # the methods that ride out outages
         assert hasattr(getattr(SharedRDBStorage, name), "__wrapped__"), f"{name} not retried"
         if name != "set_trial_user_attrs":  # the fast path's own
@@ -307,7 +308,9 @@ def _as_read(study: optuna.Study) -> list[tuple]:
     ]
 
 
-def test_a_study_written_by_the_fast_path_reads_back_as_plain_optunas_own(database_url):
+def test_a_study_written_by_the_fast_path_reads_back_as_plain_optunas_own(
+    database_url, far_from_utc
+):
     sampler = optuna.samplers.RandomSampler
     fast = optuna.create_study(
         study_name="fast", storage=open_storage(database_url), sampler=sampler(seed=3)
@@ -328,6 +331,9 @@ def test_a_study_written_by_the_fast_path_reads_back_as_plain_optunas_own(databa
         TrialState.RUNNING,
     ]
     assert fast_read == plain_read
+    for trial in optuna.load_study(study_name="fast", storage=database_url).trials:
+        for moment in (trial.datetime_start, trial.datetime_complete):  # stored in UTC
+            assert moment is None or abs((moment - datetime.datetime.now()).total_seconds()) < 60
     # hpsearch's own queries on Optuna's tables agree with Optuna's reading of them.
     running = [t for t in fast.get_trials() if t.state == TrialState.RUNNING]
     expected = [{s: str(v) for s, v in t.intermediate_values.items()} for t in running]
@@ -392,6 +398,20 @@ def test_the_core_reads_build_the_trials_optunas_own_reading_builds(database_url
     created = optuna.load_study(study_name="rows", storage=fast).ask()
     shown = plain.get_trial(created._trial_id).datetime_start
     assert abs((shown - datetime.datetime.now()).total_seconds()) < 60
+
+
+def test_a_waiting_trial_is_claimed_once_and_a_finished_one_never_changes(database_url):
+    storage = open_storage(database_url)
+    study = optuna.create_study(storage=storage)
+    study.enqueue_trial({"x": 1.0})
+    waiting = study.trials[0]._trial_id
+    assert storage.set_trial_state_values(waiting, TrialState.RUNNING) is True
+    assert storage.set_trial_state_values(waiting, TrialState.RUNNING) is False  # taken
+    assert RDBStorage(database_url).get_trial(waiting).state == TrialState.RUNNING
+    assert storage.set_trial_state_values(waiting, TrialState.COMPLETE, [2.5]) is True
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        storage.set_trial_state_values(waiting, TrialState.FAIL)
+    assert RDBStorage(database_url).get_trial(waiting).values == [2.5]
 
 
 def test_an_untested_optuna_gets_plain_storage_a_warning_and_working_studies(

@@ -11,7 +11,7 @@ import json
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
@@ -75,7 +75,20 @@ def statements() -> SimpleNamespace:
         count_trials=select(func.count(trial.trial_id)).where(
             trial.study_id == bindparam("study_id")
         ),
+        **{f"set_state_{name}": _set_state(times) for name, times in SET_STATE_TIMES.items()},
     )
+
+
+# Which of a trial's times a change of state sets: its start when it starts running
+# (a waiting trial claimed), its end when it finishes.
+SET_STATE_TIMES = {"running": ("datetime_start",), "finished": ("datetime_complete",), "other": ()}
+
+
+def _set_state(times: tuple[str, ...]) -> Any:
+    table = rdb_models.TrialModel.__table__
+    values = {"state": bindparam("new_state", type_=table.c.state.type)}
+    values |= {time: bindparam(f"new_{time}", type_=table.c[time].type) for time in times}
+    return update(table).where(table.c.trial_id == bindparam("of_trial")).values(values)
 
 
 @functools.cache
@@ -95,6 +108,7 @@ def upsert_statement(dialect_name: str, kind: str) -> Any:
             ["trial_id", "step"],
             ["intermediate_value", "intermediate_value_type"],
         ),
+        "value": (rdb_models.TrialValueModel, ["trial_id", "objective"], ["value", "value_type"]),
         "user_attr": (rdb_models.TrialUserAttributeModel, ["trial_id", "key"], ["value_json"]),
         "system_attr": (
             rdb_models.TrialSystemAttributeModel,

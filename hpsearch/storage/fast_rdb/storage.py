@@ -9,15 +9,16 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-from collections.abc import Container, Iterator
+from collections.abc import Container, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import optuna
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from hpsearch.storage.fast_rdb.reads import read_trial, read_trials
 from hpsearch.storage.fast_rdb.statements import (
+    SET_STATE_TIMES,
     UPSERT_DIALECTS,
     attr_rows,
     rdb_models,
@@ -66,6 +67,7 @@ OVERRIDDEN_WRITES = (
     "_create_new_trial",
     "_set_trial_param",
     "set_trial_intermediate_value",
+    "set_trial_state_values",
     "set_trial_system_attr",
     "record_heartbeat",
 )
@@ -80,7 +82,6 @@ DATABASE_METHODS = (
     "set_study_system_attr",
     "create_new_trial",
     "set_trial_param",
-    "set_trial_state_values",
     "set_trial_user_attr",
     "set_trial_user_attrs",
     "_get_best_trial_id",
@@ -295,6 +296,45 @@ class SharedRDBStorage(_RDBStorage):
             intermediate_values={},
             trial_id=trial_id,
         )
+
+    def set_trial_state_values(
+        self,
+        trial_id: int,
+        state: optuna.trial.TrialState,
+        values: Sequence[float] | None = None,
+    ) -> bool:
+        """Optuna's end of a trial (or claim of a waiting one) in one Core transaction:
+        the state check, the values' upsert and the state change."""
+        if not self._core:
+            return super().set_trial_state_values(trial_id, state, values)
+        try:
+            with self._writing() as connection:
+                row = connection.execute(statements().state_of_trial, {"trial_id": trial_id})
+                row = row.one_or_none()
+                if row is None:
+                    raise KeyError(rdb_models.NOT_FOUND_MSG)
+                self.check_trial_is_updatable(trial_id, row.state)
+                if values is not None:
+                    to_stored_value = rdb_models.TrialValueModel.value_to_stored_repr
+                    rows = [
+                        {"trial_id": trial_id, "objective": i}
+                        | dict(zip(("value", "value_type"), to_stored_value(v), strict=True))
+                        for i, v in enumerate(values)
+                    ]
+                    connection.execute(self._upsert("value"), rows)
+                running = state == optuna.trial.TrialState.RUNNING
+                if running and row.state != optuna.trial.TrialState.WAITING:
+                    return False  # another worker claimed it (values kept, as Optuna's)
+                times = "running" if running else "finished" if state.is_finished() else "other"
+                change = {"of_trial": trial_id, "new_state": state}
+                now = to_stored(datetime.now())
+                change |= {f"new_{time}": now for time in SET_STATE_TIMES[times]}
+                connection.execute(getattr(statements(), f"set_state_{times}"), change)
+        except optuna.exceptions.StorageInternalError as error:
+            if isinstance(error.__cause__, IntegrityError):
+                return False
+            raise
+        return True
 
     def record_heartbeat(self, trial_id: int) -> None:
         if not self._core:
