@@ -32,6 +32,7 @@ from hpsearch.storage.fast_rdb import (
     STALE_CHECK,
     reads,
 )
+from hpsearch.storage.fast_rdb import storage as fast_storage
 from hpsearch.storage.version_gate import FAST_PATH_VARIABLE, PlainRDBStorage
 from hpsearch.study import open_study
 from tests.helpers import tiny_spec
@@ -182,6 +183,24 @@ def test_a_new_trial_beats_from_birth(database_url):
     silent = open_storage(database_url, heartbeat=None)
     optuna.create_study(study_name="s", storage=silent).ask()
     assert len(_heartbeats(silent)) == 1  # no heartbeats, no row
+
+
+def test_the_stale_check_queries_at_most_once_a_second(tmp_path, monkeypatch):
+    storage = open_storage(f"sqlite:///{tmp_path / 'stale.db'}", heartbeat=1)
+    study = optuna.create_study(storage=storage)
+    queries = []
+
+    def counted(self, study_id):
+        queries.append(study_id)
+        return []
+
+    monkeypatch.setattr(RDBStorage, "_get_stale_trial_ids", counted)
+    for _ in range(3):
+        optuna.storages.fail_stale_trials(study)
+    assert len(queries) == 1
+    monkeypatch.setattr(fast_storage, "STALE_CHECK_SECONDS", 0.0)
+    optuna.storages.fail_stale_trials(study)
+    assert len(queries) == 2
 
 
 def _heartbeats(storage) -> list:

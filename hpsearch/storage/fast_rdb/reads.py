@@ -1,5 +1,5 @@
 """Optuna's two hot reads, `get_trial` and `_get_trials`, as SQLAlchemy Core queries
-compiled once: the trials' rows, then each of their five kinds of child rows in one
+compiled once: the trials' rows, then all five kinds of their child rows in one
 query, built into the FrozenTrials Optuna's own ORM reading builds
 (tests/test_fast_rdb.py compares the two on every kind of row).
 
@@ -15,7 +15,19 @@ from collections.abc import Container, Iterable
 from typing import Any
 
 import optuna
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import (
+    Float,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    cast,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 
 from hpsearch.storage.fast_rdb.statements import from_stored, rdb_models
 
@@ -71,32 +83,27 @@ def _read(
     rows = connection.execute(_trial_statement(mode, by_state), parameters).all()
     if not rows:
         return []
-    children: dict[str, dict[int, list]] = {kind: {} for kind in CHILDREN}
-    for kind in CHILDREN:
-        # Children of every trial the filter matches in any state (a trial may change
-        # state between two statements on PostgreSQL): the ones of unread trials are
-        # left over.
-        for row in connection.execute(_child_statement(kind, mode), parameters):
-            children[kind].setdefault(row.trial_id, []).append(row)
-    return [
-        _frozen(row, {kind: children[kind].get(row.trial_id, ()) for kind in CHILDREN})
-        for row in rows
-    ]
+    children: dict[int, dict[str, list]] = {row.trial_id: {k: [] for k in CHILDREN} for row in rows}
+    # The child rows of every trial the filter matches in any state (a trial may change
+    # state between two statements on PostgreSQL): the ones of unread trials are left.
+    for child in connection.execute(_children_statement(mode), parameters):
+        if child.trial_id in children:
+            children[child.trial_id][CHILDREN[child.kind]].append(child)
+    return [_frozen(row, children[row.trial_id]) for row in rows]
 
 
-def _frozen(trial: Any, rows: dict[str, Any]) -> optuna.trial.FrozenTrial:
+def _frozen(trial: Any, rows: dict[str, list]) -> optuna.trial.FrozenTrial:
     """Optuna's `_build_frozen_trial_from_trial_model`, from rows."""
     models = rdb_models
     values: list[float] | None = None
     if rows["values"]:
         values = [0 for _ in rows["values"]]
         for value in rows["values"]:
-            values[value.objective] = models.TrialValueModel.stored_repr_to_value(
-                value.value, value.value_type
-            )
+            kind = models.TrialValueModel.TrialValueType[value.tag]
+            values[value.position] = models.TrialValueModel.stored_repr_to_value(value.number, kind)
     params = rows["params"]  # in param_id order, as Optuna sorts them
-    distributions = {p.param_name: _distribution(p.distribution_json) for p in params}
-    to_value = models.TrialIntermediateValueModel.stored_repr_to_intermediate_value
+    distributions = {p.name: _distribution(p.text) for p in params}
+    reported = models.TrialIntermediateValueModel
     return optuna.trial.FrozenTrial(
         number=trial.number,
         state=trial.state,
@@ -104,15 +111,14 @@ def _frozen(trial: Any, rows: dict[str, Any]) -> optuna.trial.FrozenTrial:
         values=values,
         datetime_start=from_stored(trial.datetime_start),
         datetime_complete=from_stored(trial.datetime_complete),
-        params={
-            p.param_name: distributions[p.param_name].to_external_repr(p.param_value)
-            for p in params
-        },
+        params={p.name: distributions[p.name].to_external_repr(p.number) for p in params},
         distributions=distributions,
-        user_attrs={a.key: json.loads(a.value_json) for a in rows["user_attrs"]},
-        system_attrs={a.key: json.loads(a.value_json) for a in rows["system_attrs"]},
+        user_attrs={a.name: json.loads(a.text) for a in rows["user_attrs"]},
+        system_attrs={a.name: json.loads(a.text) for a in rows["system_attrs"]},
         intermediate_values={
-            v.step: to_value(v.intermediate_value, v.intermediate_value_type)
+            v.position: reported.stored_repr_to_intermediate_value(
+                v.number, reported.TrialIntermediateValueType[v.tag]
+            )
             for v in rows["intermediate_values"]
         },
         trial_id=trial.trial_id,
@@ -150,32 +156,56 @@ def _trial_statement(mode: str, by_state: bool) -> Any:
 
 
 @functools.cache
-def _child_statement(kind: str, mode: str) -> Any:
-    """Params in id order (Optuna sorts them so); attrs by key and reports by step (the
-    order of their unique index, which Optuna's reading leaves to the database)."""
+def _children_statement(mode: str) -> Any:
+    """Every child row of the trials in one statement, as (trial_id, kind, name,
+    number, tag, text, position): params in id order (Optuna sorts them so), values by
+    objective, attrs by key and reports by step (the order of their unique index, which
+    Optuna's reading leaves to the database)."""
     models, trial = rdb_models, rdb_models.TrialModel
-    model, columns, order = {
-        "params": (
-            models.TrialParamModel,
-            ("param_name", "param_value", "distribution_json"),
-            "param_id",
+
+    def rows(kind: str, model: Any, name: Any, number: Any, tag: Any, text: Any, at: Any):
+        statement = select(
+            model.trial_id,
+            literal(CHILDREN.index(kind), Integer).label("kind"),
+            (name if name is not None else cast(null(), String)).label("name"),
+            (number if number is not None else cast(null(), Float)).label("number"),
+            (cast(tag, String) if tag is not None else cast(null(), String)).label("tag"),
+            (text if text is not None else cast(null(), Text)).label("text"),
+            (at if at is not None else cast(null(), Integer)).label("position"),
+        )
+        if mode == "one":
+            return statement.where(model.trial_id == bindparam("trial_id"))
+        joined = statement.join_from(model, trial, model.trial_id == trial.trial_id)
+        return joined.where(*_where(mode))
+
+    param, value = models.TrialParamModel, models.TrialValueModel
+    user, system = models.TrialUserAttributeModel, models.TrialSystemAttributeModel
+    report = models.TrialIntermediateValueModel
+    everything = union_all(
+        rows(
+            "params",
+            param,
+            param.param_name,
+            param.param_value,
+            None,
+            param.distribution_json,
+            param.param_id,
         ),
-        "values": (models.TrialValueModel, ("objective", "value", "value_type"), "objective"),
-        "user_attrs": (models.TrialUserAttributeModel, ("key", "value_json"), "key"),
-        "system_attrs": (models.TrialSystemAttributeModel, ("key", "value_json"), "key"),
-        "intermediate_values": (
-            models.TrialIntermediateValueModel,
-            ("step", "intermediate_value", "intermediate_value_type"),
-            "step",
+        rows("values", value, None, value.value, value.value_type, None, value.objective),
+        rows("user_attrs", user, user.key, None, None, user.value_json, None),
+        rows("system_attrs", system, system.key, None, None, system.value_json, None),
+        rows(
+            "intermediate_values",
+            report,
+            None,
+            report.intermediate_value,
+            report.intermediate_value_type,
+            None,
+            report.step,
         ),
-    }[kind]
-    statement = select(model.trial_id, *(getattr(model, c) for c in columns))
-    if mode == "one":
-        where = [model.trial_id == bindparam("trial_id")]
-    else:
-        statement = statement.join_from(model, trial, model.trial_id == trial.trial_id)
-        where = _where(mode)
-    return statement.where(*where).order_by(model.trial_id, getattr(model, order))
+    ).subquery()
+    c = everything.c
+    return select(everything).order_by(c.trial_id, c.kind, c.position, c.name)
 
 
 @functools.cache

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import math
+import time
 from collections.abc import Container, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -59,8 +61,8 @@ READ_METHODS = (
     "get_study_system_attrs",
     "_get_stale_trial_ids",
 )
-# Optuna's reads that SharedRDBStorage does itself, in Core (`reads`).
-OVERRIDDEN_READS = ("get_trial", "_get_trials")
+# Optuna's reads that SharedRDBStorage does itself: in Core (`reads`), or less often.
+OVERRIDDEN_READS = ("get_trial", "_get_trials", "_get_stale_trial_ids")
 # Optuna's methods that SharedRDBStorage writes itself (its own `set_trial_user_attrs`,
 # several attrs in one transaction, is new and is called by `set_user_attrs` below).
 OVERRIDDEN_WRITES = (
@@ -87,6 +89,7 @@ DATABASE_METHODS = (
     "_get_best_trial_id",
 )
 STALE_CHECK = "_get_stale_trial_ids"
+STALE_CHECK_SECONDS = 1.0
 
 
 class SharedRDBStorage(_RDBStorage):
@@ -152,6 +155,17 @@ class SharedRDBStorage(_RDBStorage):
             return read_trials(
                 connection, study_id, states, included_trial_ids, trial_id_greater_than
             )
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        """Optuna looks for dead workers' trials before every trial it runs. A trial is
+        stale only after a grace of several heartbeats, so one look a second per process
+        (STALE_CHECK_SECONDS) fails it at most a second later, for a query per trial."""
+        checked = self.__dict__.setdefault("_stale_checked", {})
+        now = time.monotonic()
+        if now < checked.get(study_id, -math.inf) + STALE_CHECK_SECONDS:
+            return []
+        checked[study_id] = now
+        return super()._get_stale_trial_ids(study_id)
 
     def _check_running(self, connection, trial_id: int) -> int:
         """Optuna's check that a trial may still change, from its state column alone;
