@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -243,29 +243,11 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         spec = self.spec
         config = resolve(spec, suggest(trial, spec.search.params))
-        split = load_split(spec.data, spec.seed)
         # A trial re-queued after its worker died inherits the user attrs of the one it
         # retries, this among them: it trains with the same numbers.
         seed_trial = trial.user_attrs.get("seed_trial", trial.number)
         rng = trial_rng(spec, seed_trial)
-        net, optimizer = build(config, split, rng)
-        activations = net.hidden_activations(split.x_train[: config.batch_size])
-        init_std = [float(a.std()) for a in activations]
-        pinned = pinned_fraction(activations, config.activation)
-        set_user_attrs(
-            trial,
-            {
-                "seed_trial": seed_trial,
-                "worker": worker_name(),
-                "init_activation_std": init_std,
-            }
-            | ({"init_pinned_fraction": pinned} if pinned else {}),
-        )
-        if spec.search.init_health.enabled:
-            problem = init_problem(init_std, pinned, config.optimizer, spec.search.init_health)
-            if problem is not None:
-                _store_history(trial, History(), diverged=False, reason=problem)
-                raise optuna.TrialPruned(problem)
+        started = {"seed_trial": seed_trial, "worker": worker_name()}
 
         def report(epoch: int, history: History) -> None:
             self.stop.check(f"after epoch {epoch}")
@@ -280,21 +262,52 @@ class Objective:
                 raise optuna.TrialPruned(reason)
 
         try:
-            history = fit(
-                net,
-                optimizer,
-                split,
-                epochs=config.epochs,
-                batch_size=config.batch_size,
-                rng=rng,
-                on_epoch=report,
-            )
+            history = self.train(trial, config, rng, started, report)
         except Diverged as exc:
             # Not an error of the study: the sampler should learn this region is bad.
             _store_history(trial, exc.history, diverged=True, reason=str(exc))
             raise optuna.TrialPruned(str(exc)) from None
         _store_history(trial, history, diverged=False, reason=None)
         return history.val_accuracy[-1]
+
+    def train(
+        self,
+        trial: optuna.Trial,
+        config: TrialConfig,
+        rng: np.random.Generator,
+        started: dict[str, Any],
+        report: Callable[[int, History], None],
+    ) -> History:
+        """Build hpsearch's net for `config`, store `started` with its health at init,
+        and fit it, calling `report` after every epoch. The rest of a trial (suggest,
+        report, prune, store) is `__call__`'s: the bench's study at scale replaces only
+        this with a synthetic learning curve."""
+        spec = self.spec
+        split = load_split(spec.data, spec.seed)
+        net, optimizer = build(config, split, rng)
+        activations = net.hidden_activations(split.x_train[: config.batch_size])
+        init_std = [float(a.std()) for a in activations]
+        pinned = pinned_fraction(activations, config.activation)
+        set_user_attrs(
+            trial,
+            started
+            | {"init_activation_std": init_std}
+            | ({"init_pinned_fraction": pinned} if pinned else {}),
+        )
+        if spec.search.init_health.enabled:
+            problem = init_problem(init_std, pinned, config.optimizer, spec.search.init_health)
+            if problem is not None:
+                _store_history(trial, History(), diverged=False, reason=problem)
+                raise optuna.TrialPruned(problem)
+        return fit(
+            net,
+            optimizer,
+            split,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            rng=rng,
+            on_epoch=report,
+        )
 
 
 def _store_history(
