@@ -21,6 +21,7 @@ from hpsearch.storage import (
     SharedRDBStorage,
     count_live_trials,
     open_storage,
+    rdb_backend,
     running_curves,
     set_user_attrs,
 )
@@ -431,6 +432,41 @@ def test_a_waiting_trial_is_claimed_once_and_a_finished_one_never_changes(databa
     with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
         storage.set_trial_state_values(waiting, TrialState.FAIL)
     assert RDBStorage(database_url).get_trial(waiting).values == [2.5]
+
+
+def test_counts_stay_exact_while_each_reads_only_the_trials_after_the_settled_ones(
+    database_url,
+):
+    """count_live_trials counts the trials up to the first unfinished one once (they
+    never change) and reads the rest at each call: checked against the API's counts as
+    trials finish out of order, a warm-start copy arrives, and `before` looks back."""
+    study = optuna.create_study(storage=open_storage(database_url))
+
+    def by_api(before=None):
+        counts = collections.Counter(
+            t.state.name
+            for t in study.get_trials()
+            if "copied_from" not in t.user_attrs and (before is None or t.number < before)
+        )
+        return dict(counts)
+
+    def tally():
+        return rdb_backend(study).__dict__["_hpsearch_tallies"][study._study_id]
+
+    first, second, third = study.ask(), study.ask(), study.ask()
+    study.tell(second, 1.0)
+    assert count_live_trials(study) == by_api() == {"RUNNING": 2, "COMPLETE": 1}
+    assert tally().last_id == -1  # the first trial is still running: nothing settled
+    study.tell(first, state=TrialState.PRUNED)
+    assert count_live_trials(study) == by_api() == {"PRUNED": 1, "COMPLETE": 1, "RUNNING": 1}
+    assert tally().last_id == second._trial_id
+    copy = optuna.create_trial(value=0.5, user_attrs={"copied_from": "parent:0"})
+    study.add_trial(copy)
+    study.tell(third, state=TrialState.FAIL)
+    assert count_live_trials(study) == by_api() == {"PRUNED": 1, "COMPLETE": 1, "FAIL": 1}
+    assert tally().last_id == max(t._trial_id for t in study.trials)
+    assert count_live_trials(study, before=2) == by_api(before=2) == {"PRUNED": 1, "COMPLETE": 1}
+    assert count_live_trials(study, before=1) == by_api(before=1) == {"PRUNED": 1}
 
 
 def test_an_untested_optuna_gets_plain_storage_a_warning_and_working_studies(

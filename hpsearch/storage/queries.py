@@ -7,6 +7,8 @@ API elsewhere (the journal).
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +26,12 @@ _NOT_FINITE = {"INF_POS": float("inf"), "INF_NEG": float("-inf"), "NAN": float("
 
 def count_live_trials(study: optuna.Study, *, before: int | None = None) -> dict[str, int]:
     """Trials per state name that the study ran itself (not copied in by a warm start),
-    numbered below `before` if given."""
+    numbered below `before` if given.
+
+    A worker asks several times a trial (the budget, the pruner at every report), so a
+    count must not cost a scan of the study: trials up to the first unfinished one are
+    counted once (a finished trial never changes) and each count reads only the trials
+    after them."""
     storage = rdb_backend(study)
     if storage is None:
         counts: dict[str, int] = {}
@@ -33,17 +40,41 @@ def count_live_trials(study: optuna.Study, *, before: int | None = None) -> dict
                 continue
             counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
         return counts
-    query = (
-        "SELECT t.state, COUNT(*) FROM trials t WHERE t.study_id = :study "
-        "AND NOT EXISTS (SELECT 1 FROM trial_user_attributes a "
-        "WHERE a.trial_id = t.trial_id AND a.key = 'copied_from')"
-    )
-    values: dict[str, int] = {"study": study_id(study)}
-    if before is not None:
-        query += " AND t.number < :before"
-        values["before"] = before
-    rows = _read(storage, text(query + " GROUP BY t.state"), values)
-    return {str(state): int(count) for state, count in rows}
+    tallies = storage.__dict__.setdefault("_hpsearch_tallies", {})
+    tally = tallies.setdefault(study_id(study), _Tally())
+    if before is not None and before <= tally.last_number:  # a question about the past
+        tally = _Tally()
+    rows = _read(storage, _TAIL, {"study": study_id(study), "after": tally.last_id})
+    counts = collections.Counter(tally.counts)
+    settling = True
+    for trial_id, number, state, copied in rows:
+        state = str(state)
+        settling = settling and state in _FINISHED
+        if settling:  # every trial up to this one is finished: count it once for all
+            tally.last_id, tally.last_number = trial_id, number
+            tally.counts[state] += 0 if copied else 1
+        if not copied and (before is None or number < before):
+            counts[state] += 1
+    return {state: n for state, n in counts.items() if n}
+
+
+@dataclasses.dataclass
+class _Tally:
+    """A study's trials up to the first unfinished one (by id, which orders them as
+    created: Optuna creates a study's trials one at a time), counted per state."""
+
+    last_id: int = -1
+    last_number: int = -1
+    counts: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+
+
+_FINISHED = frozenset(s.name for s in optuna.trial.TrialState if s.is_finished())
+# The study's trials after an id, oldest first, with whether each is a warm-start copy.
+_TAIL = text(
+    "SELECT t.trial_id, t.number, t.state, EXISTS (SELECT 1 FROM trial_user_attributes a "
+    "WHERE a.trial_id = t.trial_id AND a.key = 'copied_from') "
+    "FROM trials t WHERE t.study_id = :study AND t.trial_id > :after ORDER BY t.trial_id"
+)
 
 
 def running_curves(study: optuna.Study, *, other_than: int) -> list[dict[int, float]]:

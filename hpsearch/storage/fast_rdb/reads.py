@@ -24,7 +24,6 @@ from sqlalchemy import (
     cast,
     literal,
     null,
-    or_,
     select,
     union_all,
 )
@@ -84,11 +83,15 @@ def _read(
     if not rows:
         return []
     children: dict[int, dict[str, list]] = {row.trial_id: {k: [] for k in CHILDREN} for row in rows}
-    # The child rows of every trial the filter matches in any state (a trial may change
-    # state between two statements on PostgreSQL): the ones of unread trials are left.
-    for child in connection.execute(_children_statement(mode), parameters):
-        if child.trial_id in children:
-            children[child.trial_id][CHILDREN[child.kind]].append(child)
+    if mode == "listed":  # by the ids read: an OR of two id ranges would scan the study
+        ids = sorted(children)
+        chunks = [{"ids": ids[i : i + MAX_LISTED_IDS]} for i in range(0, len(ids), MAX_LISTED_IDS)]
+    else:  # the trials the filter matches in any state (one may have changed since)
+        chunks = [parameters]
+    for chunk in chunks:
+        for child in connection.execute(_children_statement(mode), chunk):
+            if child.trial_id in children:
+                children[child.trial_id][CHILDREN[child.kind]].append(child)
     return [_frozen(row, children[row.trial_id]) for row in rows]
 
 
@@ -139,20 +142,27 @@ def _where(mode: str) -> list:
     if mode == "after":
         where.append(trial.trial_id > bindparam("after"))
     elif mode == "listed":
-        listed = trial.trial_id.in_(bindparam("ids", expanding=True))
-        where.append(or_(listed, trial.trial_id > bindparam("after")))
+        where.append(trial.trial_id.in_(bindparam("ids", expanding=True)))
     return where
 
 
 @functools.cache
 def _trial_statement(mode: str, by_state: bool) -> Any:
+    """The trials' own rows in id order. Listed trials and the ones after an id are two
+    statements in one (each an index range; their OR would scan the study's trials)."""
     trial = rdb_models.TrialModel
-    where = _where(mode)
-    if by_state:
-        where.append(trial.state.in_(bindparam("states", expanding=True)))
     times = trial.__table__.c.datetime_start, trial.__table__.c.datetime_complete  # as stored
     columns = (trial.trial_id, trial.number, trial.state, *times)
-    return select(*columns).where(*where).order_by(trial.trial_id)
+
+    def where(mode: str) -> list:
+        by = [trial.state.in_(bindparam("states", expanding=True))] if by_state else []
+        return _where(mode) + by
+
+    if mode != "listed":
+        return select(*columns).where(*where(mode)).order_by(trial.trial_id)
+    both = union_all(select(*columns).where(*where("after")), select(*columns).where(*where(mode)))
+    both = both.subquery()
+    return select(both).order_by(both.c.trial_id)
 
 
 @functools.cache
@@ -175,6 +185,8 @@ def _children_statement(mode: str) -> Any:
         )
         if mode == "one":
             return statement.where(model.trial_id == bindparam("trial_id"))
+        if mode == "listed":
+            return statement.where(model.trial_id.in_(bindparam("ids", expanding=True)))
         joined = statement.join_from(model, trial, model.trial_id == trial.trial_id)
         return joined.where(*_where(mode))
 
