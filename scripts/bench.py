@@ -4,7 +4,8 @@ Prints one table, a PASS/FAIL line per target of issue 6, and writes the figures
 JSON under bench/results/ with the machine's CPU and library versions. Every ratio
 is measured in this one run, on this machine; nothing here is a timed assert.
 
-    python scripts/bench.py [--steps 300] [--trials 100] [--pairs 5] [--quick] [--docs]
+    python scripts/bench.py [--steps 300] [--trials 100] [--pairs 5] [--scale-trials 10000]
+                            [--quick] [--docs]
     python scripts/bench.py --render bench/results/bench-STAMP.json
 
 With --docs (what `make bench` passes when given no ARGS) the README's speed block is
@@ -34,6 +35,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default=5,
         help="1-worker and 2-worker runs of the default study, alternated (median ratio)",
     )
+    parser.add_argument(
+        "--scale-trials",
+        type=int,
+        default=10_000,
+        help="trials of the study at scale (a synthetic learning curve in place of training)",
+    )
     parser.add_argument("--quick", action="store_true", help="fewer steps and trials")
     parser.add_argument(
         "--docs", action="store_true", help="also render the README's speed block from this run"
@@ -53,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return render(args.render)
     steps, trials = (100, 20) if args.quick else (args.steps, args.trials)
     pairs = 1 if args.quick else max(1, args.pairs)
-    measured = measure.run(steps, trials, pairs, args.quick)
+    scale_trials = 1_000 if args.quick else args.scale_trials
+    measured = measure.run(steps, trials, pairs, args.quick, scale_trials)
     report.print_figures(measured)
     targets = report.targets(measured.figures)
     report.print_targets(measured.figures, targets)
@@ -61,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         "steps": steps,
         "trials": trials,
         "pairs": pairs,
+        "scale_trials": scale_trials,
         "quick": args.quick,
         "net": SIZES,
         "lr": LR,

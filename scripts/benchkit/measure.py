@@ -1,6 +1,7 @@
 """The sequence of one `make bench` run, in a fixed order: the GEMM peak and the
 training steps (one BLAS thread), the machine's own 2-process scaling, the default
-study with 1 and 2 workers, and one worker's overhead. Returns the figures of the
+study with 1 and 2 workers, one worker's overhead on SQLite and on PostgreSQL, and the
+study at scale. Returns the figures of the
 results JSON and the study runs they came from."""
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
+from benchkit import postgres
 from benchkit.overhead import overhead
+from benchkit.scale import scale
 from benchkit.studies import StudyRun, study_run
 from benchkit.timing import gemm_peak, hardware_scaling, median_time
 from benchkit.workloads import (
@@ -62,7 +65,7 @@ def _median_or_none(step: Step | None, steps: int) -> float | None:
     return None if step is None else median_time(step, steps)
 
 
-def run(steps: int, trials: int, pairs: int, quick: bool) -> Measured:
+def run(steps: int, trials: int, pairs: int, quick: bool, scale_trials: int) -> Measured:
     """Every measurement of one run, in order."""
     figures = step_figures(steps)
     figures["hardware_scaling_steps"] = hardware_scaling(2.0 if quick else 5.0)
@@ -86,6 +89,10 @@ def run(steps: int, trials: int, pairs: int, quick: bool) -> Measured:
         _, one, two = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
         free, _ = study_run(2, trials, folder, "two-free")
         costs = overhead(trials, folder)
+        with postgres.server() as url:
+            on_postgres = {} if url is None else overhead(trials, folder, url)
+        figures |= {f"postgres_{key}": value for key, value in on_postgres.items()}
+        figures |= scale(scale_trials, folder)
     figures |= {
         "trials_per_min_1_worker_free": alone.per_minute,
         "trials_per_min_1_worker": one.per_minute,
@@ -97,6 +104,7 @@ def run(steps: int, trials: int, pairs: int, quick: bool) -> Measured:
         "worker_scaling": two.per_minute / one.per_minute,
         "worker_scaling_pairs": ratios,
         "worker_scaling_free": free.per_minute / alone.per_minute,
+        "worker_scaling_free_epochs": free.epochs_per_minute / alone.epochs_per_minute,
         "worker_scaling_epochs": two.epochs_per_minute / one.epochs_per_minute,
         "to_first_trial_ms_1_worker": one.to_first_trial * 1e3,
         "to_first_trial_ms_2_workers": two.to_first_trial * 1e3,

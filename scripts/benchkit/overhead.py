@@ -14,7 +14,7 @@ from benchkit.studies import STUDY
 from benchkit.trial_clock import PARTS
 
 
-def overhead(trials: int, folder: Path) -> dict[str, float]:
+def overhead(trials: int, folder: Path, url: str | None = None) -> dict[str, float]:
     """One worker on the default study in a fresh process, data loaded before the clock.
 
     The non-training share is the whole of the worker's trial loop (`work`, from its
@@ -23,14 +23,15 @@ def overhead(trials: int, folder: Path) -> dict[str, float]:
     validation pass. Its parts (`part_*_share`, of the same loop) add up to it. The
     share outside the objective (Optuna's ask and tell, the sampler, SQLite) is the
     older, narrower measure. Opening the study before the loop and closing it after is a
-    once-per-worker cost, shown apart. Also the worker's peak RSS."""
+    once-per-worker cost, shown apart. Also the worker's peak RSS. On SQLite in `folder`,
+    or on the (empty) database at `url`."""
     done = subprocess.run(
         [
             sys.executable,
             "-m",
             "benchkit.trial_clock",
             str(STUDY),
-            str(folder / "overhead.db"),
+            url or str(folder / "overhead.db"),
             str(trials),
         ],
         capture_output=True,

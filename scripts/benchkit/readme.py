@@ -10,6 +10,7 @@ from pathlib import Path
 from readme_blocks import shown_path, write_block
 
 from benchkit import ROOT
+from benchkit.scale import PLAIN_TRIALS
 from benchkit.trial_clock import PART_LABELS
 
 README = ROOT / "README.md"
@@ -94,7 +95,12 @@ def render_speed(record: dict, source: Path) -> str:
         + ", ".join(f"x{r:.2f}" for r in pairs)
         + f"), x{f['worker_scaling_epochs']:.2f} epochs/min |",
         f"| 1 and 2 workers searching freely | {f['trials_per_min_1_worker_free']:.0f} and "
-        f"{f['trials_per_min_2_workers_free']:.0f} trials/min: x{f['worker_scaling_free']:.2f} |",
+        f"{f['trials_per_min_2_workers_free']:.0f} trials/min: x{f['worker_scaling_free']:.2f}"
+        + (
+            f"; x{f['worker_scaling_free_epochs']:.2f} epochs/min |"
+            if "worker_scaling_free_epochs" in f
+            else " |"
+        ),
         f"| 2 processes doing only training steps, same run | "
         f"x{f['hardware_scaling_steps']:.2f} the steps/s of 1 |",
         f"| outside the trials (the median pair) | {f['to_first_trial_ms_1_worker']:.0f} ms to "
@@ -106,8 +112,10 @@ def render_speed(record: dict, source: Path) -> str:
         f"{f['optuna_sqlite_overhead_share']:.1%} of a trial's wall time, "
         f"{f['optuna_sqlite_overhead_ms_per_trial']:.1f} ms per trial |",
         *_non_training_rows(f),
+        *_non_training_rows(f, "postgres_", "PostgreSQL"),
         f"| peak RSS of one worker | {f['worker_peak_rss_mb']:.0f} MB |",
         "",
+        *_scale_rows(f),
         "The targets, as the run printed them:",
         "",
         "```",
@@ -117,26 +125,64 @@ def render_speed(record: dict, source: Path) -> str:
     return "\n".join(lines)
 
 
-def _non_training_rows(f: dict) -> list[str]:
+def _non_training_rows(f: dict, prefix: str = "", database: str = "SQLite") -> list[str]:
     """The non-training share and, from runs that timed them (benchkit.trial_clock),
-    its parts; older runs measured it per trial, without parts."""
-    if "part_sampler_share" not in f:
+    its parts; older runs measured it per trial, without parts, and on SQLite only."""
+    if f"{prefix}non_training_share" not in f:
+        return []
+    if f"{prefix}part_sampler_share" not in f:
         return [
             f"| everything but training, 1 worker | {f['non_training_share']:.1%} of a trial's "
             f"wall time, {f['non_training_ms_per_trial']:.1f} ms per trial; opening the study "
             f"and the worker loop {f['opening_and_other_ms']:.0f} ms in all |"
         ]
     parts = "; ".join(
-        f"{label} {f[f'part_{part}_share']:.1%} ({f[f'part_{part}_ms_per_trial']:.1f} ms)"
+        f"{label} {f[f'{prefix}part_{part}_share']:.1%} "
+        f"({f[f'{prefix}part_{part}_ms_per_trial']:.1f} ms)"
         for part, label in PART_LABELS.items()
         if part != "training"
     )
     return [
-        f"| everything but training, 1 worker, SQLite | **{f['non_training_share']:.1%}** of "
-        f"the worker's trial loop, {f['non_training_ms_per_trial']:.1f} ms per trial (an upper "
-        f"bound: the clock's own cost is in it); opening and closing the study "
-        f"{f['opening_and_other_ms']:.0f} ms once |",
+        f"| everything but training, 1 worker, {database} | "
+        f"**{f[f'{prefix}non_training_share']:.1%}** of the worker's trial loop, "
+        f"{f[f'{prefix}non_training_ms_per_trial']:.1f} ms per trial (an upper bound: the "
+        f"clock's own cost is in it); opening and closing the study "
+        f"{f[f'{prefix}opening_and_other_ms']:.0f} ms once |",
         f"| its parts, per trial | {parts} |",
+    ]
+
+
+def _scale_rows(f: dict) -> list[str]:
+    """The study at scale, from runs that built one."""
+    if "scale_trials" not in f:
+        return []
+    n, (start, end), (first, last) = f["scale_trials"], f["scale_window"], f["scale_window_end"]
+    dashboard = f["scale_dashboard_first_plot_seconds"]
+    first_plot = "n/a (no chromium)" if dashboard is None else f"{dashboard:.1f} s"
+    return [
+        f"| study at scale: the default study's search, {n} trials, a synthetic learning "
+        f"curve in place of training (built in {f['scale_build_seconds']:.0f} s) | "
+        f"trials {start + 1}-{end} | trials {first + 1}-{last} |",
+        "|---|---|---|",
+        f"| mean time per trial | {f['scale_ms_per_trial_at_100']:.1f} ms | "
+        f"{f['scale_ms_per_trial_at_end']:.1f} ms (x{f['scale_growth']:.2f}) |",
+        f"| of which Optuna's sampler computing (TPE, through Optuna's trial cache) | "
+        f"{f['scale_sampler_ms_at_100']:.1f} ms | {f['scale_sampler_ms_at_end']:.1f} ms |",
+        f"| the rest: storage, pruner, budget, objective, Optuna's loop | "
+        f"{f['scale_ours_ms_at_100']:.1f} ms | {f['scale_ours_ms_at_end']:.1f} ms "
+        f"(x{f['scale_growth_ours']:.2f}) |",
+        f"| plain Optuna: its RDBStorage, the same sampler and median pruner "
+        f"({PLAIN_TRIALS} trials added to a copy) | "
+        f"{f['plain_optuna_ms_per_trial_at_100']:.1f} ms | "
+        f"{f['plain_optuna_ms_per_trial_at_end']:.1f} ms |",
+        "",
+        f"On the {n}-trial study: `hpsearch trials` {f['scale_trials_cli_seconds']:.1f} s, "
+        f"`trials_frame` {f['scale_trials_frame_seconds']:.1f} s, `curves_frame` "
+        f"{f['scale_curves_frame_seconds']:.1f} s, `hpsearch report` "
+        f"{f['scale_report_cli_seconds']:.1f} s (commands timed with their start-up), and "
+        f"optuna-dashboard's study page, served by `hpsearch dashboard` and opened in headless "
+        f"Chromium, shows its first plot after {first_plot}.",
+        "",
     ]
 
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from benchkit.measure import Measured
 from benchkit.record import cpu_name
+from benchkit.scale import PLAIN_TRIALS
 from benchkit.trial_clock import PART_LABELS
 
 Target = tuple[str, bool]
@@ -60,7 +61,7 @@ def print_figures(measured: Measured) -> None:
     print(
         f"2 workers searching freely: {free.per_minute:.0f} trials/min ({free.epochs} epochs, "
         f"{free.epochs_per_minute:.0f}/min): x{figures['worker_scaling_free']:.2f} the free "
-        "1-worker run's trials/min"
+        f"1-worker run's trials/min, x{figures['worker_scaling_free_epochs']:.2f} its epochs/min"
     )
     print(
         f"1 worker, everything but training: {figures['non_training_share']:.1%} of its "
@@ -69,12 +70,64 @@ def print_figures(measured: Measured) -> None:
         f"{figures['optuna_sqlite_overhead_ms_per_trial']:.1f} ms); opening and closing the "
         f"study: {figures['opening_and_other_ms']:.0f} ms once"
     )
+    _print_parts(figures, "")
+    if "postgres_non_training_share" in figures:
+        print(
+            "1 worker on PostgreSQL (.ci/postgres), everything but training: "
+            f"{figures['postgres_non_training_share']:.1%} of its trial loop, "
+            f"{figures['postgres_non_training_ms_per_trial']:.1f} ms per trial"
+        )
+        _print_parts(figures, "postgres_")
+    print(f"peak RSS of one worker: {rss:.0f} MB")
+    print_scale(figures)
+
+
+def _print_parts(figures: dict, prefix: str) -> None:
     for part, label in PART_LABELS.items():
         print(
-            f"  {label:<46} {figures[f'part_{part}_share']:>6.1%} "
-            f"{figures[f'part_{part}_ms_per_trial']:>7.1f} ms/trial"
+            f"  {label:<46} {figures[f'{prefix}part_{part}_share']:>6.1%} "
+            f"{figures[f'{prefix}part_{part}_ms_per_trial']:>7.1f} ms/trial"
         )
-    print(f"peak RSS of one worker: {rss:.0f} MB")
+
+
+def print_scale(f: dict) -> None:
+    """The study at scale: cost per trial near trial 100 and at the end, its parts,
+    plain Optuna's beside it, and what a user waits for on the finished study."""
+    early, late = f["scale_window"], f["scale_window_end"]
+    print(
+        f"study at scale: {f['scale_trials']} trials of the default study's search with a "
+        f"synthetic learning curve in place of training, built in {f['scale_build_seconds']:.0f} s"
+    )
+    print(
+        f"  mean time per trial, trials {early[0] + 1}-{early[1]}: "
+        f"{f['scale_ms_per_trial_at_100']:.1f} ms; trials {late[0] + 1}-{late[1]}: "
+        f"{f['scale_ms_per_trial_at_end']:.1f} ms (x{f['scale_growth']:.2f})"
+    )
+    print(
+        f"  of which Optuna's sampler computing (TPE): {f['scale_sampler_ms_at_100']:.1f} and "
+        f"{f['scale_sampler_ms_at_end']:.1f} ms; the rest: {f['scale_ours_ms_at_100']:.1f} and "
+        f"{f['scale_ours_ms_at_end']:.1f} ms (x{f['scale_growth_ours']:.2f})"
+    )
+    for part, label in PART_LABELS.items():
+        if part != "training":
+            print(
+                f"    {label:<46} {f['scale_parts_ms_at_100'][part]:>7.2f} "
+                f"{f['scale_parts_ms_at_end'][part]:>7.2f} ms/trial"
+            )
+    print(
+        f"  plain Optuna (its RDBStorage, the same sampler and median pruner), "
+        f"{PLAIN_TRIALS} trials added to copies of the study at both sizes: "
+        f"{f['plain_optuna_ms_per_trial_at_100']:.1f} and "
+        f"{f['plain_optuna_ms_per_trial_at_end']:.1f} ms per trial"
+    )
+    dashboard = f["scale_dashboard_first_plot_seconds"]
+    print(
+        f"  on the {f['scale_trials']}-trial study: hpsearch trials "
+        f"{f['scale_trials_cli_seconds']:.1f} s, trials_frame {f['scale_trials_frame_seconds']:.1f}"
+        f" s, curves_frame {f['scale_curves_frame_seconds']:.1f} s, hpsearch report "
+        f"{f['scale_report_cli_seconds']:.1f} s, the dashboard's study page to its first plot "
+        + ("n/a (no chromium)" if dashboard is None else f"{dashboard:.1f} s")
+    )
 
 
 def targets(figures: dict) -> list[Target]:
@@ -108,12 +161,47 @@ def targets(figures: dict) -> list[Target]:
             figures["worker_scaling"] >= 1.8,
         ),
         (
+            f"2 workers searching freely >= 1.85 x epochs/min of 1: "
+            f"{figures['worker_scaling_free_epochs']:.2f} x",
+            figures["worker_scaling_free_epochs"] >= 1.85,
+        ),
+        (
             f"1 worker, SQLite: everything but training <= 5% of the trial loop: "
             f"{figures['non_training_share']:.1%}",
             figures["non_training_share"] <= 0.05,
         ),
         (f"worker peak RSS <= 400 MB: {rss:.0f} MB", rss <= 400),
     ]
+    if "postgres_non_training_share" in figures:
+        share = figures["postgres_non_training_share"]
+        lines.append(
+            (f"1 worker, PostgreSQL: everything but training <= 10%: {share:.1%}", share <= 0.10)
+        )
+    return lines + scale_targets(figures)
+
+
+def scale_targets(f: dict) -> list[Target]:
+    n, growth = f["scale_trials"], f["scale_growth_ours"]
+    lines = [
+        (
+            f"study at scale: time per trial at trial {n} <= 1.5 x at trial 100, all but "
+            f"Optuna's sampler computing: {growth:.2f} x",
+            growth <= 1.5,
+        ),
+        (
+            f"study at scale: the same, everything included: {f['scale_growth']:.2f} x",
+            f["scale_growth"] <= 1.5,
+        ),
+    ]
+    for key, label, limit in (
+        ("scale_trials_cli_seconds", "hpsearch trials", 3),
+        ("scale_trials_frame_seconds", "trials_frame", 3),
+        ("scale_curves_frame_seconds", "curves_frame", 3),
+        ("scale_report_cli_seconds", "hpsearch report", 15),
+        ("scale_dashboard_first_plot_seconds", "the dashboard's first plot", 10),
+    ):
+        if f[key] is not None:
+            lines.append((f"{n} trials: {label} <= {limit} s: {f[key]:.1f} s", f[key] <= limit))
     return lines
 
 

@@ -2,9 +2,10 @@
 part (training, the sampler, storage reads, storage writes, the pruner, the
 budget, hpsearch's objective around training, Optuna's trial loop, the worker loop),
 the innermost timed call that was running. Run in a fresh process of its own
-(`python -m benchkit.trial_clock SPEC DATABASE TRIALS` from scripts/); prints one JSON
-line. Only the main thread is timed: the heartbeat thread runs beside it. The clock's own
-cost (two clock reads per timed call) lands in the parts it times: an upper bound.
+(`python -m benchkit.trial_clock SPEC DATABASE TRIALS` from scripts/, DATABASE an
+SQLite file or a storage URL); prints one JSON line. Only the main thread is timed: the
+heartbeat thread runs beside it. The clock's own cost (two clock reads per timed call)
+lands in the parts it times: an upper bound.
 
 Training is what the issue calls training: each epoch's forward, backward and update
 steps (`train._train_epoch`) and its validation pass (`MultiLayerNet.accuracy`).
@@ -18,6 +19,7 @@ import json
 import sys
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -132,6 +134,7 @@ def instrument(clock: Clock, spec: Any) -> None:
 
 
 def main(spec_path: str, database: str, trials: int) -> dict[str, Any]:
+    """`database`: an SQLite file, or a storage URL (PostgreSQL)."""
     from threadpoolctl import threadpool_limits
 
     from hpsearch import spec as spec_module
@@ -140,9 +143,11 @@ def main(spec_path: str, database: str, trials: int) -> dict[str, Any]:
     from hpsearch.work import quiet_optuna
 
     quiet_optuna()
-    spec = spec_module.load(spec_path).with_overrides(
-        storage=f"sqlite:///{database}", n_trials=trials
-    )
+    spec = spec_module.load(spec_path).with_overrides(n_trials=trials)
+    if "://" in database:  # a server's database may hold an earlier run's study
+        spec = spec.with_overrides(storage=database, name=f"{spec.name}-{uuid.uuid4().hex[:8]}")
+    else:
+        spec = spec.with_overrides(storage=f"sqlite:///{database}")
     clock = Clock()
     instrument(clock, spec)
     with threadpool_limits(1):
