@@ -90,3 +90,34 @@ def test_worker_on_a_study_that_is_not_there(tmp_path, capsys):
     assert main(["worker", "--storage", storage, "--study", "other"]) == 2
     err = capsys.readouterr().err
     assert "no study named 'other'" in err and "'tiny'" in err
+
+
+@pytest.mark.parametrize("idle_seconds", [0.0, 3600.0])
+def test_a_server_connection_dropped_while_idle_is_replaced_before_use(
+    postgres_url, caplog, monkeypatch, idle_seconds
+):
+    """Pooled server connections are pinged before use once idle for IDLE_SECONDS
+    (hpsearch.storage.pool): one the server dropped meanwhile is replaced, with no error
+    and no retry line. Not yet idle long enough, it is used, fails, and the retry layer
+    runs the call again: one retry line."""
+    from sqlalchemy import text
+
+    from hpsearch.storage import open_storage, pool
+
+    monkeypatch.setattr(pool, "IDLE_SECONDS", idle_seconds)
+    storage = open_storage(postgres_url)
+    study = optuna.create_study(storage=storage)
+    assert storage.engine.pool.checkedin() >= 1  # idle in the pool
+    admin = optuna.storages.RDBStorage(postgres_url).engine
+    with admin.connect() as connection:  # the test's own database: every other connection
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    admin.dispose()
+    caplog.set_level("WARNING")
+    assert study.trials == []  # read on a connection that answers
+    retried = "retrying" in caplog.text
+    assert retried == (idle_seconds > 0), caplog.text

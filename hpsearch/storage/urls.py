@@ -26,6 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from hpsearch.storage.pool import ping_when_idle
 from hpsearch.storage.retry import RetryPolicy
 from hpsearch.storage.sqlite_files import (
     BUSY_TIMEOUT_SECONDS,
@@ -99,11 +100,8 @@ def open_storage(
         if not checked:
             prepare_sqlite(path)
         engine_kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_SECONDS}}
-    elif parsed.get_backend_name() == "postgresql":
-        if parsed.drivername == "postgresql":  # SQLAlchemy would reach for psycopg2
-            url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-        # Workers on other machines keep connections for hours: test them before use.
-        engine_kwargs = {"pool_pre_ping": True}
+    elif parsed.drivername == "postgresql":  # SQLAlchemy would reach for psycopg2
+        url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     try:
         with warnings.catch_warnings():  # heartbeats have been "experimental" since 2.x
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -143,6 +141,8 @@ def open_storage(
         event.listen(storage.engine, "connect", on_connect)
         event.listen(storage.engine, "begin", begin_immediate)
         storage.engine.dispose()
+    else:  # a server: workers elsewhere keep connections for hours
+        ping_when_idle(storage.engine)
     return storage
 
 
