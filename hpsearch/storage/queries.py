@@ -139,6 +139,8 @@ def _read(storage: optuna.storages.RDBStorage, query: Any, values: dict[str, Any
 
     def rows() -> list:
         with reading(), storage.engine.connect() as connection:
+            if storage.engine.name == "postgresql":  # one statement: no BEGIN, no ROLLBACK
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
             return connection.execute(query, values).all()
 
     policy = getattr(storage, "retry_policy", None)

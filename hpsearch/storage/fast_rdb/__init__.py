@@ -5,11 +5,19 @@ tests/test_fast_rdb.py and tests/test_optuna_contract.py hold the contract: they
 loudly when a release changes them.
 
 - `statements`: the SQL on Optuna's tables, built once.
+- `methods`: Optuna's storage methods by what hpsearch does with them.
 - `reads`: Optuna's hot trial reads in Core.
 - `storage`: `SharedRDBStorage`, Optuna's RDBStorage with Core reads and writes.
 - `names`: the other private names (a study's storage and id, loggers, ...).
 """
 
+from hpsearch.storage.fast_rdb.methods import (
+    DATABASE_METHODS,
+    OVERRIDDEN_READS,
+    OVERRIDDEN_WRITES,
+    READ_METHODS,
+    STALE_CHECK,
+)
 from hpsearch.storage.fast_rdb.names import (
     OPTIMIZE_LOGGER,
     RDB_LOGGER,
@@ -21,14 +29,7 @@ from hpsearch.storage.fast_rdb.names import (
     study_storage,
 )
 from hpsearch.storage.fast_rdb.statements import MODELS_FOUND, to_stored
-from hpsearch.storage.fast_rdb.storage import (
-    DATABASE_METHODS,
-    OVERRIDDEN_READS,
-    OVERRIDDEN_WRITES,
-    READ_METHODS,
-    STALE_CHECK,
-    SharedRDBStorage,
-)
+from hpsearch.storage.fast_rdb.storage import SharedRDBStorage
 
 __all__ = [
     "DATABASE_METHODS",

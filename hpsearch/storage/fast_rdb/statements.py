@@ -11,7 +11,8 @@ import json
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from optuna.trial import TrialState
+from sqlalchemy import bindparam, func, insert, select, union_all, update
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
@@ -102,7 +103,16 @@ def upsert_statement(dialect_name: str, kind: str) -> Any:
         return adding.on_conflict_do_update(
             index_elements=["trial_id"], set_={"heartbeat": adding.excluded.heartbeat}
         )
-    model, keys, values = {
+    model, keys, values = _upserted(kind)
+    adding = dialect.insert(model)
+    return adding.on_conflict_do_update(
+        index_elements=keys, set_={column: adding.excluded[column] for column in values}
+    )
+
+
+def _upserted(kind: str) -> tuple[Any, list[str], list[str]]:
+    """The model of `kind`'s rows, its unique key's columns and the columns it sets."""
+    return {
         "intermediate": (
             rdb_models.TrialIntermediateValueModel,
             ["trial_id", "step"],
@@ -115,8 +125,40 @@ def upsert_statement(dialect_name: str, kind: str) -> Any:
             ["trial_id", "key"],
             ["value_json"],
         ),
+        "param": (  # inserted, never overwritten: a second one is an error, as Optuna's
+            rdb_models.TrialParamModel,
+            ["trial_id", "param_name"],
+            ["param_value", "distribution_json"],
+        ),
     }[kind]
-    adding = dialect.insert(model)
+
+
+@functools.cache
+def guarded_upsert(kind: str, rows: int) -> Any:
+    """PostgreSQL: the upsert of `rows` rows of `kind` for one trial, done only while the
+    trial may still change (Optuna's check: not finished), its row locked as Optuna's
+    check locks it, in one statement: one round trip in autocommit instead of four
+    (begin, check, upsert, commit). It returns no row when the trial may not change.
+    Parameters: `trial_id`, and each set column with the row's index (`step_0`, ...)."""
+    model, keys, values = _upserted(kind)
+    table, trial = model.__table__, rdb_models.TrialModel.__table__
+    finished = [state for state in TrialState if state.is_finished()]
+    live = (
+        select(trial.c.trial_id)
+        .where(trial.c.trial_id == bindparam("trial_id"), trial.c.state.not_in(finished))
+        .with_for_update()
+        .cte("live")
+    )
+    own = [column for column in keys + values if column != "trial_id"]
+    selects = [
+        select(live.c.trial_id, *(bindparam(f"{c}_{i}", type_=table.c[c].type) for c in own))
+        for i in range(rows)
+    ]
+    adding = postgresql_dialect.insert(table).from_select(
+        ["trial_id", *own], selects[0] if rows == 1 else union_all(*selects)
+    )
+    if kind == "param":
+        return adding.returning(table.c.trial_id)
     return adding.on_conflict_do_update(
         index_elements=keys, set_={column: adding.excluded[column] for column in values}
-    )
+    ).returning(table.c.trial_id)

@@ -18,11 +18,17 @@ from typing import Any
 import optuna
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from hpsearch.storage.fast_rdb.methods import (
+    DATABASE_METHODS,
+    READ_METHODS,
+    STALE_CHECK,
+)
 from hpsearch.storage.fast_rdb.reads import read_trial, read_trials
 from hpsearch.storage.fast_rdb.statements import (
     SET_STATE_TIMES,
     UPSERT_DIALECTS,
     attr_rows,
+    guarded_upsert,
     rdb_models,
     statements,
     to_stored,
@@ -43,52 +49,6 @@ def _reads_only(method):
     return wrapper
 
 
-# Optuna's methods that only read: they begin DEFERRED transactions on SQLite.
-READ_METHODS = (
-    "get_trial",
-    "get_all_trials",
-    "_get_trials",
-    "get_trial_param",
-    "get_trial_user_attrs",
-    "get_trial_system_attrs",
-    "get_trial_id_from_study_id_trial_number",
-    "get_best_trial",
-    "get_all_studies",
-    "get_study_id_from_name",
-    "get_study_name_from_id",
-    "get_study_directions",
-    "get_study_user_attrs",
-    "get_study_system_attrs",
-    "_get_stale_trial_ids",
-)
-# Optuna's reads that SharedRDBStorage does itself: in Core (`reads`), or less often.
-OVERRIDDEN_READS = ("get_trial", "_get_trials", "_get_stale_trial_ids")
-# Optuna's methods that SharedRDBStorage writes itself (its own `set_trial_user_attrs`,
-# several attrs in one transaction, is new and is called by `set_user_attrs` below).
-OVERRIDDEN_WRITES = (
-    "_create_new_trial",
-    "_set_trial_param",
-    "set_trial_intermediate_value",
-    "set_trial_state_values",
-    "set_trial_system_attr",
-    "record_heartbeat",
-)
-# Every method that reaches the database, by the name Optuna's cache calls it by: each
-# rides out outages (hpsearch.storage.retry). The stale-trial check waits after one.
-DATABASE_METHODS = (
-    *READ_METHODS,
-    *OVERRIDDEN_WRITES,
-    "create_new_study",
-    "delete_study",
-    "set_study_user_attr",
-    "set_study_system_attr",
-    "create_new_trial",
-    "set_trial_param",
-    "set_trial_user_attr",
-    "set_trial_user_attrs",
-    "_get_best_trial_id",
-)
-STALE_CHECK = "_get_stale_trial_ids"
 STALE_CHECK_SECONDS = 1.0
 
 
@@ -115,8 +75,14 @@ class SharedRDBStorage(_RDBStorage):
         return upsert_statement(self.engine.name, kind)
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[Any]:
+    def _writing(self, one_statement: bool = False) -> Iterator[Any]:
+        """A transaction; for `one_statement` on PostgreSQL, autocommit (the statement is
+        its own transaction, without the BEGIN and COMMIT round trips)."""
         try:
+            if one_statement and self._server:
+                with self.engine.connect() as connection:
+                    yield connection.execution_options(isolation_level="AUTOCOMMIT")
+                return
             with self.engine.begin() as connection:
                 yield connection
         except SQLAlchemyError as exc:
@@ -124,10 +90,22 @@ class SharedRDBStorage(_RDBStorage):
                 "an error occurred while writing to the storage"
             ) from exc
 
+    @property
+    def _server(self) -> bool:
+        """PostgreSQL: every statement a round trip, and one statement its own
+        transaction in autocommit; SQLite reads and writes a local file."""
+        return self.engine.name == "postgresql"
+
     @contextlib.contextmanager
     def _reading(self) -> Iterator[Any]:
+        """A connection for reads: a DEFERRED transaction on SQLite (a consistent WAL
+        snapshot); autocommit on PostgreSQL, where each statement of a transaction in
+        READ COMMITTED sees its own snapshot anyway, without the BEGIN and ROLLBACK
+        round trips."""
         try:
             with reading(), self.engine.connect() as connection:
+                if self._server:
+                    connection = connection.execution_options(isolation_level="AUTOCOMMIT")
                 yield connection
         except SQLAlchemyError as exc:
             raise optuna.exceptions.StorageInternalError(
@@ -185,11 +163,22 @@ class SharedRDBStorage(_RDBStorage):
         previous_distribution: optuna.distributions.BaseDistribution | None,
     ) -> None:
         """Optuna's checks (the trial is running; the parameter's distribution agrees
-        with the study's earlier ones) and the insert, in one Core transaction."""
+        with the study's earlier ones) and the insert, in one Core transaction; on
+        PostgreSQL, when Optuna's cache knows the earlier distribution, in one
+        statement."""
         if not self._core:
             super()._set_trial_param(
                 trial_id, param_name, param_value_internal, distribution, previous_distribution
             )
+            return
+        distribution_json = optuna.distributions.distribution_to_json(distribution)
+        if previous_distribution is not None and self._server:  # Optuna's cache knew it
+            optuna.distributions.check_distribution_compatibility(
+                previous_distribution, distribution
+            )
+            row = {"param_name": param_name, "param_value": param_value_internal}
+            row |= {"distribution_json": distribution_json}
+            self._upsert_if_live("param", trial_id, [row])
             return
         with self._writing() as connection:
             study_id = self._check_running(connection, trial_id)
@@ -210,7 +199,7 @@ class SharedRDBStorage(_RDBStorage):
                     "trial_id": trial_id,
                     "param_name": param_name,
                     "param_value": param_value_internal,
-                    "distribution_json": optuna.distributions.distribution_to_json(distribution),
+                    "distribution_json": distribution_json,
                 },
             )
 
@@ -228,9 +217,7 @@ class SharedRDBStorage(_RDBStorage):
             "intermediate_value": stored,
             "intermediate_value_type": kind,
         }
-        with self._writing() as connection:
-            self._check_running(connection, trial_id)
-            connection.execute(self._upsert("intermediate"), row)
+        self._upsert_if_live("intermediate", trial_id, [row])
 
     def set_trial_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
         """Set every key of `attrs` on a running trial in one transaction: the trial's
@@ -250,9 +237,25 @@ class SharedRDBStorage(_RDBStorage):
 
     def _set_trial_attrs(self, kind: str, trial_id: int, attrs: dict[str, Any]) -> None:
         if attrs:
+            self._upsert_if_live(kind, trial_id, attr_rows(trial_id, attrs))
+
+    def _upsert_if_live(self, kind: str, trial_id: int, rows: list[dict[str, Any]]) -> None:
+        """Upsert `rows` of `kind` for a trial that may still change, else raise as
+        Optuna does. SQLite: the check and the upsert in one transaction. PostgreSQL: one
+        statement in autocommit (`guarded_upsert`), a round trip instead of four; the
+        check runs again only when it wrote nothing, to raise the right error."""
+        if not self._server:
             with self._writing() as connection:
                 self._check_running(connection, trial_id)
-                connection.execute(self._upsert(kind), attr_rows(trial_id, attrs))
+                connection.execute(self._upsert(kind), rows)
+            return
+        parameters = {"trial_id": trial_id}
+        for i, row in enumerate(rows):
+            parameters |= {f"{key}_{i}": value for key, value in row.items() if key != "trial_id"}
+        with self._writing(one_statement=True) as connection:
+            if not connection.execute(guarded_upsert(kind, len(rows)), parameters).all():
+                self._check_running(connection, trial_id)  # raises: missing or finished
+                raise RuntimeError(f"trial {trial_id} may change but took no {kind} rows")
 
     def _create_new_trial(
         self, study_id: int, template_trial: optuna.trial.FrozenTrial | None = None
@@ -354,7 +357,7 @@ class SharedRDBStorage(_RDBStorage):
         if not self._core:
             super().record_heartbeat(trial_id)
             return
-        with self._writing() as connection:
+        with self._writing(one_statement=True) as connection:
             connection.execute(self._upsert("heartbeat"), {"trial_id": trial_id})
 
 
