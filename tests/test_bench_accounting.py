@@ -108,3 +108,51 @@ def test_the_clock_charges_each_instant_to_the_innermost_timed_call(monkeypatch)
         "objective": 10.0,
     }
     assert clock.inclusive["worker_loop"] == 17.0 == sum(clock.exclusive.values())
+
+
+def test_the_study_at_scale_runs_hpsearchs_whole_trial_and_charges_its_windows(tmp_path):
+    """The study at scale's trials (`benchkit.scale_run`, a synthetic curve in place of
+    training) write what real trials write, and each window's parts add up to its time
+    per trial; plain Optuna adds its trials to a copy."""
+    import optuna
+
+    from hpsearch.objective import worker_name
+
+    study = SCRIPTS.parent / "studies" / "mnist_lr_wd_init.toml"
+    database, early = tmp_path / "scale.db", tmp_path / "early.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchkit.scale_run", "build", study, database, "300", early],
+        capture_output=True,
+        text=True,
+        cwd=SCRIPTS,
+        check=True,
+    )
+    built = json.loads(done.stdout.strip().splitlines()[-1])
+    assert built["trials"] == 300
+    assert (built["early"]["first"], built["early"]["last"]) == (50, 150)
+    assert (built["late"]["first"], built["late"]["last"]) == (200, 300)
+    for window in (built["early"], built["late"]):
+        parts = sum(window["parts_ms_per_trial"].values())
+        assert parts == pytest.approx(window["ms_per_trial"], rel=0.1)
+    trials = optuna.load_study(
+        study_name="mnist-lr-wd-init", storage=f"sqlite:///{database}"
+    ).get_trials()
+    assert len(trials) == 300
+    states = {t.state.name for t in trials}
+    assert states <= {"COMPLETE", "PRUNED"} and "PRUNED" in states  # the pruner ran
+    written = {"seed_trial", "worker", "init_activation_std", "train_loss", "val_accuracy"}
+    written |= {"train_accuracy", "epochs_run", "seconds", "diverged"}
+    assert all(written <= set(t.user_attrs) for t in trials)
+    assert trials[-1].user_attrs["worker"].split(":")[0] == worker_name().split(":")[0]
+    copy = optuna.load_study(study_name="mnist-lr-wd-init", storage=f"sqlite:///{early}")
+    assert len(copy.get_trials()) == 150  # copied when the first window ended
+    plain = subprocess.run(
+        [sys.executable, "-m", "benchkit.scale_run", "plain", study, early, "5"],
+        capture_output=True,
+        text=True,
+        cwd=SCRIPTS,
+        check=True,
+    )
+    added = json.loads(plain.stdout.strip().splitlines()[-1])
+    assert added["trials_before"] == 150 and added["ms_per_trial"] > 0
+    assert len(copy.get_trials()) == 155
