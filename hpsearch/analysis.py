@@ -1,8 +1,8 @@
 """Trials as pandas: one row per trial, and per-epoch curves in long format.
 
-Reads storage through Optuna only, so it works on any study in a database, not only
-hpsearch's; knows nothing of training. Range narrowing, which reads these frames, is
-`hpsearch.narrowing`.
+Reads studies through Optuna's API (on hpsearch's storage when given a URL), so it works
+on any study in a database, not only hpsearch's; knows nothing of training. Range
+narrowing, which reads these frames, is `hpsearch.narrowing`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,12 @@ from optuna.storages import BaseStorage
 
 
 def _load(storage: str | BaseStorage, study: str) -> optuna.Study:
+    """The study, through hpsearch's storage when given a URL: Optuna's own RDBStorage
+    builds an ORM object per row, seconds for a study of thousands of trials."""
+    if isinstance(storage, str):
+        from hpsearch.storage import open_storage
+
+        storage = open_storage(storage)
     return optuna.load_study(study_name=study, storage=storage)
 
 

@@ -53,8 +53,9 @@ def write_report(study_name: str, storage: str, folder: Path) -> Report:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise HpsearchError(f"cannot create report folder {folder}: {exc.strerror}") from None
-    trials = trials_frame(storage, study_name)
-    curves = curves_frame(storage, study_name)
+    opened = study_storage(study)  # one storage: the trials are read once, then cached
+    trials = trials_frame(opened, study_name)
+    curves = curves_frame(opened, study_name)
     spec = from_dict(study.user_attrs["spec"]) if "spec" in study.user_attrs else None
     narrowing: Narrowing | None = None
     narrowing_note = ""

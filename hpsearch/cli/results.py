@@ -98,10 +98,11 @@ def add_trials_parser(commands: argparse._SubParsersAction) -> None:
 
 def _trials(args: argparse.Namespace) -> int:
     from hpsearch.analysis import trials_frame
+    from hpsearch.storage import study_storage
     from hpsearch.study import load_existing_study
 
     study = load_existing_study(args.study, args.storage)  # a clear error if missing
-    frame = trials_frame(args.storage, args.study)
+    frame = trials_frame(study_storage(study), args.study)  # the storage opened once
     names = study.metric_names
     if names and len(names) == 1 and names[0] not in frame.columns:
         frame = frame.rename(columns={"value": names[0]})  # name the objective
