@@ -2,7 +2,6 @@
 
 import json
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,16 +16,10 @@ from hpsearch.runner import run
 from tests.helpers import tiny_spec
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(ROOT / "scripts"))
+from benchkit import browser  # noqa: E402
+
+CHROMIUM_FLAGS = browser.FLAGS  # the bench's (scripts/benchkit/browser.py): one list
 
 
 def free_port() -> int:
@@ -98,7 +91,7 @@ def test_dashboard_api_shows_the_study_its_trials_and_the_note(dashboard):
 
 
 def test_dashboard_page_in_headless_chromium_names_the_study(dashboard):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = browser.chromium()
     if chromium is None:
         pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")
     base, spec, folder = dashboard
@@ -113,7 +106,6 @@ def test_dashboard_page_in_headless_chromium_names_the_study(dashboard):
         *CHROMIUM_FLAGS,
         f"--user-data-dir={folder / 'chrome'}",
         "--virtual-time-budget=20000",
-        "--window-size=1280,900",
     ]
     screenshot = folder / "dashboard.png"
     subprocess.run(
