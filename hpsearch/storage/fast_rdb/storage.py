@@ -1,7 +1,9 @@
-"""`SharedRDBStorage`: Optuna's RDBStorage with its hot writes (a trial's creation,
-parameters, a report per epoch, attrs, heartbeats) as SQLAlchemy Core statements
-compiled once and its reads in DEFERRED transactions, so that workers sharing one SQLite
-file queue less for its write lock. `version_gate` decides whether this Optuna gets it.
+"""`SharedRDBStorage`: Optuna's RDBStorage with its hot reads (a trial, the study's new
+and unfinished trials) and hot writes (a trial's creation, parameters, a report per
+epoch, attrs, its end, heartbeats) as SQLAlchemy Core statements compiled once, reads in
+DEFERRED transactions on SQLite (workers sharing one file queue less for its write lock)
+and in autocommit on PostgreSQL, where most writes are one statement (a round trip).
+`version_gate` decides whether this Optuna gets it.
 """
 
 from __future__ import annotations
@@ -60,9 +62,10 @@ class SharedRDBStorage(_RDBStorage):
     Methods that only read begin DEFERRED transactions, which in WAL mode never wait for
     or hold the write lock. Optuna writes the frequent rows through ORM sessions that
     load the trial and compile a fresh statement each time, all inside the write lock;
-    here each is a Core transaction of one state check and one upsert compiled once,
-    and `set_trial_user_attrs` writes several user attrs in one transaction. Everything
-    else is Optuna's."""
+    here each is a Core transaction of one state check and one upsert compiled once (on
+    PostgreSQL one statement with the check inside), and `set_trial_user_attrs` writes
+    several user attrs together. Its reads build FrozenTrials from rows (`reads`), not
+    from ORM objects. Everything else is Optuna's."""
 
     retry_policy: RetryPolicy | None = None  # set by open_storage
 
