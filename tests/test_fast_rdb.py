@@ -3,6 +3,7 @@ writes reads back as Optuna's own writes do, its hot writes keep Optuna's checks
 queries written against Optuna's tables agree with Optuna's reading of them."""
 
 import collections
+import concurrent.futures
 import datetime
 import inspect
 import logging
@@ -21,7 +22,7 @@ from hpsearch.storage import (
     SharedRDBStorage,
     count_live_trials,
     open_storage,
-    rdb_backend,
+    queries,
     running_curves,
     set_user_attrs,
 )
@@ -184,6 +185,25 @@ def test_a_new_trial_beats_from_birth(database_url):
     silent = open_storage(database_url, heartbeat=None)
     optuna.create_study(study_name="s", storage=silent).ask()
     assert len(_heartbeats(silent)) == 1  # no heartbeats, no row
+
+
+def test_a_claimed_waiting_trial_beats_from_its_claim(database_url):
+    """A dead worker's trial, re-queued with its parameters, is claimed by another
+    worker: it has a heartbeat row from the claim, so if that worker dies too before its
+    first beat the stale check still fails it (no trial is left RUNNING for ever)."""
+    beating = open_storage(database_url, heartbeat=1)
+    study = optuna.create_study(study_name="claimed", storage=beating)
+    study.add_trial(
+        optuna.create_trial(
+            state=TrialState.WAITING,
+            params={"x": 0.5},
+            distributions={"x": FloatDistribution(0.0, 1.0)},
+        )
+    )
+    waiting = study.trials[0]._trial_id
+    assert waiting not in [row.trial_id for row in _heartbeats(beating)]  # Optuna's path
+    assert study.ask()._trial_id == waiting
+    assert waiting in [row.trial_id for row in _heartbeats(beating)]
 
 
 def test_the_stale_check_queries_at_most_once_a_second(tmp_path, monkeypatch):
@@ -451,7 +471,7 @@ def test_counts_stay_exact_while_each_reads_only_the_trials_after_the_settled_on
         return dict(counts)
 
     def tally():
-        return rdb_backend(study).__dict__["_hpsearch_tallies"][study._study_id]
+        return queries._TALLIES[study]
 
     first, second, third = study.ask(), study.ask(), study.ask()
     study.tell(second, 1.0)
@@ -467,6 +487,34 @@ def test_counts_stay_exact_while_each_reads_only_the_trials_after_the_settled_on
     assert tally().last_id == max(t._trial_id for t in study.trials)
     assert count_live_trials(study, before=2) == by_api(before=2) == {"PRUNED": 1, "COMPLETE": 1}
     assert count_live_trials(study, before=1) == by_api(before=1) == {"PRUNED": 1}
+
+
+def test_counts_are_exact_from_threads_and_for_a_study_made_again(database_url):
+    storage = open_storage(database_url)
+    study = optuna.create_study(study_name="again", storage=storage)
+    for _ in range(5):
+        study.tell(study.ask(), 1.0)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        counted = list(pool.map(lambda _: count_live_trials(study), range(40)))
+    assert all(c == {"COMPLETE": 5} for c in counted)
+    assert count_live_trials(study) == {"COMPLETE": 5}
+    optuna.delete_study(study_name="again", storage=storage)
+    again = optuna.create_study(study_name="again", storage=storage)  # ids may be reused
+    again.tell(again.ask(), state=TrialState.PRUNED)
+    assert count_live_trials(again) == {"PRUNED": 1}
+
+
+def test_a_parameter_set_twice_keeps_the_first_and_raises_nothing_as_optunas(database_url):
+    """Optuna ignores a second insert of a trial's parameter (a retried write whose
+    first try committed); so does the fast path, on each of its routes."""
+    storage = open_storage(database_url)
+    study = optuna.create_study(storage=storage)
+    trial_id = study.ask()._trial_id
+    low, high = FloatDistribution(0.0, 1.0), FloatDistribution(0.0, 1.0)
+    storage._set_trial_param(trial_id, "x", 0.25, low, None)
+    storage._set_trial_param(trial_id, "x", 0.75, high, None)
+    storage._set_trial_param(trial_id, "x", 0.5, high, low)  # one statement on PostgreSQL
+    assert RDBStorage(database_url).get_trial(trial_id).params == {"x": 0.25}
 
 
 def test_an_untested_optuna_gets_plain_storage_a_warning_and_working_studies(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import threading
+import weakref
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,21 +42,21 @@ def count_live_trials(study: optuna.Study, *, before: int | None = None) -> dict
                 continue
             counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
         return counts
-    tallies = storage.__dict__.setdefault("_hpsearch_tallies", {})
-    tally = tallies.setdefault(study_id(study), _Tally())
-    if before is not None and before <= tally.last_number:  # a question about the past
-        tally = _Tally()
-    rows = _read(storage, _TAIL, {"study": study_id(study), "after": tally.last_id})
-    counts = collections.Counter(tally.counts)
-    settling = True
-    for trial_id, number, state, copied in rows:
-        state = str(state)
-        settling = settling and state in _FINISHED
-        if settling:  # every trial up to this one is finished: count it once for all
-            tally.last_id, tally.last_number = trial_id, number
-            tally.counts[state] += 0 if copied else 1
-        if not copied and (before is None or number < before):
-            counts[state] += 1
+    with _TALLY_LOCK:  # threads of one process share a study's tally
+        tally = _TALLIES.setdefault(study, _Tally())
+        if before is not None and before <= tally.last_number:  # a question about the past
+            tally = _Tally()
+        rows = _read(storage, _TAIL, {"study": study_id(study), "after": tally.last_id})
+        counts = collections.Counter(tally.counts)
+        settling = True
+        for trial_id, number, state, copied in rows:
+            state = str(state)
+            settling = settling and state in _FINISHED
+            if settling:  # every trial up to this one is finished: count it once for all
+                tally.last_id, tally.last_number = trial_id, number
+                tally.counts[state] += 0 if copied else 1
+            if not copied and (before is None or number < before):
+                counts[state] += 1
     return {state: n for state, n in counts.items() if n}
 
 
@@ -68,6 +70,10 @@ class _Tally:
     counts: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
 
+# One tally per Study object (a study deleted and made again under the same name is a
+# new object): a worker keeps one for its whole run.
+_TALLIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_TALLY_LOCK = threading.Lock()
 _FINISHED = frozenset(s.name for s in optuna.trial.TrialState if s.is_finished())
 # The study's trials after an id, oldest first, with whether each is a warm-start copy.
 _TAIL = text(

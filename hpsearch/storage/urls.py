@@ -143,6 +143,7 @@ def open_storage(
         storage.engine.dispose()
     else:  # a server: workers elsewhere keep connections for hours
         ping_when_idle(storage.engine)
+        storage.engine.dispose()  # the opening's connections, pooled before the listeners
     return storage
 
 

@@ -130,7 +130,9 @@ def _frozen(trial: Any, rows: dict[str, list]) -> optuna.trial.FrozenTrial:
 
 @functools.lru_cache(maxsize=4096)
 def _distribution(text: str) -> optuna.distributions.BaseDistribution:
-    """Parsed once per distinct JSON: a study's trials share a few distributions."""
+    """Parsed once per distinct JSON: a study's trials share a few distributions, and so
+    do their FrozenTrials (one object each; Optuna's reading builds one per trial, and
+    nothing changes a distribution in place)."""
     return optuna.distributions.json_to_distribution(text)
 
 

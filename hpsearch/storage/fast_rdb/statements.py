@@ -68,7 +68,6 @@ def statements() -> SimpleNamespace:
             param.param_name == bindparam("param_name"),
         )
         .limit(1),
-        insert_param=insert(param),
         insert_trial=insert(trial),
         study_for_update=select(study.study_id)
         .where(study.study_id == bindparam("study_id"))
@@ -105,6 +104,8 @@ def upsert_statement(dialect_name: str, kind: str) -> Any:
         )
     model, keys, values = _upserted(kind)
     adding = dialect.insert(model)
+    if kind == "param":
+        return adding.on_conflict_do_nothing(index_elements=keys)
     return adding.on_conflict_do_update(
         index_elements=keys, set_={column: adding.excluded[column] for column in values}
     )
@@ -125,7 +126,7 @@ def _upserted(kind: str) -> tuple[Any, list[str], list[str]]:
             ["trial_id", "key"],
             ["value_json"],
         ),
-        "param": (  # inserted, never overwritten: a second one is an error, as Optuna's
+        "param": (  # inserted, never overwritten: Optuna ignores a second one
             rdb_models.TrialParamModel,
             ["trial_id", "param_name"],
             ["param_value", "distribution_json"],
@@ -138,7 +139,8 @@ def guarded_upsert(kind: str, rows: int) -> Any:
     """PostgreSQL: the upsert of `rows` rows of `kind` for one trial, done only while the
     trial may still change (Optuna's check: not finished), its row locked as Optuna's
     check locks it, in one statement: one round trip in autocommit instead of four
-    (begin, check, upsert, commit). It returns no row when the trial may not change.
+    (begin, check, upsert, commit). It returns no row when the trial may not change
+    (or, for a parameter, when the trial has it already).
     Parameters: `trial_id`, and each set column with the row's index (`step_0`, ...)."""
     model, keys, values = _upserted(kind)
     table, trial = model.__table__, rdb_models.TrialModel.__table__
@@ -158,7 +160,7 @@ def guarded_upsert(kind: str, rows: int) -> Any:
         ["trial_id", *own], selects[0] if rows == 1 else union_all(*selects)
     )
     if kind == "param":
-        return adding.returning(table.c.trial_id)
+        return adding.on_conflict_do_nothing(index_elements=keys).returning(table.c.trial_id)
     return adding.on_conflict_do_update(
         index_elements=keys, set_={column: adding.excluded[column] for column in values}
     ).returning(table.c.trial_id)

@@ -196,15 +196,9 @@ class SharedRDBStorage(_RDBStorage):
                 optuna.distributions.check_distribution_compatibility(
                     previous_distribution, distribution
                 )
-            connection.execute(
-                statements().insert_param,
-                {
-                    "trial_id": trial_id,
-                    "param_name": param_name,
-                    "param_value": param_value_internal,
-                    "distribution_json": distribution_json,
-                },
-            )
+            row = {"trial_id": trial_id, "param_name": param_name}
+            row |= {"param_value": param_value_internal, "distribution_json": distribution_json}
+            connection.execute(self._upsert("param"), row)  # a second one ignored, as Optuna
 
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
@@ -258,7 +252,8 @@ class SharedRDBStorage(_RDBStorage):
         with self._writing(one_statement=True) as connection:
             if not connection.execute(guarded_upsert(kind, len(rows)), parameters).all():
                 self._check_running(connection, trial_id)  # raises: missing or finished
-                raise RuntimeError(f"trial {trial_id} may change but took no {kind} rows")
+                if kind != "param":  # a parameter it had already is ignored, as Optuna does
+                    raise RuntimeError(f"trial {trial_id} may change but took no {kind} rows")
 
     def _create_new_trial(
         self, study_id: int, template_trial: optuna.trial.FrozenTrial | None = None
@@ -350,6 +345,10 @@ class SharedRDBStorage(_RDBStorage):
                 now = to_stored(datetime.now())
                 change |= {f"new_{time}": now for time in SET_STATE_TIMES[times]}
                 connection.execute(getattr(statements(), f"set_state_{times}"), change)
+                if running and self.heartbeat_interval is not None:
+                    # A claimed trial (a dead worker's, re-queued) beats from its claim, as
+                    # a new one from its birth: its worker may die before its first beat.
+                    connection.execute(self._upsert("heartbeat"), {"trial_id": trial_id})
         except optuna.exceptions.StorageInternalError as error:
             if isinstance(error.__cause__, IntegrityError):
                 return False
