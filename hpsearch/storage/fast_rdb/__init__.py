@@ -1,6 +1,7 @@
 """The fast path to Optuna's relational storage, and the one place in hpsearch that reads
-Optuna's private names (ORM models, the storage methods `_CachedStorage` calls, a study's
-storage, a trial's id, the median pruner's start-up count, two loggers).
+Optuna's private names: `names` reads them all (ORM models, a study's storage, a trial's
+id, the median pruner's start-up count, two loggers); the others override the storage
+methods `_CachedStorage` calls.
 tests/test_fast_rdb.py and tests/test_optuna_contract.py hold the contract: they fail
 loudly when a release changes them.
 
@@ -8,7 +9,7 @@ loudly when a release changes them.
 - `methods`: Optuna's storage methods by what hpsearch does with them.
 - `reads`: Optuna's hot trial reads in Core.
 - `storage`: `SharedRDBStorage`, Optuna's RDBStorage with Core reads and writes.
-- `names`: the other private names (a study's storage and id, loggers, ...).
+- `names`: every private name of Optuna that hpsearch reads, in one module.
 """
 
 from hpsearch.storage.fast_rdb.methods import (
@@ -19,6 +20,7 @@ from hpsearch.storage.fast_rdb.methods import (
     STALE_CHECK,
 )
 from hpsearch.storage.fast_rdb.names import (
+    MODELS_FOUND,
     OPTIMIZE_LOGGER,
     RDB_LOGGER,
     heartbeat_interval,
@@ -28,7 +30,7 @@ from hpsearch.storage.fast_rdb.names import (
     study_id,
     study_storage,
 )
-from hpsearch.storage.fast_rdb.statements import MODELS_FOUND, to_stored
+from hpsearch.storage.fast_rdb.statements import to_stored
 from hpsearch.storage.fast_rdb.storage import SharedRDBStorage
 
 __all__ = [

@@ -1,6 +1,8 @@
-"""The rest of Optuna's private names hpsearch reads (a study's storage and id, a trial's
-id and cached copy, the median pruner's start-up count, two loggers), here so that no
-module outside this package does.
+"""Every private name of Optuna that hpsearch reads, in this one module: its relational
+storage's ORM models (a private module, imported here only), a study's storage and id, a
+trial's id and cached copy, the median pruner's start-up count, two loggers. The rest of
+`fast_rdb` and hpsearch reach them through here; tests/test_fast_rdb.py and
+tests/test_optuna_contract.py fail loudly when a release changes them.
 """
 
 from __future__ import annotations
@@ -9,14 +11,29 @@ from typing import Any
 
 import optuna
 
-from hpsearch.storage.fast_rdb.storage import SharedRDBStorage
+try:
+    from optuna.storages._rdb import models as rdb_models
+except ImportError:  # an Optuna that moved its models: the fast path stays off
+    rdb_models = None
+MODELS_FOUND = rdb_models is not None
+
+
+def trial_id_of(trial: optuna.trial.FrozenTrial) -> int:
+    """A FrozenTrial's row id in its database (Optuna keeps it private)."""
+    return trial._trial_id
+
+
+def with_trial_id(trial: optuna.trial.FrozenTrial, trial_id: int) -> optuna.trial.FrozenTrial:
+    trial._trial_id = trial_id
+    return trial
 
 
 def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
     """`trial.set_user_attr` for each key, in one database transaction where the
-    storage allows (a trial's curves and diagnostics are stored together anyway)."""
+    storage allows (hpsearch's `set_trial_user_attrs`; a trial's curves and diagnostics
+    are stored together anyway)."""
     backend = rdb_backend(trial.study)
-    if not isinstance(backend, SharedRDBStorage):
+    if not hasattr(backend, "set_trial_user_attrs"):  # Optuna's own: one key at a time
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         return

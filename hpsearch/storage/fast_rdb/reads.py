@@ -28,7 +28,8 @@ from sqlalchemy import (
     union_all,
 )
 
-from hpsearch.storage.fast_rdb.statements import from_stored, rdb_models
+from hpsearch.storage.fast_rdb.names import rdb_models, trial_id_of
+from hpsearch.storage.fast_rdb.statements import from_stored
 
 # More trial ids than this in one IN list: read the study's trials after the others
 # and keep the asked-for ones in Python (Optuna falls back the same way when a
@@ -69,7 +70,9 @@ def read_trials(
     trials = _read(connection, mode, states is not None, parameters)
     if mode == "study" and trial_id_greater_than > -1:  # too many ids to list
         trials = [
-            t for t in trials if t._trial_id in included or t._trial_id > trial_id_greater_than
+            t
+            for t in trials
+            if trial_id_of(t) in included or trial_id_of(t) > trial_id_greater_than
         ]
     if not trials and connection.execute(_study_exists(), parameters).first() is None:
         raise KeyError(rdb_models.NOT_FOUND_MSG)

@@ -1,5 +1,5 @@
-"""The fast path's SQL on Optuna's own tables (its ORM models, a private module), built
-once so that SQLAlchemy compiles each statement once.
+"""The fast path's SQL on Optuna's own tables (its ORM models, from `names`), built once
+so that SQLAlchemy compiles each statement once.
 """
 
 from __future__ import annotations
@@ -16,11 +16,8 @@ from sqlalchemy import bindparam, func, insert, select, union_all, update
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-try:
-    from optuna.storages._rdb import models as rdb_models
-except ImportError:  # an Optuna that moved its models: the fast path stays off
-    rdb_models = None
-MODELS_FOUND = rdb_models is not None
+from hpsearch.storage.fast_rdb.names import MODELS_FOUND, rdb_models
+
 # Optuna 5 stores a trial's times as naive UTC and shows them as naive local time (its
 # model's properties convert); earlier releases stored naive local time.
 STORES_UTC = MODELS_FOUND and isinstance(

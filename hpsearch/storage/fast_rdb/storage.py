@@ -25,13 +25,13 @@ from hpsearch.storage.fast_rdb.methods import (
     READ_METHODS,
     STALE_CHECK,
 )
+from hpsearch.storage.fast_rdb.names import rdb_models, with_trial_id
 from hpsearch.storage.fast_rdb.reads import read_trial, read_trials
 from hpsearch.storage.fast_rdb.statements import (
     SET_STATE_TIMES,
     UPSERT_DIALECTS,
     attr_rows,
     guarded_upsert,
-    rdb_models,
     statements,
     to_stored,
     upsert_statement,
@@ -295,8 +295,8 @@ class SharedRDBStorage(_RDBStorage):
                         connection.execute(self._upsert(kind), attr_rows(trial_id, attrs))
         if template_trial is not None:
             frozen = copy.deepcopy(template_trial)
-            frozen.number, frozen.datetime_start, frozen._trial_id = number, start, trial_id
-            return frozen
+            frozen.number, frozen.datetime_start = number, start
+            return with_trial_id(frozen, trial_id)
         return optuna.trial.FrozenTrial(
             number=number,
             state=state,
