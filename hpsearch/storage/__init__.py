@@ -4,7 +4,7 @@
 - `sqlite_files`: SQLite file guards, WAL and transaction settings, `reading()`.
 - `fast_rdb`: the fast relational storage and every Optuna private name hpsearch reads.
 - `version_gate`: the fast path on tested Optuna releases, plain RDBStorage on others.
-- `pool`: server connections pinged before use only after sitting idle.
+- `pool`: the connection reads take; server connections pinged only after sitting idle.
 - `retry`: outages ridden out: unreachable databases retried with backoff, one line each.
 - `queries`: counts, running curves and silent trials in one query each.
 """

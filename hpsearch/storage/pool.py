@@ -1,4 +1,5 @@
-"""Pooled connections to a database server, tested before use only when they sat idle.
+"""Connections to a study's database: the one reads take, and a server's pooled ones,
+tested before use only when they sat idle.
 
 A worker on another machine may keep a connection for hours between reports, and a
 server restart or a firewall drops it silently: a connection idle for IDLE_SECONDS is
@@ -10,13 +11,29 @@ while busy fails its statement, which the retry layer (`retry`) runs again.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
 
+from hpsearch.storage.sqlite_files import reading
+
 IDLE_SECONDS = 10.0
+
+
+@contextlib.contextmanager
+def read_connection(engine: Any) -> Iterator[Any]:
+    """A connection for reads only: a DEFERRED transaction on SQLite (one WAL snapshot,
+    never waiting for the write lock); autocommit on PostgreSQL, where each statement of
+    a READ COMMITTED transaction sees its own snapshot anyway, without the BEGIN and
+    ROLLBACK round trips."""
+    with reading(), engine.connect() as connection:
+        if engine.name == "postgresql":
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        yield connection
 
 
 def ping_when_idle(engine: Any) -> None:

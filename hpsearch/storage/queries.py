@@ -18,7 +18,7 @@ import optuna
 from sqlalchemy import text
 
 from hpsearch.storage.fast_rdb import rdb_backend, study_id, to_stored
-from hpsearch.storage.sqlite_files import reading
+from hpsearch.storage.pool import read_connection
 
 _RUNNING = optuna.trial.TrialState.RUNNING
 
@@ -144,9 +144,7 @@ def _read(storage: optuna.storages.RDBStorage, query: Any, values: dict[str, Any
     """The rows of one read-only query, riding out outages like the storage's own calls."""
 
     def rows() -> list:
-        with reading(), storage.engine.connect() as connection:
-            if storage.engine.name == "postgresql":  # one statement: no BEGIN, no ROLLBACK
-                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        with read_connection(storage.engine) as connection:
             return connection.execute(query, values).all()
 
     policy = getattr(storage, "retry_policy", None)

@@ -9,7 +9,6 @@ study page until its first plot, in headless Chromium)."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from benchkit import ROOT, browser
+from benchkit.scale_run import copy_database
 from benchkit.studies import STUDY
 
 PLAIN_TRIALS = 50  # trials plain Optuna adds to each copy
@@ -47,7 +47,7 @@ def scale(trials: int, folder: Path) -> dict:
     figures["scale_growth_ours"] = figures["scale_ours_ms_at_end"] / figures["scale_ours_ms_at_100"]
     for at, source in (("100", early), ("end", database)):
         copy = folder / f"plain-{at}.db"
-        shutil.copyfile(source, copy)  # the build has ended: the files are still
+        copy_database(source, copy)
         plain = _json("plain", STUDY, copy, PLAIN_TRIALS)
         figures[f"plain_optuna_ms_per_trial_at_{at}"] = plain["ms_per_trial"]
     on_study = ["--study", name, "--storage", url]

@@ -19,6 +19,7 @@ import math
 import sqlite3
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -85,16 +86,16 @@ def build(spec_path: str, database: str, trials: int, early_copy: str) -> dict[s
     )
     edges = {WINDOW // 2, WINDOW // 2 + WINDOW, trials - WINDOW, trials}
     marks: dict[int, tuple[float, dict[str, float]]] = {}
+    finished = 0
 
     def mark(_study: optuna.Study, _trial: Any) -> None:
-        done = len(marks_done)
-        marks_done.append(None)
-        if done + 1 in edges:
-            marks[done + 1] = (time.perf_counter(), dict(clock.exclusive))
-        if done + 1 == WINDOW // 2 + WINDOW:
-            _copy(database, early_copy)
+        nonlocal finished
+        finished += 1
+        if finished in edges:
+            marks[finished] = (time.perf_counter(), dict(clock.exclusive))
+        if finished == WINDOW // 2 + WINDOW:
+            copy_database(database, early_copy)
 
-    marks_done: list[None] = []
     objective = synthetic_objective(spec)
     start = time.perf_counter()
     clock.timed(work, "worker_loop")(study, objective, trials, None, [mark])
@@ -113,7 +114,7 @@ def build(spec_path: str, database: str, trials: int, early_copy: str) -> dict[s
         }
 
     return {
-        "trials": len(marks_done),
+        "trials": finished,
         "wall": wall,
         "early": window(WINDOW // 2, WINDOW // 2 + WINDOW),
         "late": window(trials - WINDOW, trials),
@@ -165,7 +166,7 @@ def plain(spec_path: str, database: str, trials: int) -> dict[str, Any]:
     }
 
 
-def _copy(source: str, target: str) -> None:
+def copy_database(source: str | Path, target: str | Path) -> None:
     """A consistent copy of a live SQLite database (its backup API)."""
     with sqlite3.connect(source) as live, sqlite3.connect(target) as copy:
         live.backup(copy)

@@ -36,6 +36,7 @@ from hpsearch.storage.fast_rdb.statements import (
     to_stored,
     upsert_statement,
 )
+from hpsearch.storage.pool import read_connection
 from hpsearch.storage.retry import RetryPolicy, ride_out_outages
 from hpsearch.storage.sqlite_files import reading
 
@@ -101,14 +102,8 @@ class SharedRDBStorage(_RDBStorage):
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[Any]:
-        """A connection for reads: a DEFERRED transaction on SQLite (a consistent WAL
-        snapshot); autocommit on PostgreSQL, where each statement of a transaction in
-        READ COMMITTED sees its own snapshot anyway, without the BEGIN and ROLLBACK
-        round trips."""
         try:
-            with reading(), self.engine.connect() as connection:
-                if self._server:
-                    connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            with read_connection(self.engine) as connection:
                 yield connection
         except SQLAlchemyError as exc:
             raise optuna.exceptions.StorageInternalError(
