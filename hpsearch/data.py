@@ -7,27 +7,39 @@ the final evaluation does. `seed` decides which of the remaining examples are us
 for training and which for validation (stratified by label).
 
 Image pixels are scaled to [0, 1]; `circles` keeps the reference experiment's 2-D
-coordinates (about [-1.1, 1.1]), since its findings depend on that input scale.
+coordinates (about [-1.1, 1.1]), since its findings depend on that input scale. Users'
+own files (`csv:PATH`, `npz:PATH`, `parquet:PATH`, read by `hpsearch.data_files`) are
+standardized by default, with the mean and std of the training split alone; their
+labels become classes 0..K-1 in sorted order (`Split.classes` keeps the names).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import gzip
 import math
-import struct
-import zlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from hpsearch import data_files
+from hpsearch.data_idx import IDX_FILES, find_idx, idx_pair
 from hpsearch.errors import DataError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-DATASETS = ("mnist-5k", "digits", "circles", "fashion-mnist", "idx:PATH")
+BUILT_IN = ("mnist-5k", "digits", "circles", "fashion-mnist")
+DATASETS = (
+    "mnist-5k",
+    "digits",
+    "circles",
+    "fashion-mnist",
+    "idx:PATH",
+    "csv:PATH",
+    "npz:PATH",
+    "parquet:PATH",
+)
 # The hold-out seed is fixed so the test split is the same in every study and round.
 TEST_SEED = 20_161_010
 TEST_FRACTION = 0.2
@@ -46,6 +58,7 @@ class Split:
     x_test: np.ndarray
     t_test: np.ndarray
     n_classes: int
+    classes: tuple[str, ...] = ()  # the label each class index stands for (files only)
 
     @property
     def input_size(self) -> int:
@@ -76,6 +89,7 @@ def without_validation(split: Split) -> Split:
         x_test=split.x_test,
         t_test=split.t_test,
         n_classes=split.n_classes,
+        classes=split.classes,
     )
 
 
@@ -87,6 +101,23 @@ class _Source:
     t_pool: np.ndarray
     x_test: np.ndarray
     t_test: np.ndarray
+    classes: tuple[str, ...] = ()
+
+
+def is_file(name: str) -> bool:
+    """Whether data set `name` is a user's file (csv:, npz:, parquet:)."""
+    return data_files.file_kind(name) is not None
+
+
+def file_record(name: str, *, label: str | None = None, test: str | None = None) -> dict | None:
+    """What a study stores of a user's data file: each file's size and sha256, and the
+    class names its labels became (None for a built-in data set)."""
+    if not is_file(name):
+        return None
+    return {
+        "files": data_files.fingerprint(data_files.paths(name, test)),
+        "classes": list(_source(name, label, test).classes),
+    }
 
 
 def load(
@@ -95,11 +126,17 @@ def load(
     train_size: int | None = None,
     validation_fraction: float = 0.2,
     seed: int = 0,
+    label: str | None = None,
+    test: str | None = None,
+    standardize: bool | None = None,
 ) -> Split:
     """Load a data set by name and split it, stratified and seeded.
 
     `train_size` first takes that many examples from the pool (the classic recipe uses
-    500); `validation_fraction` of those become the validation split.
+    500); `validation_fraction` of those become the validation split. For a user's
+    table, `label` names the label column (default: the last) and `test` a test file of
+    the same columns (default: a fixed stratified hold-out). `standardize` scales each
+    feature by the training split's mean and std (default: on for files only).
     """
     if not isinstance(validation_fraction, int | float) or not (0.0 < validation_fraction < 1.0):
         raise DataError(
@@ -109,7 +146,9 @@ def load(
         raise DataError(f"seed must be a non-negative integer, got {seed!r}")
     if seed > MAX_SEED:
         raise DataError(f"seed must be at most {MAX_SEED}, got {seed!r}")
-    source = _source(name)
+    if not is_file(name) and (label is not None or test is not None):
+        raise DataError(f"label and test are for data files (csv:, npz:, parquet:), not {name!r}")
+    source = _source(name, label, test)
     x, t = source.x_pool, source.t_pool
     if train_size is not None:
         if isinstance(train_size, bool) or not isinstance(train_size, int | np.integer):
@@ -132,16 +171,29 @@ def load(
     (x_val, t_val), (x_train, t_train) = _stratified_partition(
         x, t, n_val, (seed + 1) % (MAX_SEED + 1), what=f"validation_fraction={validation_fraction}"
     )
+    x_test = source.x_test
+    if is_file(name) if standardize is None else standardize:
+        x_train, x_val, x_test = _standardized(x_train, x_val, x_test)
     return Split(
         name=name,
         x_train=x_train,
         t_train=t_train,
         x_val=x_val,
         t_val=t_val,
-        x_test=source.x_test,
+        x_test=x_test,
         t_test=source.t_test,
-        n_classes=int(max(t.max(), source.t_test.max())) + 1,
+        n_classes=len(source.classes) or int(max(t.max(), source.t_test.max())) + 1,
+        classes=source.classes,
     )
+
+
+def _standardized(x_train: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Every array scaled by the training features' mean and std (a constant feature
+    is only centred): nothing of validation or test informs the scaling."""
+    mean = x_train.mean(axis=0, dtype=np.float64)
+    std = x_train.std(axis=0, dtype=np.float64)
+    std[std == 0] = 1.0
+    return tuple(((a - mean) / std).astype(np.float32) for a in (x_train, *others))
 
 
 def _stratified_partition(
@@ -165,9 +217,11 @@ def _stratified_take(
     return _stratified_partition(x, t, n, seed, what)[0]
 
 
-def _source(name: str) -> _Source:
+def _source(name: str, label: str | None = None, test: str | None = None) -> _Source:
     if not isinstance(name, str) or not name:
         raise DataError(f"data set name must be a non-empty string, got {name!r}")
+    if is_file(name):
+        return _file_cached(name, label, test, file_stamp(name, test))
     if name == "fashion-mnist":
         return _idx_source(str(FASHION_MNIST_DIR))
     if name.startswith("idx:"):
@@ -234,29 +288,72 @@ def _circles() -> _Source:
     return source
 
 
-# -- IDX (the MNIST file format) ----------------------------------------------------------
+def file_stamp(name: str, test: str | None = None) -> tuple:
+    """Each data file's path, modification time and size: what tells a cached copy of
+    a user's data from a file changed since (empty for built-in data sets)."""
+    if not is_file(name):
+        return ()
+    return tuple((str(path), *_stamp(path)) for path in data_files.paths(name, test))
 
-IDX_FILES = {
-    "train_images": "train-images-idx3-ubyte",
-    "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
-    "test_labels": "t10k-labels-idx1-ubyte",
-}
-_IDX_DTYPES = {
-    0x08: np.dtype(np.uint8),
-    0x09: np.dtype(np.int8),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return (-1, -1)  # data_files names the problem when it reads the file
+    return (stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _file_cached(name: str, label: str | None, test: str | None, _stamp: tuple) -> _Source:
+    pool, test_arrays = data_files.read(name, label=label, test=test)
+    labels = pool.labels
+    classes, t_pool = np.unique(labels, return_inverse=True)
+    if len(classes) < 2:
+        raise DataError(f"{pool.where} has one class only ({classes[0]!r}): nothing to classify")
+    if len(t_pool) < 2 * len(classes):
+        raise DataError(
+            f"{pool.where}: {len(t_pool)} examples for {len(classes)} classes; a stratified "
+            "split needs at least 2 examples of each class"
+        )
+    counts = np.bincount(t_pool, minlength=len(classes))
+    if test_arrays is None and counts.min() < 2:
+        rare = classes[int(np.argmin(counts))]
+        raise DataError(
+            f"{pool.where}: class {rare!r} has 1 example; the stratified test hold-out needs "
+            "at least 2 of each class (or give a test file)"
+        )
+    names = tuple(str(c) for c in classes)
+    x_pool = pool.x
+    if test_arrays is None:
+        source = _holdout(x_pool, t_pool.astype(np.int64))
+        return dataclasses.replace(source, classes=names)
+    if test_arrays.x.shape[1] != x_pool.shape[1]:
+        raise DataError(
+            f"{test_arrays.where}: {test_arrays.x.shape[1]} features per example, "
+            f"{pool.where} has {x_pool.shape[1]}"
+        )
+    try:
+        known = np.isin(test_arrays.labels, classes)
+    except TypeError:  # labels of another type (numbers there, strings here)
+        known = np.zeros(len(test_arrays.labels), dtype=bool)
+    if not known.all():
+        unknown = test_arrays.labels[int(np.argmin(known))]
+        raise DataError(f"{test_arrays.where} has label {unknown!r}, which {pool.where} never has")
+    t_test = np.searchsorted(classes, test_arrays.labels).astype(np.int64)
+    source = _Source(x_pool, t_pool.astype(np.int64), test_arrays.x, t_test, names)
+    _readonly(source.x_pool, source.t_pool, source.x_test, source.t_test)
+    return source
+
+
+# -- IDX (the MNIST file format) ----------------------------------------------------------
 
 
 def _idx_source(folder: str) -> _Source:
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise DataError(f"IDX folder {str(root)!r} does not exist or is not a folder")
-    files = {key: _find_idx(root, stem) for key, stem in IDX_FILES.items()}
+    files = {key: find_idx(root, stem) for key, stem in IDX_FILES.items()}
     stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files.values())
     return _idx_cached(stamp)
 
@@ -264,8 +361,8 @@ def _idx_source(folder: str) -> _Source:
 @functools.lru_cache(maxsize=4)
 def _idx_cached(stamp: tuple[tuple[str, int, int], ...]) -> _Source:
     paths = [Path(entry[0]) for entry in stamp]
-    x_pool, t_pool = _idx_pair(paths[0], paths[1])
-    x_test, t_test = _idx_pair(paths[2], paths[3])
+    x_pool, t_pool = idx_pair(paths[0], paths[1])
+    x_test, t_test = idx_pair(paths[2], paths[3])
     if x_pool.shape[1] != x_test.shape[1]:
         raise DataError(
             f"{paths[0]} has {x_pool.shape[1]} pixels per image but {paths[2]} has "
@@ -273,74 +370,3 @@ def _idx_cached(stamp: tuple[tuple[str, int, int], ...]) -> _Source:
         )
     _readonly(x_pool, t_pool, x_test, t_test)
     return _Source(x_pool, t_pool, x_test, t_test)
-
-
-def _find_idx(root: Path, stem: str) -> Path:
-    candidates = [
-        stem,
-        stem + ".gz",
-        stem.replace("-idx", ".idx"),
-        stem.replace("-idx", ".idx") + ".gz",
-    ]
-    for candidate in candidates:
-        if (root / candidate).is_file():
-            return root / candidate
-    raise DataError(f"IDX folder {str(root)!r} has no {stem} (nor {stem}.gz)")
-
-
-def _idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    images = read_idx(images_path)
-    labels = read_idx(labels_path)
-    if images.ndim < 2 or labels.ndim != 1:
-        raise DataError(
-            f"{images_path} must hold images (3-D) and {labels_path} labels (1-D); "
-            f"found {images.ndim}-D and {labels.ndim}-D"
-        )
-    if len(images) != len(labels):
-        raise DataError(
-            f"{images_path} has {len(images)} images but {labels_path} has {len(labels)} labels"
-        )
-    if len(images) == 0:
-        raise DataError(f"{images_path} holds no images")
-    x = images.reshape(len(images), -1).astype(np.float32)
-    if images.dtype == np.uint8:
-        x /= np.float32(255)
-    elif x.size and not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
-        raise DataError(f"{images_path}: non-byte pixel values must lie in [0, 1]")
-    if labels.dtype.kind not in "iu":
-        raise DataError(f"{labels_path}: labels must be integers, found {labels.dtype.name}")
-    if labels.min() < 0:
-        raise DataError(f"{labels_path}: labels must be non-negative class indices")
-    return x, labels.astype(np.int64)
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """Read one IDX file (raw or gzip), checking its header against its length."""
-    try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rb") as stream:
-            raw = stream.read()
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"cannot read IDX file {path}: {exc}") from None
-    if not raw:
-        raise DataError(f"{path} is empty: not an IDX file")
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise DataError(f"{path} is not an IDX file (bad magic number)")
-    dtype, ndim = _IDX_DTYPES[raw[2]], raw[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header:
-        raise DataError(f"{path}: truncated IDX header")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = math.prod(shape) * dtype.itemsize
-    found = len(raw) - header
-    if found < expected:
-        raise DataError(
-            f"{path}: truncated IDX file: header promises {expected} bytes of data "
-            f"for shape {shape}, found {found}"
-        )
-    if found > expected:
-        raise DataError(
-            f"{path}: IDX file has {found - expected} bytes beyond the shape {shape} its "
-            "header declares"
-        )
-    return np.frombuffer(raw, dtype=dtype, count=math.prod(shape), offset=header).reshape(shape)

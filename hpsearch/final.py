@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 from hpsearch.data import without_validation
 from hpsearch.objective import build, load_split, resolve, trial_rng
 from hpsearch.spec import StudySpec
-from hpsearch.study import StudyError, load_existing_study, stored_spec
+from hpsearch.study import StudyError, check_data_files, load_existing_study, stored_spec
 from hpsearch.train import Diverged, fit
 
 
@@ -59,6 +59,7 @@ def final(study_name: str, storage_url: str, trial_number: int | None = None) ->
     test split: the only reader of the test split."""
     study = load_existing_study(study_name, storage_url)
     spec = stored_spec(study)
+    check_data_files(study, spec)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     candidates = complete
     if trial_number is not None:

@@ -136,12 +136,13 @@ def build(
     return net, make_optimizer(config.optimizer, config.lr)
 
 
-_SPLITS: dict[tuple[DataSpec, int], data.Split] = {}
+_SPLITS: dict[tuple[DataSpec, int, tuple], data.Split] = {}
 
 
 def load_split(data_spec: DataSpec, seed: int) -> data.Split:
-    """The spec's data, loaded once per process and shared by its trials."""
-    key = (data_spec, seed)
+    """The spec's data, loaded once per process and shared by its trials (loaded again
+    when a data file changed on disk)."""
+    key = (data_spec, seed, data.file_stamp(data_spec.name, data_spec.test))
     if key not in _SPLITS:
         if len(_SPLITS) >= 4:
             _SPLITS.pop(next(iter(_SPLITS)))
@@ -150,6 +151,9 @@ def load_split(data_spec: DataSpec, seed: int) -> data.Split:
             train_size=data_spec.train_size,
             validation_fraction=data_spec.validation_fraction,
             seed=seed,
+            label=data_spec.label,
+            test=data_spec.test,
+            standardize=data_spec.standardize,
         )
     return _SPLITS[key]
 
@@ -158,7 +162,7 @@ def remember_split(data_spec: DataSpec, seed: int, split: data.Split) -> None:
     """Hand a worker process the split its parent already made: loading and splitting
     again would cost each worker a start-up delay (scikit-learn's import most of it)
     that is a real share of a short study's run."""
-    _SPLITS[(data_spec, seed)] = split
+    _SPLITS[(data_spec, seed, data.file_stamp(data_spec.name, data_spec.test))] = split
 
 
 def check_against_data(spec: StudySpec, split: data.Split) -> None:

@@ -15,6 +15,7 @@ import optuna
 from optuna.trial import TrialState
 
 from hpsearch import __version__
+from hpsearch.data import file_record
 from hpsearch.errors import HpsearchError
 from hpsearch.nn import make_optimizer
 from hpsearch.objective import distributions, resolve
@@ -84,6 +85,7 @@ def open_study(
                 f"study {spec.name!r} exists with a different experiment ({difference}); "
                 "use --study NEW_NAME for a new study, or the original spec to continue"
             )
+        check_data_files(study, spec)
         return study
     parent = _parent_study(spec, storage) if spec.parent is not None else None
     study = optuna.create_study(
@@ -103,6 +105,9 @@ def open_study(
     study.set_user_attr("round", spec.round)
     study.set_user_attr("parent", spec.parent)
     study.set_user_attr("ranges", spec.to_dict()["search"]["params"])
+    record = data_record(spec)
+    if record is not None:
+        study.set_user_attr("data", record)
     if parent is not None:
         copied = warm_start(study, parent, spec)
         study.set_user_attr("warm_start_trials", copied)
@@ -112,6 +117,33 @@ def open_study(
         for point in start_points(spec)[: spec.search.n_trials]:
             study.enqueue_trial(point, user_attrs={"start": "defaults"})
     return study
+
+
+def data_record(spec: StudySpec) -> dict[str, Any] | None:
+    """What a study keeps of a user's data file: size and sha256 of each file, and the
+    label each class index stands for (None for a built-in data set)."""
+    return file_record(spec.data.name, label=spec.data.label, test=spec.data.test)
+
+
+def check_data_files(study: optuna.Study, spec: StudySpec) -> None:
+    """Refuse to add trials (or a test score) to a study whose data file changed since
+    it started: its trials would compare two data sets."""
+    stored = study.user_attrs.get("data")
+    if stored is None:
+        return
+    files = data_record(spec)["files"]
+    for path, was in stored["files"].items():
+        now = files.get(path)
+        if now != was:
+            change = (
+                f"size {was['size']} -> {now['size']} bytes"
+                if now is not None and now["size"] != was["size"]
+                else f"sha256 {was['sha256'][:12]}... -> {now['sha256'][:12] if now else '?'}..."
+            )
+            raise StudyError(
+                f"data file {path} changed since study {study.study_name!r} started "
+                f"({change}); restore it, or start a new study with --study NEW_NAME"
+            )
 
 
 def start_points(spec: StudySpec) -> list[dict[str, Any]]:

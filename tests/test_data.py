@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from hpsearch import data
-from hpsearch.data import load, read_idx
+from hpsearch.data import load
+from hpsearch.data_idx import read_idx
 from hpsearch.errors import DataError
 
 

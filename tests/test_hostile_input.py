@@ -427,3 +427,65 @@ def test_a_spec_file_that_is_not_text_is_refused(tmp_path, capsys, existing):
     before = fingerprint(existing)
     refused(["run", str(spec), "--storage", f"sqlite:///{existing}"], capsys, "cannot read spec")
     assert fingerprint(existing) == before
+
+
+# -- users' data files (csv:, npz:, parquet:) ------------------------------------------------
+
+TABLE_CASES = {
+    "missing": (None, "does not exist"),
+    "empty": (b"", "is empty"),
+    "no label column": (b"a,b,y\n1,2,0\n", "has no label column 'label'"),
+    "non-numeric feature": (b"a,b,label\n1,red,0\n2,blue,1\n", "column 'b' is not numeric"),
+    "NaN": (b"a,b,label\n1,nan,0\n2,3,1\n", "column 'b' is missing or NaN in data row 1"),
+    "inf": (b"a,b,label\n1,2,0\n2,-inf,1\n", "column 'b' is -inf in data row 2"),
+    "one class": (b"a,b,label\n1,2,x\n2,3,x\n", "has one class only ('x')"),
+    "too few examples": (b"a,b,label\n1,2,x\n2,3,y\n3,4,y\n", "3 examples for 2 classes"),
+    "not text": (b"\x89PNG\r\n\x1a\n\xff\xfe\x00\x00", "cannot read CSV file"),
+}
+
+
+def table_spec(tmp_path: Path, data: str, extra: str = 'label = "label"') -> Path:
+    text = tiny_text(**{'name = "digits"': f"{tomli_w.dumps({'name': data}).strip()}\n{extra}"})
+    return write(tmp_path / "table.toml", text.replace("batch_size = 50", "batch_size = 2"))
+
+
+@pytest.mark.parametrize("case", sorted(TABLE_CASES))
+def test_broken_tables_are_refused_before_the_database(tmp_path, capsys, existing, case):
+    content, message = TABLE_CASES[case]
+    path = tmp_path / "table.csv"
+    if content is not None:
+        path.write_bytes(content)
+    spec = table_spec(tmp_path, f"csv:{path}")
+    before = fingerprint(existing)
+    args = ["run", str(spec), "--study", "table", "--storage", f"sqlite:///{existing}", *QUICK]
+    refused(args, capsys, message)
+    assert fingerprint(existing) == before
+
+
+def test_a_test_file_of_other_columns_is_refused_before_the_database(tmp_path, capsys, existing):
+    rows = "".join(f"{i},{i % 3},{'xyz'[i % 3]}\n" for i in range(30))
+    (tmp_path / "train.csv").write_text("a,b,label\n" + rows)
+    (tmp_path / "test.csv").write_text("a,c,label\n" + rows)
+    spec = table_spec(tmp_path, "csv:train.csv", 'label = "label"\ntest = "test.csv"')
+    before = fingerprint(existing)
+    args = ["run", str(spec), "--study", "table", "--storage", f"sqlite:///{existing}", *QUICK]
+    refused(args, capsys, "has columns [a, c, label]")
+    assert fingerprint(existing) == before
+
+
+def test_a_data_file_changed_after_its_study_started_is_refused(tmp_path, capsys):
+    rows = [f"{i % 7},{(i * 3) % 5},{'xyz'[i % 3]}\n" for i in range(60)]
+    table = tmp_path / "table.csv"
+    table.write_text("a,b,label\n" + "".join(rows))
+    spec = table_spec(tmp_path, "csv:table.csv")
+    db = tmp_path / "t.db"
+    args = ["run", str(spec), "--study", "table", "--storage", f"sqlite:///{db}", *QUICK]
+    assert main(args) == 0
+    table.write_text("a,b,label\n" + "".join(rows[:-1]) + "9,9,x\n")  # same size, one row
+    settle(db)
+    before = fingerprint(db)
+    more = [*args[:-len(QUICK)], "--trials", "4", *QUICK[2:]]
+    refused(more, capsys, f"data file {table} changed since study 'table' started (sha256 ")
+    refused(["final", "--study", "table", "--storage", f"sqlite:///{db}"], capsys, "changed")
+    settle(db)  # opening it made an empty WAL file: nothing was written
+    assert fingerprint(db) == before

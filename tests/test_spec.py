@@ -155,3 +155,26 @@ def test_default_pruner_options_follow_the_chosen_pruner(tmp_path):
     assert empty.search.pruner_kwargs == {}
     for loaded in (bare, other, own, empty):
         assert spec.from_dict(loaded.to_dict()) == loaded
+
+
+def test_data_file_paths_are_found_next_to_the_spec(tmp_path):
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    path = folder / "s.toml"
+    path.write_text('[data]\nname = "csv:data/t.csv"\nlabel = "y"\ntest = "../t.csv"\n')
+    loaded = spec.load(path)
+    assert loaded.data.name == f"csv:{folder / 'data' / 't.csv'}"
+    assert loaded.data.test == str(folder / ".." / "t.csv")
+    again = spec.from_dict(loaded.to_dict())  # a stored spec keeps its absolute paths
+    assert again.data == loaded.data
+
+
+def test_file_settings_are_refused_for_built_in_data_and_standardize_defaults_to_on():
+    with pytest.raises(spec.SpecError, match="data.label: is for data files"):
+        spec.loads('[data]\nname = "digits"\nlabel = "y"\n')
+    with pytest.raises(spec.SpecError, match="data.label: an NPZ file holds arrays x and y"):
+        spec.loads('[data]\nname = "npz:/a.npz"\nlabel = "y"\n')
+    on = spec.loads('[data]\nname = "csv:/a.csv"\nstandardize = true\n')
+    assert on.experiment() == spec.loads('[data]\nname = "csv:/a.csv"\n').experiment()
+    off = spec.loads('[data]\nname = "csv:/a.csv"\nstandardize = false\n')
+    assert off.data.standardize is False and off.experiment() != on.experiment()

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hpsearch.data import DATASETS
+from hpsearch.data import BUILT_IN, DATASETS
+from hpsearch.data_files import file_kind
 from hpsearch.spec.checks import Checker, SpecError
 from hpsearch.spec.schema import (
     DEFAULT_STORAGE,
@@ -41,7 +42,8 @@ def dumps(spec: StudySpec, header: str = "") -> str:
 
 
 def load(path: str | Path) -> StudySpec:
-    """Read and validate a spec file."""
+    """Read and validate a spec file. Data files named in it with a relative path are
+    found next to it."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -49,20 +51,25 @@ def load(path: str | Path) -> StudySpec:
         raise SpecError(f"{path}: no such spec file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read spec: {exc}") from None
-    return loads(text, source=str(path))
+    return loads(text, source=str(path), folder=path.parent)
 
 
-def loads(text: str, *, source: str = "<spec>") -> StudySpec:
-    """Validate the TOML text of a spec; `source` names it in error messages."""
+def loads(text: str, *, source: str = "<spec>", folder: Path | None = None) -> StudySpec:
+    """Validate the TOML text of a spec; `source` names it in error messages, `folder`
+    is where its relative data file paths start (default: the working directory)."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{source}: not valid TOML: {exc}") from None
-    return from_dict(raw, source=source)
+    return from_dict(raw, source=source, folder=folder)
 
 
-def from_dict(raw: Mapping[str, Any], *, source: str = "<spec>") -> StudySpec:
-    """Validate plain data (a parsed TOML file or a stored spec) into a StudySpec."""
+def from_dict(
+    raw: Mapping[str, Any], *, source: str = "<spec>", folder: Path | None = None
+) -> StudySpec:
+    """Validate plain data (a parsed TOML file or a stored spec) into a StudySpec.
+    Relative data file paths are made absolute from `folder` (default: the working
+    directory), so the stored spec names the files every worker reads."""
     check = Checker(source)
     top = check.table(raw, "", StudySpec, nested=("data", "model", "training", "search"))
     name = check.text(top.get("name", StudySpec.name), "name")
@@ -75,22 +82,7 @@ def from_dict(raw: Mapping[str, Any], *, source: str = "<spec>") -> StudySpec:
     if parent is not None:
         check.text(parent, "parent")
 
-    data_raw = check.table(top.get("data", {}), "data", DataSpec)
-    data = DataSpec(
-        name=check.text(data_raw.get("name", DataSpec.name), "data.name"),
-        train_size=check.optional_integer(data_raw.get("train_size"), "data.train_size", 2),
-        validation_fraction=check.number(
-            data_raw.get("validation_fraction", DataSpec.validation_fraction),
-            "data.validation_fraction",
-            above=0.0,
-            below=1.0,
-        ),
-    )
-    known_data = data.name in DATASETS[:-1] or data.name.startswith("idx:")
-    if not known_data:
-        check.fail(
-            "data.name", f"unknown data set {data.name!r}; choose one of {', '.join(DATASETS)}"
-        )
+    data = _data(check, check.table(top.get("data", {}), "data", DataSpec), folder)
 
     model_raw = check.table(top.get("model", {}), "model", ModelSpec)
     hidden = model_raw.get("hidden_sizes", list(ModelSpec.hidden_sizes))
@@ -188,3 +180,48 @@ def _retry_for(check: Checker, value: Any) -> float:
     if seconds < 0:
         check.fail("search.retry_for", f"must be >= 0 seconds, got {value!r}")
     return seconds
+
+
+def _data(check: Checker, data_raw: Mapping[str, Any], folder: Path | None) -> DataSpec:
+    name = check.text(data_raw.get("name", DataSpec.name), "data.name")
+    kind = file_kind(name)
+    if not (name in BUILT_IN or name.startswith("idx:") or kind is not None):
+        check.fail("data.name", f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    label, test = data_raw.get("label"), data_raw.get("test")
+    standardize = data_raw.get("standardize")
+    if kind is None:
+        for key, value in (("label", label), ("test", test), ("standardize", standardize)):
+            if value is not None:
+                check.fail(f"data.{key}", f"is for data files (csv:, npz:, parquet:), not {name!r}")
+    if label is not None:
+        check.text(label, "data.label")
+        if kind == "npz":
+            check.fail("data.label", "an NPZ file holds arrays x and y: it has no label column")
+    if test is not None:
+        test = _absolute(check.text(test, "data.test"), folder)
+    if standardize is not None:
+        # The default for files written out is the same experiment as leaving it out.
+        standardize = None if check.boolean(standardize, "data.standardize") else False
+    if kind is not None:
+        name = f"{kind}:{_absolute(name.partition(':')[2], folder)}"
+    return DataSpec(
+        name=name,
+        train_size=check.optional_integer(data_raw.get("train_size"), "data.train_size", 2),
+        validation_fraction=check.number(
+            data_raw.get("validation_fraction", DataSpec.validation_fraction),
+            "data.validation_fraction",
+            above=0.0,
+            below=1.0,
+        ),
+        label=label,
+        test=test,
+        standardize=standardize,
+    )
+
+
+def _absolute(path: str, folder: Path | None) -> str:
+    """A data file's path as every worker must read it: from the spec's folder."""
+    expanded = Path(path).expanduser()
+    if expanded.is_absolute():
+        return str(expanded)
+    return str(((folder or Path.cwd()) / expanded).absolute())

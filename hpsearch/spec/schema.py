@@ -46,9 +46,19 @@ Param = FloatRange | IntRange | Choice
 
 @dataclass(frozen=True)
 class DataSpec:
+    """A built-in data set by name, or a user's file (`csv:PATH`, `npz:PATH`,
+    `parquet:PATH`; a relative path is resolved against the spec file's folder when the
+    spec is loaded). `label`, `test` and `standardize` are for files: the label column
+    (default: the last), a test file of the same columns (default: a fixed stratified
+    hold-out), and scaling features by the training split's mean and std (None: on for
+    files, off for built-in data sets)."""
+
     name: str = "mnist-5k"
     train_size: int | None = None
     validation_fraction: float = 0.2
+    label: str | None = None
+    test: str | None = None
+    standardize: bool | None = None
 
 
 @dataclass(frozen=True)
