@@ -85,9 +85,7 @@ def test_npz_x_y_and_x_train_x_test(tmp_path):
     split = load(f"npz:{tmp_path / 'a.npz'}")
     assert split.input_size == 6 and split.classes == ("10", "11", "12", "13")
     assert len(split.t_test) == 12
-    np.savez_compressed(
-        tmp_path / "b.npz", x_train=x, y_train=y, x_test=x[:8], y_test=y[:8]
-    )
+    np.savez_compressed(tmp_path / "b.npz", x_train=x, y_train=y, x_test=x[:8], y_test=y[:8])
     split = load(f"npz:{tmp_path / 'b.npz'}")
     assert len(split.t_test) == 8 and len(split.t_train) + len(split.t_val) == 60
 
@@ -180,7 +178,9 @@ def test_label_and_test_are_for_files_only():
         load("digits", label="y")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(text=st.text(alphabet="0123456789,.-eEinfaNx \n\"'", max_size=200))
 def test_any_csv_text_loads_or_fails_with_a_data_error(tmp_path, text):
     name = csv_text(tmp_path / "any.csv", text)

@@ -484,7 +484,7 @@ def test_a_data_file_changed_after_its_study_started_is_refused(tmp_path, capsys
     table.write_text("a,b,label\n" + "".join(rows[:-1]) + "9,9,x\n")  # same size, one row
     settle(db)
     before = fingerprint(db)
-    more = [*args[:-len(QUICK)], "--trials", "4", *QUICK[2:]]
+    more = [*args[: -len(QUICK)], "--trials", "4", *QUICK[2:]]
     refused(more, capsys, f"data file {table} changed since study 'table' started (sha256 ")
     refused(["final", "--study", "table", "--storage", f"sqlite:///{db}"], capsys, "changed")
     settle(db)  # opening it made an empty WAL file: nothing was written
