@@ -245,3 +245,22 @@ def test_a_study_on_a_data_file_runs_narrows_and_finals(tmp_path, capsys, kind):
     record = study.user_attrs["data"]
     assert list(record["files"]) == [str(folder / f"fruit.{kind}")]
     assert record["classes"] == (["0", "1", "2"] if kind == "npz" else list(FRUIT))
+
+
+def test_train_and_experiment_take_a_data_file(tmp_path, capsys):
+    from hpsearch.cli import main
+
+    path = write_table(tmp_path / "fruit.parquet", fruit_table(120))
+    args = ["train", "--data", f"parquet:{path}", "--label", "kind", "--hidden", "16x2"]
+    assert main([*args, "--epochs", "5", "--batch-size", "10", "--lr", "0.1"]) == 0
+    out = capsys.readouterr().out
+    assert "3 features, 3 classes" in out
+    assert float(out.split("final validation accuracy ")[1].split()[0]) > 0.6
+    table = fruit_table(120)[["width", "height", "weight", "kind"]]  # label last
+    csv = write_table(tmp_path / "fruit.csv", table)
+    args = ["experiment", "init-mnist", "--data", f"csv:{csv}", "--out", str(tmp_path / "x")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "(chance ln 3 = 1.099)" in out and (tmp_path / "x" / "init_mnist_loss.png").is_file()
+    assert main(["experiment", "circles", "--data", f"csv:{csv}"]) == 2
+    assert "experiment circles has its own data" in capsys.readouterr().err

@@ -4,6 +4,7 @@ per-epoch curves) and `experiment` (a reference experiment's figures and table).
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from pathlib import Path
 
@@ -43,6 +44,18 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
         "--train-size", type=int, default=None, help="examples before the validation split"
     )
     train.add_argument("--validation-fraction", type=float, default=0.2)
+    train.add_argument("--label", default=None, help="a table's label column (default: the last)")
+    train.add_argument(
+        "--test", default=None, help="a data file's test file (default: a stratified hold-out)"
+    )
+    train.add_argument(
+        "--no-standardize",
+        dest="standardize",
+        action="store_false",
+        default=None,
+        help="keep a data file's features as written (default: scaled by the training "
+        "split's mean and std)",
+    )
     train.add_argument(
         "--hidden", type=parse_hidden_sizes, default=[100] * 6, help="e.g. 100x6 or 100,50"
     )
@@ -75,6 +88,9 @@ def _train(args: argparse.Namespace) -> int:
         train_size=args.train_size,
         validation_fraction=args.validation_fraction,
         seed=args.seed,
+        label=args.label,
+        test=args.test,
+        standardize=args.standardize,
     )
     rng = np.random.default_rng(args.seed)
     config = TrialConfig(
@@ -143,6 +159,12 @@ def add_experiment_parser(commands: argparse._SubParsersAction) -> None:
         help="folder for the PNGs (default ./experiments)",
     )
     experiment.add_argument("--seed", type=int, default=0)
+    experiment.add_argument(
+        "--data",
+        default=None,
+        help="the data set of init-mnist, optimizers, batchnorm and overfit (default "
+        f"mnist-5k): one of {', '.join(DATASETS)}; a table's label is its last column",
+    )
     experiment.set_defaults(handler=_experiment)
 
 
@@ -157,8 +179,14 @@ def _experiment(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise HpsearchError(f"cannot create {args.out}: {exc.strerror}") from None
+    run = experiment(args.name)
+    options = {}
+    if args.data is not None:
+        if "data" not in inspect.signature(run).parameters:
+            raise HpsearchError(f"experiment {args.name} has its own data: --data is not for it")
+        options["data"] = args.data
     print(f"experiment {args.name} (seed {args.seed}) ...", flush=True)
-    result = experiment(args.name)(args.out, args.seed)
+    result = run(args.out, args.seed, **options)
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(result.table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     for line in result.findings:

@@ -14,7 +14,6 @@ from hpsearch.experiments.common import ExperimentResult, loss_curves, train_ite
 from hpsearch.nn import MultiLayerNet, make_optimizer
 
 INITS = [("std 0.01", "normal", 0.01), ("Xavier", "xavier", 1.0), ("He", "he", 1.0)]
-CHANCE_LOSS = math.log(10)
 
 
 def run(
@@ -27,6 +26,7 @@ def run(
     lr: float = 0.01,
 ) -> ExperimentResult:
     split = without_validation(load(data, seed=seed))
+    chance = math.log(split.n_classes)  # the loss of a uniform guess
     curves, rows = {}, []
     for label, init, scale in INITS:
         rng = np.random.default_rng(seed)
@@ -60,7 +60,7 @@ def run(
             curves,
             f"Weight init on {data}: [100]x4 ReLU net, SGD lr 0.01, batch 128",
             ylim=2.5,
-            chance=CHANCE_LOSS,
+            chance=chance,
         ),
         out,
         "init_mnist_loss.png",
@@ -68,7 +68,7 @@ def run(
     last = f"loss @ {iterations}"
     result.findings = [
         f"{row['init']}: mean loss over the last 50 iterations {row[last]:.3f} "
-        f"(chance ln 10 = {CHANCE_LOSS:.3f})"
+        f"(chance ln {split.n_classes} = {chance:.3f})"
         for row in rows
     ]
     return result
