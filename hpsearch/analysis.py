@@ -84,7 +84,9 @@ def trials_frame(storage: str | BaseStorage, study: str) -> pd.DataFrame:
     return frame
 
 
-CURVES = ("train_loss", "train_accuracy", "val_accuracy")
+# hpsearch's own curves, and the score a python entry reports (its own named curves
+# are user attrs too, read with the trials).
+CURVES = ("train_loss", "train_accuracy", "val_accuracy", "val_score")
 
 
 def curves_frame(storage: str | BaseStorage, study: str) -> pd.DataFrame:

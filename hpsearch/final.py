@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from optuna.trial import TrialState
+import optuna
+from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.data import without_validation
 from hpsearch.objective import build, load_split, resolve, trial_rng
@@ -39,6 +40,7 @@ class FinalResult:
     test_accuracy: float
     epochs: int
     train_examples: int
+    metric: str = "accuracy"  # "score" for a python entry, whose value is its own
 
 
 def retrain_and_test(
@@ -69,7 +71,10 @@ def final(study_name: str, storage_url: str, trial_number: int | None = None) ->
     if not candidates:
         raise StudyError(f"study {study_name!r} has no completed trial to evaluate")
     best = max(candidates, key=lambda t: t.value)
-    rng = trial_rng(spec, best.user_attrs.get("seed_trial", best.number))
+    seed_trial = best.user_attrs.get("seed_trial", best.number)
+    if spec.model.kind == "python":
+        return _final_python(study, spec, best, seed_trial)
+    rng = trial_rng(spec, seed_trial)
     try:
         test_accuracy, train_examples = retrain_and_test(spec, best.params, rng)
     except Diverged as exc:
@@ -103,6 +108,38 @@ def final(study_name: str, storage_url: str, trial_number: int | None = None) ->
             "test_accuracy": result.test_accuracy,
             "epochs": result.epochs,
             "train_examples": result.train_examples,
+        },
+    )
+    return result
+
+
+def _final_python(study: optuna.Study, spec: StudySpec, best: FrozenTrial, seed_trial: int):
+    """A python entry's one call on the test split (`config.final`), stored as the
+    study's `test_score`."""
+    from hpsearch.python_objective import final_score
+
+    score, train_examples, reported = final_score(spec, best.params, best.number, seed_trial)
+    result = FinalResult(
+        trial_number=best.number,
+        params=dict(best.params),
+        validation_accuracy=float(best.value),
+        test_accuracy=score,
+        epochs=spec.training.epochs,
+        train_examples=train_examples,
+        metric="score",
+    )
+    study.set_user_attr("test_score", score)
+    study.set_user_attr(
+        "final",
+        {
+            "trial": best.number,
+            "params": result.params,
+            "validation_score": result.validation_accuracy,
+            "test_score": score,
+            "reported": reported,
+            "epochs": result.epochs,
+            "train_examples": train_examples,
+            "entry": spec.model.entry,
         },
     )
     return result

@@ -37,7 +37,7 @@ import pandas as pd
 
 from hpsearch.errors import HpsearchError
 from hpsearch.evidence import choice_evidence, range_evidence
-from hpsearch.spec import SEARCHABLE, Choice, FloatRange, IntRange, Param
+from hpsearch.spec import SEARCHABLE, Choice, FloatRange, IntRange, Param, Setting
 
 MIN_COMPLETED = 10
 ALPHA = 0.05  # a parameter is narrowed only when its top trials differ at this level
@@ -288,7 +288,7 @@ def _narrow_range(
     old_lo, old_hi = float(forward(param.low)), float(forward(param.high))
     width = old_hi - old_lo
     step = min(extend * width, MAX_LOG_STEP if param.log else MAX_LINEAR_STEP * width)
-    sensible_lo, sensible_hi = SEARCHABLE[name].sensible or (-math.inf, math.inf)
+    sensible_lo, sensible_hi = _setting(name, param).sensible or (-math.inf, math.inf)
     limit_lo = float(forward(sensible_lo)) if sensible_lo > 0 or not param.log else -math.inf
     limit_hi = float(forward(sensible_hi))
     scaled = forward(values.astype(float))
@@ -329,12 +329,22 @@ def _narrow_range(
     )
 
 
+def _setting(name: str, param: FloatRange | IntRange) -> Setting:
+    """hpsearch's setting of that name, or for a python entry's own parameter one whose
+    sensible limits are the user's range: narrowing never takes it past what the user
+    wrote, since nothing says what the user's code accepts beyond it."""
+    if name in SEARCHABLE:
+        return SEARCHABLE[name]
+    kind = int if isinstance(param, IntRange) else float
+    return Setting("python", kind, sensible=(param.low, param.high))
+
+
 def _valid_bounds(name: str, param: Param, low: float, high: float) -> tuple[float, float]:
     """Keep an extended range inside what the setting accepts: log ranges stay positive
     by construction; a linear range stops at the setting's minimum (at its old low when
     the minimum itself is excluded, as for lr) and halfway to an excluded maximum (as
     dropout's 1)."""
-    setting = SEARCHABLE[name]
+    setting = _setting(name, param)
     minimum = setting.minimum
     if not param.log and minimum is not None:
         if setting.strict_minimum and low <= minimum:
@@ -343,7 +353,8 @@ def _valid_bounds(name: str, param: Param, low: float, high: float) -> tuple[flo
     if setting.below is not None and high >= setting.below:
         high = (param.high + setting.below) / 2
     if isinstance(param, IntRange):
-        low = max(math.floor(low), int(minimum or 0), 1 if param.log else 0)
+        floor = int(minimum) if minimum is not None else param.low
+        low = max(math.floor(low), floor, 1 if param.log else floor)
         return low, max(math.ceil(high), low + 1)
     return low, high
 

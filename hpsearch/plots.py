@@ -30,7 +30,7 @@ def best_curves(curves: pd.DataFrame, trials: pd.DataFrame, n: int = 20) -> Figu
     for rank, (ax, row) in enumerate(zip(axes.flat, complete.itertuples(), strict=False), 1):
         ax.set_visible(True)
         mine = curves[curves["number"] == row.number]
-        for metric, style in (("val_accuracy", "-"), ("train_accuracy", "--")):
+        for metric, style in (("val_accuracy", "-"), ("val_score", "-"), ("train_accuracy", "--")):
             curve = mine[mine["metric"] == metric]
             ax.plot(curve["epoch"], curve["value"], style, label=metric.replace("_", " "))
         ax.set_title(f"Best-{rank} (trial {row.number}): {row.value:.3f}", fontsize=9)

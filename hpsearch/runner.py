@@ -23,10 +23,12 @@ import optuna
 
 from hpsearch.budget import Budget, count_finished
 from hpsearch.data import Split, without_test
+from hpsearch.entry import load_entry, trust_code, trusted_code
 from hpsearch.errors import HpsearchError
-from hpsearch.objective import Objective, check_against_data, load_split, remember_split
+from hpsearch.objective import check_against_data, load_split, remember_split
+from hpsearch.python_objective import make_objective
 from hpsearch.samplers import make_pruner, make_sampler
-from hpsearch.spec import StudySpec, from_dict
+from hpsearch.spec import NO_DATA, StudySpec, from_dict
 from hpsearch.stop import Interrupted, graceful_stop
 from hpsearch.storage import (
     HEARTBEAT_SECONDS,
@@ -61,7 +63,8 @@ class WorkerPlan:
     retry_for: float  # seconds an unreachable database is retried before giving up
     start: int  # trials in the study when the run began (see `worker_seed`)
     stream: int  # tells apart runs on several machines (see `worker_seed`)
-    split: Split  # the data without its test part, loaded once by the parent
+    split: Split | None  # the data without its test part, loaded once by the parent
+    code: tuple[str, ...] = ()  # folders a python entry may be imported from
 
 
 def run(
@@ -90,8 +93,11 @@ def run(
         raise StudyError(f"--workers must be at least 1, got {workers}")
     retry_for = spec.search.retry_for if retry_for is None else retry_for
     sampler, pruner = make_sampler(spec), make_pruner(spec)
-    split = load_split(spec.data, spec.seed)
-    check_against_data(spec, split)
+    split = None if spec.data.name == NO_DATA else load_split(spec.data, spec.seed)
+    if spec.model.kind == "python":
+        load_entry(spec.model.entry)  # importable here, before the database is touched
+    elif split is not None:
+        check_against_data(spec, split)
     storage = open_storage(spec.storage, heartbeat=heartbeat, retry_for=retry_for)
     study = open_study(spec, storage, sampler, pruner)
     start = len(study.get_trials(deepcopy=False))
@@ -119,7 +125,8 @@ def run(
                 retry_for=retry_for,
                 start=start,
                 stream=stream,
-                split=without_test(split),  # workers never read it
+                split=None if split is None else without_test(split),  # workers never read it
+                code=trusted_code(),
             )
             stopped = _run_workers(study, plan, workers, spec.search.n_trials, on_progress)
         if stopped:
@@ -149,7 +156,7 @@ def _run_here(
         callbacks.append(lambda s, _trial: on_progress(count_finished(s), _best_value(s)))
     with graceful_stop() as stop:
         retry_until_stopped(study, stop)
-        work(study, Objective(spec, stop), spec.search.n_trials, deadline, callbacks)
+        work(study, make_objective(spec, stop), spec.search.n_trials, deadline, callbacks)
     return stop.requested()
 
 
@@ -250,7 +257,9 @@ def _worker_main(plan: WorkerPlan, worker: int, claim: Any, errors: Any) -> None
         _die_with_parent()
         quiet_optuna()
         spec = from_dict(plan.spec, source=plan.source)
-        remember_split(spec.data, spec.seed, plan.split)
+        trust_code(plan.code)
+        if plan.split is not None:
+            remember_split(spec.data, spec.seed, plan.split)
         with graceful_stop(escalate=False) as stop, threadpool_limits(limits=1):
             if os.getppid() != parent:  # the parent died before prctl took effect
                 return
@@ -264,7 +273,7 @@ def _worker_main(plan: WorkerPlan, worker: int, claim: Any, errors: Any) -> None
                 pruner=make_pruner(spec),
             )
             retry_until_stopped(study, stop)
-            objective = Objective(spec, stop)
+            objective = make_objective(spec, stop)
             work(study, objective, spec.search.n_trials, plan.deadline, claim=claim)
     except KeyboardInterrupt:  # a signal before the handler was in place: nothing started
         raise SystemExit(0) from None

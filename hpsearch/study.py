@@ -25,6 +25,7 @@ from hpsearch.storage import display_url, open_storage
 logger = logging.getLogger(__name__)
 
 METRIC_NAME = "val_accuracy"  # what a trial's value is: the last epoch's validation accuracy
+PYTHON_METRIC = "val_score"  # a python entry's value: the validation score it returns
 
 
 class StudyError(HpsearchError):
@@ -97,7 +98,8 @@ def open_study(
     )
     with warnings.catch_warnings():  # experimental in some Optuna versions
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([METRIC_NAME])  # optuna-dashboard's name for the value
+        # optuna-dashboard's name for the value
+        study.set_metric_names([PYTHON_METRIC if spec.model.kind == "python" else METRIC_NAME])
     study.set_user_attr("spec", stored_form(spec))
     study.set_user_attr("spec_source", spec.source)
     study.set_user_attr("seed", spec.seed)
@@ -175,8 +177,15 @@ def default_point(spec: StudySpec) -> dict[str, Any]:
     trainable region, after which it refines the best of the failures (see the
     search-quality results, `make bench-search`).
     """
+    if spec.model.kind == "python":  # its defaults: the settings of the searched names
+        values: dict[str, Any] = dict(spec.model.settings)
+        return {
+            name: value
+            for name, value in values.items()
+            if name in spec.search.params and _inside(value, spec.search.params[name])
+        }
     config = resolve(spec, {})
-    values: dict[str, Any] = dataclasses.asdict(config) | {
+    values = dataclasses.asdict(config) | {
         "lr": config.lr if config.lr is not None else make_optimizer(config.optimizer).lr,
         "hidden_width": config.hidden_sizes[0] if config.hidden_sizes else None,
         "hidden_depth": len(config.hidden_sizes),

@@ -93,16 +93,25 @@ class TrialBar:
         )
 
     def start(self, spec: StudySpec) -> None:
+        self.value = "val score" if spec.model.kind == "python" else "val acc"
         self.bar.reset(total=spec.search.n_trials)
         self.bar.set_description(f"round {spec.round}" if spec.round > 1 else spec.name)
 
     def update(self, finished: int, best: float | None) -> None:
         self.bar.update(finished - self.bar.n)
         if best is not None:
-            self.bar.set_postfix_str(f"best val acc {best:.4f}", refresh=False)
+            value = getattr(self, "value", "val acc")
+            self.bar.set_postfix_str(f"best {value} {best:.4f}", refresh=False)
 
     def close(self) -> None:
         self.bar.close()
+
+
+def value_name(study: optuna.Study) -> str:
+    """What a study's trial values are: 'validation accuracy' (hpsearch's network) or
+    'validation score' (a python entry's own)."""
+    names = study.metric_names or []
+    return "validation score" if names == ["val_score"] else "validation accuracy"
 
 
 def best_text(study: optuna.Study) -> str:
@@ -111,3 +120,25 @@ def best_text(study: optuna.Study) -> str:
         return f"{study.best_value:.4f} (trial {study.best_trial.number})"
     except ValueError:
         return "none yet (no completed trial)"
+
+
+def add_code_option(parser: argparse.ArgumentParser, extra: str = "") -> None:
+    """--code DIR, for the commands that import a python entry (`[model] kind = "python"`)."""
+    parser.add_argument(
+        "--code",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help=(
+            "a folder this command may import a python entry's module from, besides its "
+            "installed environment (repeatable; never the working directory by itself)" + extra
+        ),
+    )
+
+
+def trust_code_options(args: argparse.Namespace, *also: Path) -> None:
+    """Let this process import entry points from --code folders (and `also`)."""
+    from hpsearch.entry import trust_code
+
+    trust_code([*args.code, *also])

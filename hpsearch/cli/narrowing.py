@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hpsearch.cli.common import DEFAULT_SPEC, TrialBar, best_text, spec_from_file
+from hpsearch.cli.common import DEFAULT_SPEC, TrialBar, best_text, spec_from_file, value_name
 from hpsearch.cli.results import report_table
 from hpsearch.spec import DEFAULT_STORAGE
 
@@ -51,7 +51,7 @@ def _narrow(args: argparse.Namespace) -> int:
     narrowing, spec = following.narrowing, following.spec
     print(
         f"{args.study}: best {narrowing.top_trials} of {narrowing.completed} completed trials "
-        f"(best validation accuracy {narrowing.best_value:.4f})"
+        f"(best validation accuracy or score {narrowing.best_value:.4f})"
     )
     print(narrowing.table().to_string(index=False))
     for name, sides in narrowing.at_edge.items():
@@ -78,5 +78,5 @@ def _narrow(args: argparse.Namespace) -> int:
         bar.close()
     save_notes(args.storage, narrowing, args.study, spec.name)
     print(report_table(result.study))
-    print(f"best validation accuracy {best_text(result.study)}")
+    print(f"best {value_name(result.study)} {best_text(result.study)}")
     return 0

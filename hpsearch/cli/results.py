@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hpsearch.cli.common import add_code_option, trust_code_options
 from hpsearch.errors import HpsearchError
 from hpsearch.spec import DEFAULT_STORAGE
 from hpsearch.storage import display_url
@@ -25,11 +26,12 @@ def report_table(study: optuna.Study, top: int = 10) -> str:
     if not complete:
         return "no completed trials"
     best = sorted(complete, key=lambda t: t.value, reverse=True)[:top]
+    column = "val score" if study.metric_names == ["val_score"] else "val acc"
     rows = [
         {"trial": t.number}
         | {name: value for name, value in t.params.items()}
         | {
-            "val acc": t.value,
+            column: t.value,
             "epochs": t.user_attrs.get("epochs_run"),
             "seconds": t.user_attrs.get("seconds"),
         }
@@ -37,12 +39,12 @@ def report_table(study: optuna.Study, top: int = 10) -> str:
     ]
     table = pd.DataFrame(rows)
     formats = {
-        column: (lambda v: f"{v:.3g}")
-        for column in table.columns
-        if column not in ("trial", "val acc", "epochs", "seconds")
-        and pd.api.types.is_float_dtype(table[column])
+        name: (lambda v: f"{v:.3g}")
+        for name in table.columns
+        if name not in ("trial", column, "epochs", "seconds")
+        and pd.api.types.is_float_dtype(table[name])
     }
-    formats |= {"val acc": "{:.4f}".format, "seconds": "{:.2f}".format}
+    formats |= {column: "{:.4f}".format, "seconds": "{:.2f}".format}
     return f"best {len(best)} of {len(complete)} completed trials:\n" + table.to_string(
         index=False, formatters=formats
     )
@@ -63,19 +65,29 @@ def add_final_parser(commands: argparse._SubParsersAction) -> None:
     final.add_argument(
         "--trial", type=int, default=None, help="this completed trial instead of the best"
     )
+    add_code_option(final)
     final.set_defaults(handler=_final)
 
 
 def _final(args: argparse.Namespace) -> int:
     from hpsearch.final import final
 
+    trust_code_options(args)
     result = final(args.study, args.storage, args.trial)
     params = ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.params.items()
     )
     chosen = "best trial" if args.trial is None else "trial"
     print(f"{chosen} {result.trial_number}: {params}")
-    print(f"validation accuracy {result.validation_accuracy:.4f} (during the search)")
+    metric = result.metric
+    print(f"validation {metric} {result.validation_accuracy:.4f} (during the search)")
+    if metric == "score":
+        print(
+            f"test score {result.test_accuracy:.4f} from the entry's one call with "
+            f"config.final (trained on {result.train_examples} examples, tested on the test "
+            "split; stored as study user attr 'test_score')"
+        )
+        return 0
     print(
         f"test accuracy {result.test_accuracy:.4f} after retraining on "
         f"{result.train_examples} examples for {result.epochs} epochs "

@@ -13,10 +13,13 @@ from pathlib import Path
 from hpsearch.cli.common import (
     DEFAULT_SPEC,
     TrialBar,
+    add_code_option,
     add_heartbeat_option,
     add_retry_option,
     best_text,
     load_spec,
+    trust_code_options,
+    value_name,
 )
 from hpsearch.cli.results import report_table
 from hpsearch.errors import HpsearchError
@@ -57,6 +60,7 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_heartbeat_option(run)
     add_retry_option(run)
+    add_code_option(run, "; the spec file's folder is always one")
     run.add_argument(
         "--rounds",
         type=int,
@@ -94,9 +98,10 @@ def _run(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         timeout=args.timeout,
     )
+    folder = args.spec.parent if args.spec is not None else DEFAULT_SPEC.parent
+    trust_code_options(args, folder)
     print(f"study {spec.name!r} from {spec.source} in {display_url(spec.storage)}")
     bar = TrialBar(args.no_progress)
-    folder = args.spec.parent if args.spec is not None else DEFAULT_SPEC.parent
     if args.spec_folder is not None:
         folder = args.spec_folder
 
@@ -109,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
         print(
             f"{done.result.finished_now} finished trials "
             f"({done.result.finished_now - done.result.finished_before} new); "
-            f"best validation accuracy {best_text(done.result.study)}"
+            f"best {value_name(done.result.study)} {best_text(done.result.study)}"
         )
 
     try:
@@ -170,6 +175,7 @@ def add_submit_parser(commands: argparse._SubParsersAction) -> None:
     submit.add_argument("--storage", help=f"database URL (default: the spec's, {DEFAULT_STORAGE})")
     submit.add_argument("--study", help="study name (default: the spec's name)")
     submit.add_argument("--trials", type=int, help="total finished trials wanted")
+    add_code_option(submit, "; the spec file's folder is always one")
     submit.set_defaults(handler=_submit)
 
 
@@ -181,6 +187,7 @@ def _submit(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec).with_overrides(
         name=args.study, storage=args.storage, n_trials=args.trials
     )
+    trust_code_options(args, args.spec.parent)
     study, budget = submit(spec)
     print(
         f"study {study.study_name!r} in {display_url(spec.storage)}: "
@@ -191,6 +198,7 @@ def _submit(args: argparse.Namespace) -> int:
         f"--storage {_shell_quote(display_url(spec.storage))} "
         f"--study {_shell_quote(study.study_name)}"
         + (" (put the password back in)" if display_url(spec.storage) != spec.storage else "")
+        + (" --code DIR (the folder of its entry's module)" if spec.model.kind == "python" else "")
     )
     return 0
 
@@ -224,6 +232,7 @@ def add_worker_parser(commands: argparse._SubParsersAction) -> None:
     add_heartbeat_option(worker)
     add_retry_option(worker)
     worker.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_code_option(worker)
     worker.set_defaults(handler=_worker)
 
 
@@ -232,6 +241,7 @@ def _worker(args: argparse.Namespace) -> int:
     from hpsearch.work import quiet_optuna
 
     quiet_optuna()
+    trust_code_options(args)
     bar = TrialBar(args.no_progress)
 
     def on_study(spec) -> None:
@@ -263,6 +273,6 @@ def _worker(args: argparse.Namespace) -> int:
     for result in results:
         print(
             f"{result.study.study_name}: {result.finished_now} finished trials; "
-            f"best validation accuracy {best_text(result.study)}"
+            f"best {value_name(result.study)} {best_text(result.study)}"
         )
     return 0

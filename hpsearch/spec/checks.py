@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from hpsearch.errors import HpsearchError
 from hpsearch.spec.schema import MAX_STEPS, Choice, FloatRange, InitHealth, IntRange, Param
-from hpsearch.spec.searchable import SEARCHABLE
+from hpsearch.spec.searchable import SEARCHABLE, Setting
 
 
 class SpecError(HpsearchError, ValueError):
@@ -124,9 +124,10 @@ class Checker:
             for item in value:
                 self.finite(item, key)
 
-    def value(self, name: str, value: Any, key: str) -> Any:
-        """One value of a searchable setting, checked against its type and bounds."""
-        setting = SEARCHABLE[name]
+    def value(self, name: str, value: Any, key: str, setting: Setting | None = None) -> Any:
+        """One value of a searchable setting (or of a user's own parameter, `setting`),
+        checked against its type and bounds."""
+        setting = setting or SEARCHABLE[name]
         if setting.kind is float:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 self.fail(key, f"must be a number, got {value!r}")
@@ -155,18 +156,41 @@ class Checker:
             self.fail(key, f"must be <= {setting.maximum:g}, got {value!r}")
         return value
 
+    def own_setting(self, name: str, raw: Mapping[str, Any], key: str) -> Setting:
+        """The type of a python entry's own parameter: integer when its bounds (or all its
+        choices) are integers, a number when they are numbers, else text or true/false."""
+        if not name.isidentifier():
+            self.fail(key, "a parameter's name must be an identifier (letters, digits, _)")
+        values = raw.get("choices") if "choices" in raw else [raw.get("low"), raw.get("high")]
+        if not isinstance(values, list | tuple) or not values:
+            return Setting("python", float)  # the range or choice checks name the problem
+        kinds = {bool if isinstance(v, bool) else type(v) for v in values}
+        if kinds <= {int}:
+            return Setting("python", int)
+        if kinds <= {int, float}:
+            return Setting("python", float)
+        if len(kinds) == 1 and kinds <= {str, bool}:
+            return Setting("python", kinds.pop())
+        self.fail(key, f"values must be all numbers, all text or all true/false: {values!r}")
+
     def setting(self, table: Mapping[str, Any], name: str, default: Any, section: str) -> Any:
         if name not in table:
             return default
         return self.value(name, table[name], f"{section}.{name}")
 
-    def param(self, name: str, raw: Any) -> Param:
+    def param(self, name: str, raw: Any, *, own: bool = False) -> Param:
+        """A searched parameter: one of hpsearch's settings, or (`own`: a python entry's
+        search) any name, its type read from its values."""
         key = f"search.params.{name}"
-        if name not in SEARCHABLE:
-            self.fail(key, f"cannot be searched; searchable settings are {', '.join(SEARCHABLE)}")
         if not isinstance(raw, Mapping):
             self.fail(key, "must be a table with low/high[/log/step] or choices")
-        kind = SEARCHABLE[name].kind
+        if name in SEARCHABLE:
+            setting = SEARCHABLE[name]
+        elif own:
+            setting = self.own_setting(name, raw, key)
+        else:
+            self.fail(key, f"cannot be searched; searchable settings are {', '.join(SEARCHABLE)}")
+        kind = setting.kind
         if "choices" in raw:
             extra = sorted(set(raw) - {"choices"})
             if extra:
@@ -174,7 +198,7 @@ class Checker:
             choices = raw["choices"]
             if not isinstance(choices, list | tuple) or not choices:
                 self.fail(f"{key}.choices", f"must be a non-empty list, got {choices!r}")
-            values = tuple(self.value(name, v, f"{key}.choices") for v in choices)
+            values = tuple(self.value(name, v, f"{key}.choices", setting) for v in choices)
             if len(set(values)) != len(values):
                 self.fail(f"{key}.choices", f"has duplicates: {list(choices)!r}")
             return Choice(values)
@@ -187,8 +211,8 @@ class Checker:
         for bound in ("low", "high"):
             if bound not in raw:
                 self.fail(key, "a range needs both low and high (or give choices)")
-        low = self.value(name, raw["low"], f"{key}.low")
-        high = self.value(name, raw["high"], f"{key}.high")
+        low = self.value(name, raw["low"], f"{key}.low", setting)
+        high = self.value(name, raw["high"], f"{key}.high", setting)
         log = raw.get("log", False)
         if not isinstance(log, bool):
             self.fail(f"{key}.log", f"must be true or false, got {log!r}")

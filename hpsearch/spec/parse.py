@@ -8,6 +8,7 @@ unknown names. Nothing downstream has to re-check a loaded spec.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +21,8 @@ from hpsearch.spec.schema import (
     DEFAULT_STORAGE,
     MAX_NAME_LENGTH,
     MAX_SEED,
+    MODEL_KINDS,
+    NO_DATA,
     PRUNERS,
     SAMPLERS,
     DataSpec,
@@ -31,6 +34,9 @@ from hpsearch.spec.schema import (
     param_to_dict,
 )
 from hpsearch.spec.searchable import MAX_HIDDEN_DEPTH, MAX_HIDDEN_WIDTH
+
+# package.module:function, each part a Python name
+ENTRY_PATTERN = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 
 
 def dumps(spec: StudySpec, header: str = "") -> str:
@@ -82,34 +88,31 @@ def from_dict(
     if parent is not None:
         check.text(parent, "parent")
 
-    data = _data(check, check.table(top.get("data", {}), "data", DataSpec), folder)
-
     model_raw = check.table(top.get("model", {}), "model", ModelSpec)
-    hidden = model_raw.get("hidden_sizes", list(ModelSpec.hidden_sizes))
-    if not isinstance(hidden, list | tuple) or not all(
-        isinstance(size, int) and not isinstance(size, bool) and size >= 1 for size in hidden
-    ):
-        check.fail("model.hidden_sizes", f"must be a list of positive integers, got {hidden!r}")
-    if len(hidden) > MAX_HIDDEN_DEPTH:
-        check.fail(
-            "model.hidden_sizes", f"at most {MAX_HIDDEN_DEPTH} hidden layers, got {len(hidden)}"
-        )
-    if hidden and max(hidden) > MAX_HIDDEN_WIDTH:
-        check.fail(
-            "model.hidden_sizes",
-            f"a hidden layer has at most {MAX_HIDDEN_WIDTH} units, got {max(hidden)}",
-        )
-    model = ModelSpec(
-        hidden_sizes=tuple(hidden),
-        activation=check.setting(model_raw, "activation", ModelSpec.activation, "model"),
-        init=check.setting(model_raw, "init", ModelSpec.init, "model"),
-        init_scale=check.setting(model_raw, "init_scale", ModelSpec.init_scale, "model"),
-        weight_decay=check.setting(model_raw, "weight_decay", ModelSpec.weight_decay, "model"),
-        batchnorm=check.setting(model_raw, "batchnorm", ModelSpec.batchnorm, "model"),
-        dropout=check.setting(model_raw, "dropout", ModelSpec.dropout, "model"),
-    )
-
+    kind = check.text(model_raw.get("kind", ModelSpec.kind), "model.kind")
+    if kind not in MODEL_KINDS:
+        check.fail("model.kind", f"unknown kind {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
+    python = kind == "python"
+    if python and "data" not in top:
+        data = DataSpec(name=NO_DATA)
+    else:
+        data = _data(check, check.table(top.get("data", {}), "data", DataSpec), folder, python)
+    if python:
+        model = _python_model(check, model_raw)
+    else:
+        for key in ("entry", "settings"):
+            if key in model_raw:
+                check.fail(f"model.{key}", 'is for kind = "python" (a function of your own)')
+        model = _network(check, model_raw)
     training_raw = check.table(top.get("training", {}), "training", TrainingSpec)
+    if python:
+        for key in ("optimizer", "lr"):
+            if key in training_raw:
+                check.fail(
+                    f"training.{key}",
+                    "is a setting of hpsearch's network; give a python entry fixed values in "
+                    "model.settings",
+                )
     lr = training_raw.get("lr")
     training = TrainingSpec(
         epochs=check.integer(training_raw.get("epochs", TrainingSpec.epochs), "training.epochs", 1),
@@ -132,6 +135,8 @@ def from_dict(
     timeout = search_raw.get("timeout")
     params_raw = search_raw.get("params", None)
     if params_raw is None:
+        if python:
+            check.fail("search.params", "a python entry's search needs its parameters listed")
         params_raw = {k: param_to_dict(v) for k, v in default_params().items()}
     if not isinstance(params_raw, Mapping):
         check.fail("search.params", "must be a table of parameters")
@@ -147,13 +152,15 @@ def from_dict(
             search_raw.get("sampler_options", {}), "search.sampler_options"
         ),
         pruner_options=_options(check, search_raw, "pruner_options"),
-        params={name: check.param(name, value) for name, value in params_raw.items()},
+        params={name: check.param(name, value, own=python) for name, value in params_raw.items()},
         init_health=check.init_health(search_raw.get("init_health", {})),
         start_at_defaults=check.boolean(
             search_raw.get("start_at_defaults", SearchSpec.start_at_defaults),
             "search.start_at_defaults",
         ),
     )
+    if python and search.init_health.enabled:
+        check.fail("search.init_health", "checks hpsearch's network: not for a python entry")
     return StudySpec(
         name=name,
         seed=seed,
@@ -165,6 +172,55 @@ def from_dict(
         round=round_number,
         parent=parent,
         source=source,
+    )
+
+
+def _python_model(check: Checker, model_raw: Mapping[str, Any]) -> ModelSpec:
+    for key in model_raw:
+        if key not in ("kind", "entry", "settings"):
+            check.fail(
+                f"model.{key}",
+                "is a setting of hpsearch's network; give a python entry fixed values in "
+                "model.settings",
+            )
+    if "entry" not in model_raw:
+        check.fail("model.entry", 'kind = "python" needs entry = "package.module:function"')
+    entry = check.text(model_raw["entry"], "model.entry")
+    if not ENTRY_PATTERN.fullmatch(entry):
+        check.fail(
+            "model.entry",
+            f"must look like package.module:function (Python names), got {entry!r}",
+        )
+    return ModelSpec(
+        kind="python",
+        entry=entry,
+        settings=check.options(model_raw.get("settings", {}), "model.settings"),
+    )
+
+
+def _network(check: Checker, model_raw: Mapping[str, Any]) -> ModelSpec:
+    hidden = model_raw.get("hidden_sizes", list(ModelSpec.hidden_sizes))
+    if not isinstance(hidden, list | tuple) or not all(
+        isinstance(size, int) and not isinstance(size, bool) and size >= 1 for size in hidden
+    ):
+        check.fail("model.hidden_sizes", f"must be a list of positive integers, got {hidden!r}")
+    if len(hidden) > MAX_HIDDEN_DEPTH:
+        check.fail(
+            "model.hidden_sizes", f"at most {MAX_HIDDEN_DEPTH} hidden layers, got {len(hidden)}"
+        )
+    if hidden and max(hidden) > MAX_HIDDEN_WIDTH:
+        check.fail(
+            "model.hidden_sizes",
+            f"a hidden layer has at most {MAX_HIDDEN_WIDTH} units, got {max(hidden)}",
+        )
+    return ModelSpec(
+        hidden_sizes=tuple(hidden),
+        activation=check.setting(model_raw, "activation", ModelSpec.activation, "model"),
+        init=check.setting(model_raw, "init", ModelSpec.init, "model"),
+        init_scale=check.setting(model_raw, "init_scale", ModelSpec.init_scale, "model"),
+        weight_decay=check.setting(model_raw, "weight_decay", ModelSpec.weight_decay, "model"),
+        batchnorm=check.setting(model_raw, "batchnorm", ModelSpec.batchnorm, "model"),
+        dropout=check.setting(model_raw, "dropout", ModelSpec.dropout, "model"),
     )
 
 
@@ -182,9 +238,17 @@ def _retry_for(check: Checker, value: Any) -> float:
     return seconds
 
 
-def _data(check: Checker, data_raw: Mapping[str, Any], folder: Path | None) -> DataSpec:
+def _data(
+    check: Checker, data_raw: Mapping[str, Any], folder: Path | None, python: bool
+) -> DataSpec:
     name = check.text(data_raw.get("name", DataSpec.name), "data.name")
     kind = file_kind(name)
+    if name == NO_DATA:
+        if not python:
+            check.fail("data.name", f"{NO_DATA!r} is for a python entry that loads its own data")
+        if set(data_raw) - {"name"}:
+            check.fail(f"data.{sorted(set(data_raw) - {'name'})[0]}", f"is not for {NO_DATA!r}")
+        return DataSpec(name=NO_DATA)
     if not (name in BUILT_IN or name.startswith("idx:") or kind is not None):
         check.fail("data.name", f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     label, test = data_raw.get("label"), data_raw.get("test")

@@ -61,8 +61,19 @@ class DataSpec:
     standardize: bool | None = None
 
 
+MODEL_KINDS = ("multilayernet", "python")
+NO_DATA = "none"  # a python entry's [data] when the spec has none: it loads its own
+
+
 @dataclass(frozen=True)
 class ModelSpec:
+    """hpsearch's MultiLayerNet (`kind = "multilayernet"`, the other keys its fixed
+    settings), or a user's function (`kind = "python"`, `entry = "package.module:function"`,
+    its fixed values in `settings`); see `hpsearch.python_objective`."""
+
+    kind: str = "multilayernet"
+    entry: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
     hidden_sizes: tuple[int, ...] = (100,) * 6
     activation: str = "relu"
     init: str = "he"
@@ -193,6 +204,14 @@ class StudySpec:
         else:
             raw["search"]["pruner_options"] = dict(self.search.pruner_options)
         raw["model"]["hidden_sizes"] = list(self.model.hidden_sizes)
+        raw["model"]["settings"] = dict(self.model.settings)
+        if not self.model.settings:
+            del raw["model"]["settings"]
+        if self.data.name == NO_DATA:
+            raw["data"] = {"name": NO_DATA}
+        if self.model.kind == "python":  # the network's settings do not apply to it
+            raw["model"] = {k: raw["model"].get(k) for k in ("kind", "entry", "settings")}
+            raw["training"] = {key: raw["training"][key] for key in ("epochs", "batch_size")}
         return drop_none(raw)
 
     def experiment(self) -> dict[str, Any]:

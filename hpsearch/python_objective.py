@@ -1,0 +1,285 @@
+"""A trial that runs a user's own training function (`[model] kind = "python"`).
+
+The spec names it, `entry = "package.module:function"`, and hpsearch calls it once per
+trial with four keyword arguments::
+
+    def objective(config, report, data, rng) -> float:
+        net = MyNet(hidden=config["hidden"], seed=rng)       # config: see `Config`
+        for epoch in range(1, config.epochs + 1):
+            net.train_one_epoch(data.x_train, data.t_train, lr=config["lr"])
+            report(epoch, net.accuracy(data.x_val, data.t_val), train_loss=net.loss)
+        return net.accuracy(data.x_val, data.t_val)
+
+- `config` (`Config`): the trial's sampled parameters and the spec's fixed values.
+- `report(epoch, value, **curves)`: what hpsearch's own trials do after each epoch: the
+  value becomes the trial's intermediate value (pruners judge it; a pruned trial's
+  `report` raises `optuna.TrialPruned`, which your function should let through), named
+  curves are stored in the trial's user attrs, and a value that is NaN or infinite ends
+  the trial as diverged (PRUNED, as hpsearch's own net does).
+- `data` (`hpsearch.data.Split`): the spec's `[data]`, split into train and validation
+  (its test arrays are empty during the search), or None when the spec has no `[data]`.
+- `rng`: a `numpy.random.Generator` seeded by the study's seed and the trial's number.
+
+It returns the validation score, which the study maximizes. `hpsearch final` calls it
+once more with `config.final` True: `data`'s training arrays are then train +
+validation, and its validation arrays are the test split (so the same code returns the
+test score), and `report` records but never prunes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+
+from hpsearch.data import Split, without_test, without_validation
+from hpsearch.entry import EntryError, describe_error, load_entry
+from hpsearch.errors import HpsearchError
+from hpsearch.objective import Objective, load_split, suggest, trial_rng, worker_name
+from hpsearch.spec import NO_DATA, StudySpec
+from hpsearch.stop import StopRequest
+from hpsearch.storage import set_user_attrs
+
+METRIC_NAME = "val_score"  # a python entry's value: its validation score
+# User attrs hpsearch writes itself: a curve may not take their names.
+RESERVED = frozenset(
+    {"seed_trial", "worker", "entry", "epochs_run", "seconds", "diverged", "stop_reason"}
+    | {"copied_from", "start", METRIC_NAME}
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """What a trial's function is told: `params` (sampled, by name), `settings` (the
+    spec's `[model] settings`), the spec's `[training]` epochs and batch size, the
+    trial's number and the study's seed, and whether this is `final`'s one run on the
+    test split. `config["lr"]` reads a parameter, else a setting."""
+
+    params: Mapping[str, Any]
+    settings: Mapping[str, Any]
+    epochs: int
+    batch_size: int
+    trial: int
+    seed: int
+    final: bool = False
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self.params:
+            return self.params[name]
+        if name in self.settings:
+            return self.settings[name]
+        known = ", ".join(sorted({*self.params, *self.settings})) or "none"
+        raise KeyError(f"{name!r} is neither a searched parameter nor a setting ({known})")
+
+    def get(self, name: str, default: Any = None) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+
+@dataclass
+class Curves:
+    """What the function reported, epoch by epoch."""
+
+    values: list[float] = field(default_factory=list)
+    named: dict[str, list[Any]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def attrs(self, *, diverged: bool, reason: str | None) -> dict[str, Any]:
+        return (
+            dict(self.named)
+            | {
+                METRIC_NAME: self.values,
+                "epochs_run": len(self.values),
+                "seconds": round(self.seconds, 4),
+                "diverged": diverged,
+            }
+            | ({"stop_reason": reason} if reason is not None else {})
+        )
+
+
+class _Diverged(Exception):
+    pass
+
+
+class PythonObjective:
+    """The callable handed to `study.optimize` for a python entry: returns the
+    function's validation score."""
+
+    def __init__(self, spec: StudySpec, stop: StopRequest | None = None) -> None:
+        self.spec = spec
+        self.stop = stop or StopRequest()
+        self.function = load_entry(spec.model.entry)
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        spec = self.spec
+        values = suggest(trial, spec.search.params)
+        seed_trial = trial.user_attrs.get("seed_trial", trial.number)
+        set_user_attrs(
+            trial, {"seed_trial": seed_trial, "worker": worker_name(), "entry": spec.model.entry}
+        )
+        config = Config(
+            params=values,
+            settings=dict(spec.model.settings),
+            epochs=spec.training.epochs,
+            batch_size=spec.training.batch_size,
+            trial=trial.number,
+            seed=spec.seed,
+        )
+        split = None
+        if spec.data.name != NO_DATA:
+            split = without_test(load_split(spec.data, spec.seed))
+        curves = Curves()
+        raised: list[BaseException] = []  # what `report` raised, should the function swallow it
+
+        def on_epoch(epoch: int, value: float) -> None:
+            self.stop.check(f"after epoch {epoch}")
+            trial.report(value, epoch)
+            if epoch < spec.training.epochs and trial.should_prune():
+                reason = f"pruned after epoch {epoch} at validation score {value:.4f}"
+                set_user_attrs(trial, curves.attrs(diverged=False, reason=reason))
+                raise optuna.TrialPruned(reason)
+
+        report = _reporter(curves, on_epoch, raised)
+        rng = trial_rng(spec, seed_trial)
+        try:
+            value = call_entry(self.function, spec.model.entry, config, report, split, rng)
+            if raised:  # the function caught what `report` raised (a prune, a stop)
+                raise raised[0]
+        except _Diverged as exc:
+            set_user_attrs(trial, curves.attrs(diverged=True, reason=str(exc)))
+            raise optuna.TrialPruned(str(exc)) from None
+        if not _finite(value):
+            reason = f"the function returned {value!r}, not a finite number"
+            set_user_attrs(trial, curves.attrs(diverged=True, reason=reason))
+            raise optuna.TrialPruned(reason)
+        set_user_attrs(trial, curves.attrs(diverged=False, reason=None))
+        return float(value)
+
+
+def _reporter(
+    curves: Curves, on_epoch: Callable[[int, float], None], raised: list[BaseException]
+) -> Callable[..., None]:
+    started = [time.perf_counter()]
+
+    def report(epoch: int, value: float, **named: Any) -> None:
+        if isinstance(epoch, bool) or not isinstance(epoch, int | np.integer) or epoch < 1:
+            raise EntryError(f"report(epoch, value): epoch must be an integer >= 1, got {epoch!r}")
+        if epoch != len(curves.values) + 1:
+            raise EntryError(
+                f"report(epoch, value): epochs are reported once each, in order: expected "
+                f"{len(curves.values) + 1}, got {epoch}"
+            )
+        taken = sorted(set(named) & RESERVED)
+        if taken:
+            raise EntryError(f"report(..., {taken[0]}=...): {taken[0]!r} is hpsearch's own name")
+        now = time.perf_counter()
+        curves.seconds += now - started[0]
+        started[0] = now
+        number = _as_number(value, "value")
+        curves.values.append(number)
+        for name, item in named.items():
+            curves.named.setdefault(name, []).append(_as_number(item, name))
+        try:
+            if not math.isfinite(number):
+                raise _Diverged(f"diverged: reported {number} at epoch {epoch}")
+            on_epoch(int(epoch), number)
+        except BaseException as exc:
+            raised.append(exc)
+            raise
+
+    return report
+
+
+def call_entry(
+    function: Callable[..., Any],
+    entry: str,
+    config: Config,
+    report: Callable[..., None],
+    data: Split | None,
+    rng: np.random.Generator,
+) -> Any:
+    """Call the user's function; its own errors become one line that says where."""
+    try:
+        return function(config=config, report=report, data=data, rng=rng)
+    except (optuna.TrialPruned, HpsearchError, _Diverged, KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        raise EntryError(f"trial {config.trial}: {entry} raised {describe_error(exc)}") from exc
+
+
+def final_data(spec: StudySpec) -> Split | None:
+    """`final`'s data: train + validation to train on, the test split as validation."""
+    if spec.data.name == NO_DATA:
+        return None
+    joined = without_validation(load_split(spec.data, spec.seed))
+    return Split(
+        name=joined.name,
+        x_train=joined.x_train,
+        t_train=joined.t_train,
+        x_val=joined.x_test,
+        t_val=joined.t_test,
+        x_test=joined.x_test,
+        t_test=joined.t_test,
+        n_classes=joined.n_classes,
+        classes=joined.classes,
+    )
+
+
+def final_score(
+    spec: StudySpec, params: Mapping[str, Any], trial_number: int, seed_trial: int
+) -> tuple[float, int, list[float]]:
+    """`final` for a python entry: the function called once with `config.final` True,
+    on train + validation with the test split as its validation data. Returns the test
+    score, the number of training examples and the scores it reported."""
+    function = load_entry(spec.model.entry)
+    data = final_data(spec)
+    curves = Curves()
+    config = Config(
+        params=dict(params),
+        settings=dict(spec.model.settings),
+        epochs=spec.training.epochs,
+        batch_size=spec.training.batch_size,
+        trial=trial_number,
+        seed=spec.seed,
+        final=True,
+    )
+    raised: list[BaseException] = []
+    report = _reporter(curves, lambda epoch, value: None, raised)
+    rng = trial_rng(spec, seed_trial)
+    try:
+        value = call_entry(function, spec.model.entry, config, report, data, rng)
+        if raised:
+            raise raised[0]
+    except _Diverged as exc:
+        raise HpsearchError(f"final: {spec.model.entry} {exc}; the score is not stored") from None
+    if not _finite(value):
+        raise HpsearchError(f"final: {spec.model.entry} returned {value!r}, not a finite number")
+    return float(value), (0 if data is None else len(data.t_train)), curves.values
+
+
+def _as_number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise EntryError(f"report: {name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _finite(value: Any) -> bool:
+    return (
+        isinstance(value, int | float | np.integer | np.floating)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+def make_objective(spec: StudySpec, stop: StopRequest | None = None) -> Any:
+    """The objective of a spec's model kind: hpsearch's network, or the user's function."""
+    if spec.model.kind == "python":
+        return PythonObjective(spec, stop)
+    return Objective(spec, stop)
