@@ -120,10 +120,10 @@ def _in_working_directory(origin: Path, folders: list[Path]) -> bool:
     """A module in the working directory (and not in a --code folder or an installed
     environment inside it, such as a project's .venv)."""
     cwd = Path.cwd().resolve()
-    if origin.parent != cwd and cwd not in origin.parents:
+    if cwd not in origin.parents or any(folder in origin.parents for folder in folders):
         return False
-    trusted = [*folders, *(Path(p).resolve() for p in sys.path if p not in ("", "."))]
-    return not any(origin == t or t in origin.parents for t in trusted if t != cwd)
+    installed = (Path(p).resolve() for p in sys.path if p not in ("", "."))
+    return not any(path in origin.parents for path in installed if path != cwd)
 
 
 def _cwd_hint(top: str) -> str:

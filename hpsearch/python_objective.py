@@ -169,6 +169,8 @@ def _reporter(
     started = [time.perf_counter()]
 
     def report(epoch: int, value: float, **named: Any) -> None:
+        if raised:  # pruned or stopped already, and the function caught it: again
+            raise raised[0]
         if isinstance(epoch, bool) or not isinstance(epoch, int | np.integer) or epoch < 1:
             raise EntryError(f"report(epoch, value): epoch must be an integer >= 1, got {epoch!r}")
         if epoch != len(curves.values) + 1:

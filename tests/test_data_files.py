@@ -264,3 +264,24 @@ def test_train_and_experiment_take_a_data_file(tmp_path, capsys):
     assert "(chance ln 3 = 1.099)" in out and (tmp_path / "x" / "init_mnist_loss.png").is_file()
     assert main(["experiment", "circles", "--data", f"csv:{csv}"]) == 2
     assert "experiment circles has its own data" in capsys.readouterr().err
+
+
+def test_the_wine_csv_example_runs_and_its_file_is_what_its_script_writes(tmp_path, capsys):
+    """README, "Tuning your own network": a scikit-learn data set as a CSV study."""
+    import runpy
+    import shutil
+
+    from hpsearch.cli import main
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "csv"
+    copy = tmp_path / "csv"
+    shutil.copytree(example, copy)
+    runpy.run_path(str(copy / "write_wine_csv.py"))
+    assert (copy / "wine.csv").read_bytes() == (example / "wine.csv").read_bytes()
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    args = ["run", str(example / "wine.toml"), "--storage", db, "--trials", "6", "--no-progress"]
+    assert main(args) == 0
+    assert "best validation accuracy" in capsys.readouterr().out
+    assert main(["final", "--study", "wine-csv", "--storage", db]) == 0
+    out = capsys.readouterr().out
+    assert float(out.split("test accuracy ")[1].split()[0]) > 0.8  # three cultivars

@@ -6,7 +6,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hpsearch.cli.common import DEFAULT_SPEC, TrialBar, best_text, spec_from_file, value_name
+from hpsearch.cli.common import (
+    DEFAULT_SPEC,
+    TrialBar,
+    add_code_option,
+    best_text,
+    spec_from_file,
+    trust_code_options,
+    value_name,
+)
 from hpsearch.cli.results import report_table
 from hpsearch.spec import DEFAULT_STORAGE
 
@@ -30,6 +38,7 @@ def add_narrow_parser(commands: argparse._SubParsersAction) -> None:
     narrow.add_argument("--out", type=Path, default=DEFAULT_SPEC.parent, help="spec folder")
     narrow.add_argument("--launch", action="store_true", help="run the next round now")
     narrow.add_argument("--workers", type=int, default=1, help="worker processes with --launch")
+    add_code_option(narrow, "; for --launch")
     narrow.add_argument("--no-progress", action="store_true", help="no progress bar")
     narrow.set_defaults(handler=_narrow)
 
@@ -68,8 +77,13 @@ def _narrow(args: argparse.Namespace) -> int:
     save_notes(args.storage, narrowing, args.study, spec.name)
     print(f"next round: {path}")
     if not args.launch:
-        print(f"run it with: hpsearch run {path}")
+        code = ""
+        if spec.model.kind == "python":  # the spec's new folder need not hold its module
+            module = spec.model.entry.partition(":")[0].split(".")[0]
+            code = f" --code DIR (the folder of {module}, unless it is installed)"
+        print(f"run it with: hpsearch run {path}{code}")
         return 0
+    trust_code_options(args)
     bar = TrialBar(args.no_progress)
     bar.start(spec)
     try:
