@@ -44,6 +44,7 @@ DATASETS = (
 TEST_SEED = 20_161_010
 TEST_FRACTION = 0.2
 MAX_SEED = 2**32 - 1  # scikit-learn's random_state, like NumPy's RandomState, stops here
+STANDARDIZE_ROWS = 65_536  # rows per block when a file's features are standardized
 
 
 @dataclass(frozen=True)
@@ -189,11 +190,26 @@ def load(
 
 def _standardized(x_train: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
     """Every array scaled by the training features' mean and std (a constant feature
-    is only centred): nothing of validation or test informs the scaling."""
-    mean = x_train.mean(axis=0, dtype=np.float64)
-    std = x_train.std(axis=0, dtype=np.float64)
+    is only centred): nothing of validation or test informs the scaling. Sums run in
+    float64 over blocks of rows and the scaling in float32, so a large file needs no
+    float64 copy of itself."""
+    blocks = [slice(i, i + STANDARDIZE_ROWS) for i in range(0, len(x_train), STANDARDIZE_ROWS)]
+    total = np.zeros(x_train.shape[1])
+    for rows in blocks:
+        total += x_train[rows].sum(axis=0, dtype=np.float64)
+    mean = total / len(x_train)
+    squares = np.zeros(x_train.shape[1])
+    for rows in blocks:
+        squares += np.square(x_train[rows] - mean).sum(axis=0)
+    std = np.sqrt(squares / len(x_train))
     std[std == 0] = 1.0
-    return tuple(((a - mean) / std).astype(np.float32) for a in (x_train, *others))
+    shift, scale = mean.astype(np.float32), (1.0 / std).astype(np.float32)
+    scaled = []
+    for array in (x_train, *others):
+        out = np.subtract(array, shift, dtype=np.float32)
+        out *= scale
+        scaled.append(out)
+    return tuple(scaled)
 
 
 def _stratified_partition(

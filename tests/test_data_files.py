@@ -285,3 +285,26 @@ def test_the_wine_csv_example_runs_and_its_file_is_what_its_script_writes(tmp_pa
     assert main(["final", "--study", "wine-csv", "--storage", db]) == 0
     out = capsys.readouterr().out
     assert float(out.split("test accuracy ")[1].split()[0]) > 0.8  # three cultivars
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    x=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), max_size=40),
+    labels=st.lists(st.integers(-3, 3) | st.sampled_from(["a", "b"]), max_size=12),
+    columns=st.integers(1, 4),
+    compressed=st.booleans(),
+)
+def test_any_npz_arrays_load_or_fail_with_a_data_error(tmp_path, x, labels, columns, compressed):
+    rows = len(x) // columns
+    features = np.asarray(x[: rows * columns], dtype=np.float32).reshape(rows, columns)
+    save = np.savez_compressed if compressed else np.savez
+    path = tmp_path / "any.npz"
+    save(path, x=features, y=np.asarray(labels))
+    try:
+        split = load(f"npz:{path}")
+    except DataError as error:
+        assert "\n" not in str(error)
+    else:
+        assert np.isfinite(split.x_train).all() and split.n_classes >= 2
