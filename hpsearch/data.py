@@ -72,6 +72,14 @@ class Split:
         )
 
 
+def read_only(split: Split) -> Split:
+    """The split with its arrays made read-only: one split serves every trial of a
+    process, and a trial that shuffled or scaled it in place would change the next
+    trial's data (copy an array to change it)."""
+    _readonly(split.x_train, split.t_train, split.x_val, split.t_val, split.x_test, split.t_test)
+    return split
+
+
 def without_test(split: Split) -> Split:
     """The split a search worker gets: train and validation, the test arrays empty.
     Only `final` reads the test split, once, in the process that runs it."""
@@ -324,7 +332,10 @@ def _stamp(path: Path) -> tuple[int, int]:
 def _file_cached(name: str, label: str | None, test: str | None, _stamp: tuple) -> _Source:
     pool, test_arrays = data_files.read(name, label=label, test=test)
     labels = pool.labels
-    classes, t_pool = np.unique(labels, return_inverse=True)
+    try:
+        classes, t_pool = np.unique(labels, return_inverse=True)
+    except TypeError:  # labels that do not sort (already refused by data_files, as a rule)
+        raise DataError(f"{pool.where}: labels must be all numbers or all text") from None
     if len(classes) < 2:
         raise DataError(f"{pool.where} has one class only ({classes[0]!r}): nothing to classify")
     if len(t_pool) < 2 * len(classes):

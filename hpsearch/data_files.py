@@ -189,9 +189,8 @@ def _split_table(table, column: Any, path: Path) -> Arrays:
             )
     x = features.to_numpy(dtype=np.float64, na_value=np.nan)
     _check_finite(x, path, [str(c) for c in features.columns])
-    return Arrays(
-        x.astype(np.float32), _plain_labels(labels.to_numpy()), f"{path} column {str(column)!r}"
-    )
+    where = f"{path} column {str(column)!r}"
+    return Arrays(x.astype(np.float32), _plain_labels(labels.to_numpy(), where), where)
 
 
 def _check_finite(x: np.ndarray, path: Path, columns: list[str] | None = None) -> None:
@@ -206,16 +205,20 @@ def _check_finite(x: np.ndarray, path: Path, columns: list[str] | None = None) -
     )
 
 
-def _plain_labels(labels: np.ndarray) -> np.ndarray:
+def _plain_labels(labels: np.ndarray, where: str = "") -> np.ndarray:
     """Integer-valued float labels (as CSV readers make of 0/1 with a gap) as integers;
-    others unchanged."""
+    numbers, text and true/false otherwise unchanged; anything else refused."""
+    if labels.dtype.kind == "O":
+        odd = next((v for v in labels if not isinstance(v, str | int | float | bool)), None)
+        if odd is not None:
+            raise DataError(f"{where}: labels must be numbers or text, found {odd!r}")
+        if len({type(v) for v in labels} - {bool}) > 1:
+            labels = labels.astype(str)  # a mix of numbers and text: all as text
     if (
         labels.dtype.kind == "f"
         and np.all(np.isfinite(labels))
         and np.all(labels == np.round(labels))
     ):
-        return labels.astype(np.int64)
-    if labels.dtype.kind == "b":
         return labels.astype(np.int64)
     return labels
 
@@ -270,7 +273,8 @@ def _npz_pair(path: Path, members: dict[str, zipfile.ZipInfo], keys: tuple[str, 
     _check_finite(features, path)
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise DataError(f"NPZ file {path}: {keys[1]} has NaN or infinite labels")
-    return Arrays(features, _plain_labels(np.asarray(y)), f"{path} array {keys[1]!r}")
+    where = f"{path} array {keys[1]!r}"
+    return Arrays(features, _plain_labels(np.asarray(y), where), where)
 
 
 def _npz_array(path: Path, info: zipfile.ZipInfo) -> np.ndarray:
@@ -283,7 +287,12 @@ def _npz_array(path: Path, info: zipfile.ZipInfo) -> np.ndarray:
             return np.lib.format.read_array(stream, allow_pickle=False)
     except ValueError as exc:  # object arrays (pickles) among them: never loaded
         raise DataError(f"NPZ file {path}: cannot read {info.filename}: {exc}") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+    except MemoryError:
+        raise DataError(
+            f"NPZ file {path}: {info.filename} declares more data than this machine's memory"
+        ) from None
+    except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, NotImplementedError) as exc:
+        # RuntimeError: an encrypted member; NotImplementedError: an unknown compression
         raise DataError(f"cannot read NPZ file {path}: {exc}") from None
 
 

@@ -16,7 +16,9 @@ import importlib
 import importlib.util
 import inspect
 import os
+import site
 import sys
+import sysconfig
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -59,8 +61,9 @@ def load_entry(entry: str) -> Callable[..., float]:
     importlib.invalidate_caches()
     try:
         function = _import(entry, module_name, function_name, folders)
-    finally:  # the user's code may import lazily from its folder later on
-        sys.path[:] = [str(f) for f in folders if str(f) not in saved] + saved
+    finally:  # the user's code may import lazily from its folder later on: last, so a
+        # stray file there never shadows an installed package imported later
+        sys.path[:] = saved + [str(f) for f in folders if str(f) not in saved]
     _check_signature(entry, function)
     return function
 
@@ -79,12 +82,12 @@ def _import(
             f"model.entry {entry!r}: no module {top!r} in this environment or the --code "
             f"folders ({_listing(folders)}){_cwd_hint(top)}"
         )
-    origin = _origin(found)
-    if origin is not None and _in_working_directory(origin, folders):
-        raise EntryError(
-            f"model.entry {entry!r}: {top!r} resolves to {origin}, in the working directory, "
-            "which is not trusted; name its folder with --code DIR"
-        )
+    for origin in _origins(found):
+        if _untrusted(origin, folders):
+            raise EntryError(
+                f"model.entry {entry!r}: {top!r} resolves to {origin}, in the working "
+                "directory, which is not trusted; name its folder with --code DIR"
+            )
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # the user's module itself is broken: say where
@@ -109,21 +112,30 @@ def _trusted_path(folders: list[Path]) -> list[str]:
     return [str(folder) for folder in folders if str(folder) not in kept] + kept
 
 
-def _origin(found: importlib.machinery.ModuleSpec) -> Path | None:
-    if found.origin and found.origin not in ("built-in", "frozen"):
-        return Path(found.origin).resolve()
-    locations = list(found.submodule_search_locations or [])
-    return Path(locations[0]).resolve() if locations else None
+def _origins(found: importlib.machinery.ModuleSpec) -> list[Path]:
+    """Where a module's code lies: its file, or every folder of a (namespace) package."""
+    places = list(found.submodule_search_locations or [])
+    if found.origin and found.origin not in ("built-in", "frozen", "namespace"):
+        places.append(found.origin)
+    return [Path(place).resolve() for place in places]
 
 
-def _in_working_directory(origin: Path, folders: list[Path]) -> bool:
-    """A module in the working directory (and not in a --code folder or an installed
-    environment inside it, such as a project's .venv)."""
+def _untrusted(origin: Path, folders: list[Path]) -> bool:
+    """Code in the working directory (or under it) that is neither in a --code folder
+    nor in an installed environment there (a project's .venv): the working directory
+    is wherever the worker happened to start, and a sys.path entry under it (a relative
+    PYTHONPATH) is no better."""
     cwd = Path.cwd().resolve()
-    if cwd not in origin.parents or any(folder in origin.parents for folder in folders):
+    if origin != cwd and cwd not in origin.parents:
         return False
-    installed = (Path(p).resolve() for p in sys.path if p not in ("", "."))
-    return not any(path in origin.parents for path in installed if path != cwd)
+    trusted = [*folders, *_install_paths()]
+    return not any(origin == path or path in origin.parents for path in trusted)
+
+
+def _install_paths() -> list[Path]:
+    paths = {sysconfig.get_paths()[key] for key in ("purelib", "platlib", "stdlib")}
+    paths.update(site.getsitepackages())
+    return [Path(path).resolve() for path in paths]
 
 
 def _cwd_hint(top: str) -> str:
@@ -138,16 +150,18 @@ def _listing(folders: list[Path]) -> str:
 
 
 def _why(error: BaseException) -> str:
-    """The error and the innermost place in the user's code it came from."""
+    """The error and the innermost place in the user's code it came from (a file of
+    theirs: not hpsearch's, not the standard library's, not generated code)."""
     frames = inspect.getinnerframes(error.__traceback__) if error.__traceback__ else []
-    place = next(
-        (
-            f" at {frame.filename}:{frame.lineno}"
-            for frame in reversed(frames)
-            if "hpsearch" not in Path(frame.filename).parts[-2:-1]
-        ),
-        "",
-    )
+    hpsearch, installed = Path(__file__).resolve().parent, _install_paths()
+
+    def under(frame: inspect.FrameInfo, paths: list[Path]) -> bool:
+        return any(path in Path(frame.filename).resolve().parents for path in paths)
+
+    # Real files only: not generated code ("<string>"), not compiled (Cython's .pyx)
+    files = [f for f in frames if Path(f.filename).is_file() and not under(f, [hpsearch])]
+    theirs = [f for f in files if not under(f, installed)] or files  # else NumPy's, say
+    place = f" at {theirs[-1].filename}:{theirs[-1].lineno}" if theirs else ""
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}{place}".replace(os.linesep, " ")
 

@@ -146,14 +146,16 @@ def load_split(data_spec: DataSpec, seed: int) -> data.Split:
     if key not in _SPLITS:
         if len(_SPLITS) >= 4:
             _SPLITS.pop(next(iter(_SPLITS)))
-        _SPLITS[key] = data.load(
-            data_spec.name,
-            train_size=data_spec.train_size,
-            validation_fraction=data_spec.validation_fraction,
-            seed=seed,
-            label=data_spec.label,
-            test=data_spec.test,
-            standardize=data_spec.standardize,
+        _SPLITS[key] = data.read_only(
+            data.load(
+                data_spec.name,
+                train_size=data_spec.train_size,
+                validation_fraction=data_spec.validation_fraction,
+                seed=seed,
+                label=data_spec.label,
+                test=data_spec.test,
+                standardize=data_spec.standardize,
+            )
         )
     return _SPLITS[key]
 
@@ -240,9 +242,20 @@ def trial_rng(spec: StudySpec, trial_number: int) -> np.random.Generator:
 class Objective:
     """The callable handed to `study.optimize`: returns final validation accuracy."""
 
-    def __init__(self, spec: StudySpec, stop: StopRequest | None = None) -> None:
+    def __init__(
+        self, spec: StudySpec, stop: StopRequest | None = None, split: data.Split | None = None
+    ) -> None:
         self.spec = spec
         self.stop = stop or StopRequest()
+        self._split = split
+
+    def split(self) -> data.Split:
+        """The data every trial of this run trains on, loaded once: a data file changed
+        on disk while the run goes on is never mixed into it (the study's stored size
+        and sha256 were checked against what the run loaded at its start)."""
+        if self._split is None:
+            self._split = load_split(self.spec.data, self.spec.seed)
+        return self._split
 
     def __call__(self, trial: optuna.Trial) -> float:
         spec = self.spec
@@ -287,7 +300,7 @@ class Objective:
         report, prune, store) is `__call__`'s: the bench's study at scale replaces only
         this with a synthetic learning curve."""
         spec = self.spec
-        split = load_split(spec.data, spec.seed)
+        split = self.split()
         net, optimizer = build(config, split, rng)
         activations = net.hidden_activations(split.x_train[: config.batch_size])
         init_std = [float(a.std()) for a in activations]

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import optuna
 
-from hpsearch.data import Split, without_test, without_validation
+from hpsearch.data import Split, read_only, without_test, without_validation
 from hpsearch.entry import EntryError, describe_error, load_entry
 from hpsearch.errors import HpsearchError
 from hpsearch.objective import Objective, load_split, suggest, trial_rng, worker_name
@@ -112,10 +112,18 @@ class PythonObjective:
     """The callable handed to `study.optimize` for a python entry: returns the
     function's validation score."""
 
-    def __init__(self, spec: StudySpec, stop: StopRequest | None = None) -> None:
+    def __init__(
+        self, spec: StudySpec, stop: StopRequest | None = None, split: Split | None = None
+    ) -> None:
         self.spec = spec
         self.stop = stop or StopRequest()
         self.function = load_entry(spec.model.entry)
+        # The data of every trial of this run, loaded once and read-only (see
+        # Objective.split); without its test arrays, which only `final` reads.
+        self.split = None
+        if spec.data.name != NO_DATA:
+            loaded = split if split is not None else load_split(spec.data, spec.seed)
+            self.split = read_only(without_test(loaded))
 
     def __call__(self, trial: optuna.Trial) -> float:
         spec = self.spec
@@ -132,9 +140,7 @@ class PythonObjective:
             trial=trial.number,
             seed=spec.seed,
         )
-        split = None
-        if spec.data.name != NO_DATA:
-            split = without_test(load_split(spec.data, spec.seed))
+        split = self.split
         curves = Curves()
         raised: list[BaseException] = []  # what `report` raised, should the function swallow it
 
@@ -221,16 +227,18 @@ def final_data(spec: StudySpec) -> Split | None:
     if spec.data.name == NO_DATA:
         return None
     joined = without_validation(load_split(spec.data, spec.seed))
-    return Split(
-        name=joined.name,
-        x_train=joined.x_train,
-        t_train=joined.t_train,
-        x_val=joined.x_test,
-        t_val=joined.t_test,
-        x_test=joined.x_test,
-        t_test=joined.t_test,
-        n_classes=joined.n_classes,
-        classes=joined.classes,
+    return read_only(
+        Split(
+            name=joined.name,
+            x_train=joined.x_train,
+            t_train=joined.t_train,
+            x_val=joined.x_test,
+            t_val=joined.t_test,
+            x_test=joined.x_test,
+            t_test=joined.t_test,
+            n_classes=joined.n_classes,
+            classes=joined.classes,
+        )
     )
 
 
@@ -280,8 +288,11 @@ def _finite(value: Any) -> bool:
     )
 
 
-def make_objective(spec: StudySpec, stop: StopRequest | None = None) -> Any:
-    """The objective of a spec's model kind: hpsearch's network, or the user's function."""
+def make_objective(
+    spec: StudySpec, stop: StopRequest | None = None, split: Split | None = None
+) -> Any:
+    """The objective of a spec's model kind: hpsearch's network, or the user's function;
+    `split` is the run's data, loaded when it started."""
     if spec.model.kind == "python":
-        return PythonObjective(spec, stop)
-    return Objective(spec, stop)
+        return PythonObjective(spec, stop, split)
+    return Objective(spec, stop, split)

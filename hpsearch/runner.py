@@ -115,7 +115,7 @@ def run(
     )
     if remaining > 0:
         if workers == 1 and not spawn:
-            stopped = _run_here(study, spec, deadline, on_progress)
+            stopped = _run_here(study, spec, split, deadline, on_progress)
         else:
             plan = WorkerPlan(
                 spec=spec.to_dict(),
@@ -147,6 +147,7 @@ def _best_value(study: optuna.Study) -> float | None:
 def _run_here(
     study: optuna.Study,
     spec: StudySpec,
+    split: Split | None,
     deadline: float | None,
     on_progress: Callable[[int, float | None], None] | None,
 ) -> bool:
@@ -156,7 +157,8 @@ def _run_here(
         callbacks.append(lambda s, _trial: on_progress(count_finished(s), _best_value(s)))
     with graceful_stop() as stop:
         retry_until_stopped(study, stop)
-        work(study, make_objective(spec, stop), spec.search.n_trials, deadline, callbacks)
+        objective = make_objective(spec, stop, split)
+        work(study, objective, spec.search.n_trials, deadline, callbacks)
     return stop.requested()
 
 
@@ -273,7 +275,7 @@ def _worker_main(plan: WorkerPlan, worker: int, claim: Any, errors: Any) -> None
                 pruner=make_pruner(spec),
             )
             retry_until_stopped(study, stop)
-            objective = make_objective(spec, stop)
+            objective = make_objective(spec, stop, plan.split)
             work(study, objective, spec.search.n_trials, plan.deadline, claim=claim)
     except KeyboardInterrupt:  # a signal before the handler was in place: nothing started
         raise SystemExit(0) from None

@@ -89,6 +89,8 @@ def open_study(
         check_data_files(study, spec)
         return study
     parent = _parent_study(spec, storage) if spec.parent is not None else None
+    if parent is not None:  # its trials were made on the data it stored
+        check_data_files(parent, spec)
     study = optuna.create_study(
         study_name=spec.name,
         storage=storage,
@@ -182,7 +184,7 @@ def default_point(spec: StudySpec) -> dict[str, Any]:
         return {
             name: value
             for name, value in values.items()
-            if name in spec.search.params and _inside(value, spec.search.params[name])
+            if name in spec.search.params and _fits(value, spec.search.params[name])
         }
     config = resolve(spec, {})
     values = dataclasses.asdict(config) | {
@@ -216,6 +218,17 @@ def _parent_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optu
             f"{spec.source}: parent study {spec.parent!r} is not in {display_url(spec.storage)}; "
             "a narrowed round runs in its parent's database"
         ) from None
+
+
+def _fits(value: Any, param: Any) -> bool:
+    """Whether a python entry's setting can be its searched parameter's start point: a
+    value of the parameter's type, inside it (a setting may hold anything)."""
+    if isinstance(param, Choice):
+        return any(value == c and type(value) is type(c) for c in param.choices)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or (isinstance(param, IntRange) and not isinstance(value, int)):
+        return False
+    return _inside(value, param)
 
 
 def _inside(value: Any, param: Any) -> bool:

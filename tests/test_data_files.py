@@ -308,3 +308,21 @@ def test_any_npz_arrays_load_or_fail_with_a_data_error(tmp_path, x, labels, colu
         assert "\n" not in str(error)
     else:
         assert np.isfinite(split.x_train).all() and split.n_classes >= 2
+
+
+def test_labels_that_are_not_numbers_or_text_are_one_line(tmp_path):
+    table = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "label": [{"x": 1}, {"y": 2}, {}, {}]})
+    path = write_table(tmp_path / "structs.parquet", table)
+    with pytest.raises(DataError, match="labels must be numbers or text, found"):
+        load(f"parquet:{path}")
+
+
+def test_an_npz_member_of_an_unknown_compression_is_one_line(tmp_path):
+    path = tmp_path / "odd.npz"
+    np.savez(path, x=np.zeros((4, 2)), y=np.arange(4) % 2)
+    raw = bytearray(path.read_bytes())
+    for offset in (8, raw.rfind(b"PK\x01\x02") + 10):  # local and central headers: method 99
+        raw[offset : offset + 2] = (99).to_bytes(2, "little")
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match="cannot read NPZ file"):
+        load(f"npz:{path}")

@@ -129,9 +129,33 @@ def hpsearch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+# Each worker process's first trial waits (up to a minute) until two processes have
+# arrived, so that both workers are seen to run trials of the study however fast
+# the first one starts: a wait on an event with a deadline, in the user's code.
+MEET = """
+import os
+import time
+from pathlib import Path
+
+ARRIVALS = Path({folder!r})
+
+
+def meet():
+    ARRIVALS.joinpath(str(os.getpid())).touch()
+    deadline = time.monotonic() + 60
+    while len(list(ARRIVALS.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+"""
+
+
 def test_submit_and_two_workers_run_a_users_function_given_with_code(tmp_path, request):
     module = module_name(request)
-    spec = user_project(tmp_path, module)
+    arrivals = tmp_path / "arrivals"
+    arrivals.mkdir()
+    code = MEET.format(folder=str(arrivals)) + USER_CODE.replace(
+        "    w = rng.normal", "    meet()\n    w = rng.normal"
+    )
+    spec = user_project(tmp_path, module, code=code)
     db = f"sqlite:///{tmp_path / 'shared.db'}"
     submitted = hpsearch("submit", str(spec), "--storage", db, cwd=tmp_path)
     assert submitted.returncode == 0, submitted.stderr
@@ -266,3 +290,78 @@ def test_the_chapter6_example_runs_and_finals(tmp_path, capsys):
     final = ["final", "--study", "book-ch6-own-net", "--storage", db]
     assert main([*final, "--code", str(spec.parent)]) == 0
     assert "test score" in capsys.readouterr().out
+
+
+def test_a_data_file_changed_during_a_run_is_not_mixed_into_it(tmp_path, request):
+    """The function rewrites the study's CSV (twice the rows) in its second trial: every
+    trial still trains on the data the run loaded and checked at its start."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    rows = "".join(f"{i % 7},{(i * 3) % 5},{'xyz'[i % 3]}\n" for i in range(60))
+    table = folder / "t.csv"
+    table.write_text("a,b,label\n" + rows)
+    module = module_name(request)
+    (folder / f"{module}.py").write_text(
+        f"""
+from pathlib import Path
+
+
+def objective(config, report, data, rng):
+    if config.trial == 1:
+        Path({str(table)!r}).write_text("a,b,label\\n" + {rows!r} * 2)
+    return float(len(data.t_train))
+"""
+    )
+    spec = folder / "s.toml"
+    spec.write_text(
+        SPEC.format(name=module, module=module, n_trials=4).replace(
+            'name = "digits"', 'name = "csv:t.csv"\nlabel = "label"'
+        )
+    )
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    assert main(["run", str(spec), "--storage", db, "--workers", "1", "--no-progress"]) == 0
+    values = {t.value for t in trials(db, module)}
+    assert values == {38.0}  # 60 rows: 12 held out for test, 10 for validation
+    assert main(["run", str(spec), "--storage", db, "--trials", "6", "--no-progress"]) == 2
+
+
+def test_a_function_cannot_change_the_data_the_next_trial_gets(tmp_path, capsys, request):
+    code = "def objective(config, report, data, rng):\n    rng.shuffle(data.x_train)\n"
+    module = module_name(request)
+    spec = user_project(tmp_path, module, n_trials=2, code=code)
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    capsys.readouterr()
+    assert main(["run", str(spec), "--storage", db, "--workers", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "read-only" in err and f"{module}.py:2" in err and err.count("\n") == 1, err
+
+
+def test_a_setting_of_another_type_than_its_range_is_no_start_point(tmp_path, request):
+    module = module_name(request)
+    spec = user_project(tmp_path, module, n_trials=2)
+    text = spec.read_text().replace("settings = { lr = 0.5 }", 'settings = { lr = "big" }')
+    spec.write_text(text)
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    assert main(["run", str(spec), "--storage", db, "--workers", "1", "--no-progress"]) == 0
+    assert all(t.params["lr"] != "big" for t in trials(db, module))
+
+
+def test_code_under_the_working_directory_is_not_trusted_through_sys_path(
+    tmp_path, monkeypatch, request
+):
+    """A relative PYTHONPATH entry is the working directory's code all the same."""
+    module = module_name(request)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / f"{module}.py").write_text(USER_CODE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(sub))
+    with pytest.raises(EntryError, match="in the working directory, which is not trusted"):
+        load_entry(f"{module}:objective")
+
+
+def test_run_without_a_spec_works_in_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no studies/ folder here
+    db = f"sqlite:///{tmp_path / 'd.db'}"
+    args = ["run", "--storage", db, "--trials", "1", "--epochs", "1", "--workers", "1"]
+    assert main([*args, "--no-progress"]) == 0

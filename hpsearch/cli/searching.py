@@ -99,7 +99,7 @@ def _run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
     )
     folder = args.spec.parent if args.spec is not None else DEFAULT_SPEC.parent
-    trust_code_options(args, folder)
+    trust_code_options(args, *([folder] if spec.model.kind == "python" else []))
     print(f"study {spec.name!r} from {spec.source} in {display_url(spec.storage)}")
     bar = TrialBar(args.no_progress)
     if args.spec_folder is not None:
@@ -187,7 +187,7 @@ def _submit(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec).with_overrides(
         name=args.study, storage=args.storage, n_trials=args.trials
     )
-    trust_code_options(args, args.spec.parent)
+    trust_code_options(args, *([args.spec.parent] if spec.model.kind == "python" else []))
     study, budget = submit(spec)
     print(
         f"study {study.study_name!r} in {display_url(spec.storage)}: "

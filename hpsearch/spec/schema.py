@@ -207,6 +207,8 @@ class StudySpec:
         raw["model"]["settings"] = dict(self.model.settings)
         if not self.model.settings:
             del raw["model"]["settings"]
+        if self.model.kind == "multilayernet":  # the default, as before python entries
+            del raw["model"]["kind"]
         if self.data.name == NO_DATA:
             raw["data"] = {"name": NO_DATA}
         if self.model.kind == "python":  # the network's settings do not apply to it
