@@ -30,10 +30,10 @@ def submit(spec: StudySpec) -> tuple[optuna.Study, Budget]:
     a trial. Everything a worker will need is checked here first: sampler and pruner
     options, the data set, and that the network fits the data."""
     sampler, pruner = make_sampler(spec), make_pruner(spec)
-    split = None if spec.data.name == NO_DATA else load_split(spec.data, spec.seed)
     if spec.model.kind == "python":
         load_entry(spec.model.entry)  # workers will need the same module (--code)
-    elif split is not None:
+    split = None if spec.data.name == NO_DATA else load_split(spec.data, spec.seed)
+    if split is not None and spec.model.kind != "python":
         check_against_data(spec, split)
     study = open_study(spec, open_storage(spec.storage), sampler, pruner)
     return study, Budget.of(study, spec.search.n_trials)

@@ -93,10 +93,10 @@ def run(
         raise StudyError(f"--workers must be at least 1, got {workers}")
     retry_for = spec.search.retry_for if retry_for is None else retry_for
     sampler, pruner = make_sampler(spec), make_pruner(spec)
-    split = None if spec.data.name == NO_DATA else load_split(spec.data, spec.seed)
     if spec.model.kind == "python":
-        load_entry(spec.model.entry)  # importable here, before the database is touched
-    elif split is not None:
+        load_entry(spec.model.entry)  # importable here, before the data or the database
+    split = None if spec.data.name == NO_DATA else load_split(spec.data, spec.seed)
+    if split is not None and spec.model.kind != "python":
         check_against_data(spec, split)
     storage = open_storage(spec.storage, heartbeat=heartbeat, retry_for=retry_for)
     study = open_study(spec, storage, sampler, pruner)

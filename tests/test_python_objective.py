@@ -148,7 +148,7 @@ def meet():
 """
 
 
-def test_submit_and_two_workers_run_a_users_function_given_with_code(tmp_path, request):
+def test_submit_and_two_workers_run_a_users_function_given_with_code(tmp_path, capsys, request):
     module = module_name(request)
     arrivals = tmp_path / "arrivals"
     arrivals.mkdir()
@@ -157,9 +157,8 @@ def test_submit_and_two_workers_run_a_users_function_given_with_code(tmp_path, r
     )
     spec = user_project(tmp_path, module, code=code)
     db = f"sqlite:///{tmp_path / 'shared.db'}"
-    submitted = hpsearch("submit", str(spec), "--storage", db, cwd=tmp_path)
-    assert submitted.returncode == 0, submitted.stderr
-    assert "--code DIR" in submitted.stdout
+    assert main(["submit", str(spec), "--storage", db]) == 0
+    assert "--code DIR" in capsys.readouterr().out
     command = [sys.executable, "-m", "hpsearch.cli", "worker", "--storage", db]
     workers = [
         subprocess.Popen(
@@ -187,7 +186,7 @@ def test_a_worker_refuses_an_entry_outside_its_environment_and_code_folders(tmp_
     module = module_name(request)
     spec = user_project(tmp_path, module)
     db = f"sqlite:///{tmp_path / 'shared.db'}"
-    assert hpsearch("submit", str(spec), "--storage", db, cwd=tmp_path).returncode == 0
+    assert main(["submit", str(spec), "--storage", db]) == 0
     hints = {
         spec.parent: f"'{module}' is in the working directory, which is not trusted",
         tmp_path: "a worker needs --code DIR for a module that is not installed",
