@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.data import without_validation
 from hpsearch.objective import build, load_split, resolve, trial_rng
+from hpsearch.python_objective import final_score
 from hpsearch.spec import StudySpec
 from hpsearch.study import StudyError, check_data_files, load_existing_study, stored_spec
 from hpsearch.train import Diverged, fit
@@ -98,26 +99,34 @@ def final(study_name: str, storage_url: str, trial_number: int | None = None) ->
         epochs=spec.training.epochs,
         train_examples=train_examples,
     )
-    study.set_user_attr("test_accuracy", result.test_accuracy)
+    return _stored(study, result)
+
+
+def _stored(study: optuna.Study, result: FinalResult, **extra: Any) -> FinalResult:
+    """The result kept with the study: `test_accuracy` (`test_score` for a python
+    entry) and the whole of it as `final`."""
+    test = f"test_{result.metric}"
+    study.set_user_attr(test, result.test_accuracy)
     study.set_user_attr(
         "final",
         {
             "trial": result.trial_number,
             "params": result.params,
-            "validation_accuracy": result.validation_accuracy,
-            "test_accuracy": result.test_accuracy,
+            f"validation_{result.metric}": result.validation_accuracy,
+            test: result.test_accuracy,
             "epochs": result.epochs,
             "train_examples": result.train_examples,
-        },
+        }
+        | extra,
     )
     return result
 
 
-def _final_python(study: optuna.Study, spec: StudySpec, best: FrozenTrial, seed_trial: int):
+def _final_python(
+    study: optuna.Study, spec: StudySpec, best: FrozenTrial, seed_trial: int
+) -> FinalResult:
     """A python entry's one call on the test split (`config.final`), stored as the
     study's `test_score`."""
-    from hpsearch.python_objective import final_score
-
     score, train_examples, reported = final_score(spec, best.params, best.number, seed_trial)
     result = FinalResult(
         trial_number=best.number,
@@ -128,18 +137,4 @@ def _final_python(study: optuna.Study, spec: StudySpec, best: FrozenTrial, seed_
         train_examples=train_examples,
         metric="score",
     )
-    study.set_user_attr("test_score", score)
-    study.set_user_attr(
-        "final",
-        {
-            "trial": best.number,
-            "params": result.params,
-            "validation_score": result.validation_accuracy,
-            "test_score": score,
-            "reported": reported,
-            "epochs": result.epochs,
-            "train_examples": train_examples,
-            "entry": spec.model.entry,
-        },
-    )
-    return result
+    return _stored(study, result, reported=reported, entry=spec.model.entry)

@@ -68,6 +68,20 @@ class Config:
     seed: int
     final: bool = False
 
+    @classmethod
+    def of(
+        cls, spec: StudySpec, params: Mapping[str, Any], trial: int, final: bool = False
+    ) -> Config:
+        return cls(
+            params=dict(params),
+            settings=dict(spec.model.settings),
+            epochs=spec.training.epochs,
+            batch_size=spec.training.batch_size,
+            trial=trial,
+            seed=spec.seed,
+            final=final,
+        )
+
     def __getitem__(self, name: str) -> Any:
         if name in self.params:
             return self.params[name]
@@ -132,14 +146,7 @@ class PythonObjective:
         set_user_attrs(
             trial, {"seed_trial": seed_trial, "worker": worker_name(), "entry": spec.model.entry}
         )
-        config = Config(
-            params=values,
-            settings=dict(spec.model.settings),
-            epochs=spec.training.epochs,
-            batch_size=spec.training.batch_size,
-            trial=trial.number,
-            seed=spec.seed,
-        )
+        config = Config.of(spec, values, trial.number)
         split = self.split
         curves = Curves()
         raised: list[BaseException] = []  # what `report` raised, should the function swallow it
@@ -251,15 +258,7 @@ def final_score(
     function = load_entry(spec.model.entry)
     data = final_data(spec)
     curves = Curves()
-    config = Config(
-        params=dict(params),
-        settings=dict(spec.model.settings),
-        epochs=spec.training.epochs,
-        batch_size=spec.training.batch_size,
-        trial=trial_number,
-        seed=spec.seed,
-        final=True,
-    )
+    config = Config.of(spec, params, trial_number, final=True)
     raised: list[BaseException] = []
     report = _reporter(curves, lambda epoch, value: None, raised)
     rng = trial_rng(spec, seed_trial)
