@@ -105,6 +105,15 @@ def add_trials_parser(commands: argparse._SubParsersAction) -> None:
     trials.add_argument("--study", required=True, help="study name")
     trials.add_argument("--storage", default=DEFAULT_STORAGE, help="database URL")
     trials.add_argument("--csv", type=Path, help="write CSV to this file instead of printing")
+    trials.add_argument(
+        "--compare",
+        metavar="OTHER",
+        help="instead of listing, check that study OTHER has the same trials: state, "
+        "parameters, value and curve to the last digit, epochs run (exit 1 if not)",
+    )
+    trials.add_argument(
+        "--compare-storage", metavar="URL", help="OTHER's database (default: --storage)"
+    )
     trials.set_defaults(handler=_trials)
 
 
@@ -114,6 +123,9 @@ def _trials(args: argparse.Namespace) -> int:
     from hpsearch.study import load_existing_study
 
     study = load_existing_study(args.study, args.storage)  # a clear error if missing
+    if args.compare is not None:
+        other = load_existing_study(args.compare, args.compare_storage or args.storage)
+        return _compare(study, other)
     frame = trials_frame(study_storage(study), args.study)  # the storage opened once
     names = study.metric_names
     if names and len(names) == 1 and names[0] not in frame.columns:
@@ -130,6 +142,27 @@ def _trials(args: argparse.Namespace) -> int:
         with pd.option_context("display.max_rows", None, "display.width", 200):
             print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
+
+
+def _compare(study: optuna.Study, other: optuna.Study) -> int:
+    import pandas as pd
+
+    from hpsearch.compare import differences
+
+    ours, theirs = study.get_trials(deepcopy=False), other.get_trials(deepcopy=False)
+    found = differences(ours, theirs)
+    names = f"{study.study_name!r} and {other.study_name!r}"
+    if found.empty:
+        print(
+            f"{names} agree: {len(ours)} trials with the same state, parameters, value and "
+            "curve to the last digit, and epochs run"
+        )
+        return 0
+    trials = found["number"].nunique()
+    print(f"{names} differ in {len(found)} fields of {trials} trials (first 20):")
+    with pd.option_context("display.max_colwidth", 60, "display.width", 200):
+        print(found.head(20).to_string(index=False))
+    return 1
 
 
 def add_report_parser(commands: argparse._SubParsersAction) -> None:

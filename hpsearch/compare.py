@@ -1,0 +1,60 @@
+"""Do two studies hold the same trials? Trial by trial (by number): state, parameters,
+value and every intermediate value to the last digit, epochs run. What may differ
+between two runs of one search (which worker ran a trial, when, for how long) is
+not compared.
+
+This is how a rerun is checked against the original: one worker against several, a
+resumed study against an uninterrupted one (`hpsearch trials --compare OTHER`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+from optuna.trial import FrozenTrial
+
+COMPARED = ("state", "params", "value", "intermediate_values", "epochs_run")
+
+
+def _fields(trial: FrozenTrial) -> dict[str, Any]:
+    return {
+        "state": trial.state.name,
+        "params": dict(trial.params),
+        "value": trial.value if trial.values is not None else None,
+        "intermediate_values": dict(sorted(trial.intermediate_values.items())),
+        "epochs_run": trial.user_attrs.get("epochs_run"),
+    }
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal to the last digit (NaN equals NaN: a diverged curve repeats as NaN)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b and type(a) is type(b)
+
+
+def differences(ours: list[FrozenTrial], theirs: list[FrozenTrial]) -> pd.DataFrame:
+    """One row per trial number and field that differ (a trial only one study has is a
+    row of its own): number, field, here, there. Empty when the studies agree."""
+    here = {t.number: _fields(t) for t in ours}
+    there = {t.number: _fields(t) for t in theirs}
+    rows = []
+    for number in sorted(here.keys() | there.keys()):
+        if number not in there or number not in here:
+            rows.append(
+                (
+                    number,
+                    "trial",
+                    "present" if number in here else "absent",
+                    "absent" if number not in there else "present",
+                )
+            )
+            continue
+        for field in COMPARED:
+            if not _same(here[number][field], there[number][field]):
+                rows.append((number, field, repr(here[number][field]), repr(there[number][field])))
+    return pd.DataFrame(rows, columns=["number", "field", "here", "there"])
