@@ -60,7 +60,8 @@ def _narrow(args: argparse.Namespace) -> int:
     narrowing, spec = following.narrowing, following.spec
     print(
         f"{args.study}: best {narrowing.top_trials} of {narrowing.completed} completed trials "
-        f"(best validation accuracy or score {narrowing.best_value:.4f})"
+        f"(best {'validation score' if spec.model.kind == 'python' else 'validation accuracy'} "
+        f"{narrowing.best_value:.4f})"
     )
     print(narrowing.table().to_string(index=False))
     for name, sides in narrowing.at_edge.items():
