@@ -47,10 +47,16 @@ def log_float_params(trials: pd.DataFrame) -> list[str]:
 
 
 def accuracy_map(
-    trials: pd.DataFrame, x: str, y: str, narrowing: Narrowing | None = None
+    trials: pd.DataFrame,
+    x: str,
+    y: str,
+    narrowing: Narrowing | None = None,
+    value: str = "validation accuracy",
 ) -> Figure:
-    """Validation accuracy over two log-scale parameters; pruned and diverged trials
-    marked; the old (dashed) and narrowed (solid) search box drawn."""
+    """Validation accuracy (or a python entry's `value`, "validation score", on its own
+    scale) over two log-scale parameters; pruned and diverged trials marked; the old
+    (dashed) and narrowed (solid) search box drawn."""
+    scale = {"vmin": 0, "vmax": 1} if value == "validation accuracy" else {}
     figure = Figure(figsize=(7, 5.5), layout="constrained")
     ax = figure.subplots()
     complete = trials[trials["state"] == "COMPLETE"]
@@ -61,8 +67,7 @@ def accuracy_map(
         complete[y],
         c=complete["value"],
         cmap="viridis",
-        vmin=0,
-        vmax=1,
+        **scale,
         s=28,
         edgecolors="k",
         linewidths=0.3,
@@ -70,7 +75,7 @@ def accuracy_map(
     )
     ax.scatter(pruned[x], pruned[y], marker="x", color="0.55", s=18, label="pruned")
     ax.scatter(diverged[x], diverged[y], marker="x", color="red", s=22, label="diverged")
-    figure.colorbar(points, ax=ax, label="validation accuracy")
+    figure.colorbar(points, ax=ax, label=value)
     if narrowing is not None and x in narrowing.changes and y in narrowing.changes:
         cx, cy = narrowing.changes[x], narrowing.changes[y]
         if isinstance(cx, RangeChange) and isinstance(cy, RangeChange):
@@ -95,7 +100,7 @@ def accuracy_map(
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.legend(fontsize=8, loc="best")
-    ax.set_title(f"Validation accuracy over {x} and {y}")
+    ax.set_title(f"{value.capitalize()} over {x} and {y}")
     return figure
 
 

@@ -71,23 +71,26 @@ def write_report(study_name: str, storage: str, folder: Path) -> Report:
         plots.save(figure, path)
         report.figures.append(path)
 
+    python = spec is not None and spec.model.kind == "python"
+    value = "validation score" if python else "validation accuracy"
     add("best_curves.png", plots.best_curves(curves, trials))
     logs = plots.log_float_params(trials)
     pair = ["lr", "weight_decay"] if {"lr", "weight_decay"} <= set(logs) else logs[:2]
     if len(pair) == 2:
-        add(f"accuracy_{pair[0]}_{pair[1]}.png", plots.accuracy_map(trials, *pair, narrowing))
+        figure = plots.accuracy_map(trials, *pair, narrowing, value=value)
+        add(f"accuracy_{pair[0]}_{pair[1]}.png", figure)
     add("ranges_by_round.png", plots.ranges_by_round(lineage(study)))
-    if "init_scale" in trials.columns and spec is not None:
+    if "init_scale" in trials.columns and spec is not None and not python:
         width = spec.model.hidden_sizes[0] if spec.model.hidden_sizes else 100
         add("accuracy_init_scale.png", plots.accuracy_by_init_scale(trials, spec.model.init, width))
     report.markdown = folder / "report.md"
     report.markdown.write_text(
-        _markdown(study, trials, narrowing, narrowing_note, report), encoding="utf-8"
+        _markdown(study, trials, narrowing, narrowing_note, report, value), encoding="utf-8"
     )
     return report
 
 
-def _markdown(study, trials, narrowing, narrowing_note, report) -> str:
+def _markdown(study, trials, narrowing, narrowing_note, report, value) -> str:
     counts = trials["state"].value_counts().to_dict()
     complete = trials[trials["state"] == "COMPLETE"]
     best = complete.nlargest(1, "value")
@@ -106,11 +109,16 @@ def _markdown(study, trials, narrowing, narrowing_note, report) -> str:
     ]
     if len(best):
         row = best.iloc[0]
-        lines.append(f"Best validation accuracy {row['value']:.4f} (trial {int(row['number'])}).")
+        lines.append(f"Best {value} {row['value']:.4f} (trial {int(row['number'])}).")
     if "test_accuracy" in study.user_attrs:
         lines.append(
             f"Test accuracy of the retrained best configuration: "
             f"{study.user_attrs['test_accuracy']:.4f}."
+        )
+    if "test_score" in study.user_attrs:
+        lines.append(
+            f"Test score of the best configuration (the entry's call with config.final): "
+            f"{study.user_attrs['test_score']:.4f}."
         )
     lines += ["", "## Narrowing for the next round", ""]
     if narrowing is not None:

@@ -114,6 +114,10 @@ def test_a_users_function_runs_with_two_workers_prunes_narrows_and_finals(
     assert score > 0.5  # ten digits: chance is 0.1
     final = optuna.load_study(study_name=module, storage=db).user_attrs["final"]
     assert round(final["test_score"], 4) == score and len(final["reported"]) == 4
+    out = tmp_path / "report"
+    assert main(["report", "--study", module, "--storage", db, "--out", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    assert "Best validation score" in text and f"entry's call with config.final): {score}" in text
 
 
 def hpsearch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
