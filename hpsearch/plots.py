@@ -19,8 +19,10 @@ from hpsearch.narrowing import Narrowing, RangeChange
 
 def best_curves(curves: pd.DataFrame, trials: pd.DataFrame, n: int = 20) -> Figure:
     """The book's "Best-1 ... Best-20" grid: validation (solid) and train (dashed)
-    accuracy per epoch of the best completed trials."""
+    accuracy (a python entry's score) per epoch of the best completed trials."""
     complete = trials[trials["state"] == "COMPLETE"].nlargest(n, "value")
+    # A python entry's own score: on its own scale, not accuracy's [0, 1]
+    scores = bool((curves["metric"] == "val_score").any()) if len(curves) else False
     columns = 5
     rows = max(1, math.ceil(len(complete) / columns))
     figure = Figure(figsize=(3.0 * columns, 2.4 * rows), layout="constrained")
@@ -32,13 +34,16 @@ def best_curves(curves: pd.DataFrame, trials: pd.DataFrame, n: int = 20) -> Figu
         mine = curves[curves["number"] == row.number]
         for metric, style in (("val_accuracy", "-"), ("val_score", "-"), ("train_accuracy", "--")):
             curve = mine[mine["metric"] == metric]
-            ax.plot(curve["epoch"], curve["value"], style, label=metric.replace("_", " "))
+            if len(curve):
+                ax.plot(curve["epoch"], curve["value"], style, label=metric.replace("_", " "))
         ax.set_title(f"Best-{rank} (trial {row.number}): {row.value:.3f}", fontsize=9)
-        ax.set_ylim(0, 1.02)
+        if not scores:
+            ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
     if len(complete):
         axes.flat[0].legend(fontsize=7, loc="lower right")
-    figure.suptitle("Best trials: validation (solid) and train (dashed) accuracy per epoch")
+    what = "score" if scores else "accuracy"
+    figure.suptitle(f"Best trials: validation (solid) and train (dashed) {what} per epoch")
     return figure
 
 
