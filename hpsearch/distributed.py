@@ -16,11 +16,11 @@ import optuna
 from threadpoolctl import threadpool_limits
 
 from hpsearch.budget import Budget
-from hpsearch.entry import load_entry
-from hpsearch.objective import check_against_data, load_split, worker_name
+from hpsearch.objective import worker_name
+from hpsearch.python_objective import prepare
 from hpsearch.runner import RunResult, run
 from hpsearch.samplers import make_pruner, make_sampler
-from hpsearch.spec import NO_DATA, StudySpec
+from hpsearch.spec import StudySpec
 from hpsearch.storage import HEARTBEAT_SECONDS, open_storage
 from hpsearch.study import load_existing_study, open_study, stored_spec
 
@@ -30,11 +30,7 @@ def submit(spec: StudySpec) -> tuple[optuna.Study, Budget]:
     a trial. Everything a worker will need is checked here first: sampler and pruner
     options, the data set, and that the network fits the data."""
     sampler, pruner = make_sampler(spec), make_pruner(spec)
-    if spec.model.kind == "python":
-        load_entry(spec.model.entry)  # workers will need the same module (--code)
-    split = None if spec.data.name == NO_DATA else load_split(spec.data, spec.seed)
-    if split is not None and spec.model.kind != "python":
-        check_against_data(spec, split)
+    prepare(spec)  # workers will need the same data, and the same module (--code)
     study = open_study(spec, open_storage(spec.storage), sampler, pruner)
     return study, Budget.of(study, spec.search.n_trials)
 

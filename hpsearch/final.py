@@ -91,21 +91,30 @@ def final(study_name: str, storage_url: str, trial_number: int | None = None) ->
             f"{exc.epoch}, step {exc.step} (loss {exc.loss}); the test split was not read" + hint,
             best.number,
         ) from None
+    return _stored(study, spec, best, test_accuracy, train_examples)
+
+
+def _stored(
+    study: optuna.Study,
+    spec: StudySpec,
+    best: FrozenTrial,
+    test_value: float,
+    train_examples: int,
+    metric: str = "accuracy",
+    **extra: Any,
+) -> FinalResult:
+    """The result, kept with the study: `test_accuracy` (`test_score` for a python
+    entry) and the whole of it as `final`."""
     result = FinalResult(
         trial_number=best.number,
         params=dict(best.params),
         validation_accuracy=float(best.value),
-        test_accuracy=test_accuracy,
+        test_accuracy=test_value,
         epochs=spec.training.epochs,
         train_examples=train_examples,
+        metric=metric,
     )
-    return _stored(study, result)
-
-
-def _stored(study: optuna.Study, result: FinalResult, **extra: Any) -> FinalResult:
-    """The result kept with the study: `test_accuracy` (`test_score` for a python
-    entry) and the whole of it as `final`."""
-    test = f"test_{result.metric}"
+    test = f"test_{metric}"
     study.set_user_attr(test, result.test_accuracy)
     study.set_user_attr(
         "final",
@@ -128,13 +137,5 @@ def _final_python(
     """A python entry's one call on the test split (`config.final`), stored as the
     study's `test_score`."""
     score, train_examples, reported = final_score(spec, best.params, best.number, seed_trial)
-    result = FinalResult(
-        trial_number=best.number,
-        params=dict(best.params),
-        validation_accuracy=float(best.value),
-        test_accuracy=score,
-        epochs=spec.training.epochs,
-        train_examples=train_examples,
-        metric="score",
-    )
-    return _stored(study, result, reported=reported, entry=spec.model.entry)
+    extra = {"reported": reported, "entry": spec.model.entry}
+    return _stored(study, spec, best, score, train_examples, "score", **extra)

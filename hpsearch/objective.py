@@ -160,13 +160,6 @@ def load_split(data_spec: DataSpec, seed: int) -> data.Split:
     return _SPLITS[key]
 
 
-def remember_split(data_spec: DataSpec, seed: int, split: data.Split) -> None:
-    """Hand a worker process the split its parent already made: loading and splitting
-    again would cost each worker a start-up delay (scikit-learn's import most of it)
-    that is a real share of a short study's run."""
-    _SPLITS[(data_spec, seed, data.file_stamp(data_spec.name, data_spec.test))] = split
-
-
 def check_against_data(spec: StudySpec, split: data.Split) -> None:
     """Catch settings that only the loaded data can refute, before any trial runs."""
     batch_sizes = [spec.training.batch_size]

@@ -40,7 +40,14 @@ import optuna
 from hpsearch.data import Split, read_only, without_test, without_validation
 from hpsearch.entry import EntryError, describe_error, load_entry
 from hpsearch.errors import HpsearchError
-from hpsearch.objective import Objective, load_split, suggest, trial_rng, worker_name
+from hpsearch.objective import (
+    Objective,
+    check_against_data,
+    load_split,
+    suggest,
+    trial_rng,
+    worker_name,
+)
 from hpsearch.spec import NO_DATA, StudySpec
 from hpsearch.stop import StopRequest
 from hpsearch.storage import set_user_attrs
@@ -285,6 +292,19 @@ def _finite(value: Any) -> bool:
         and not isinstance(value, bool)
         and math.isfinite(float(value))
     )
+
+
+def prepare(spec: StudySpec) -> Split | None:
+    """What every trial of a run needs, checked before the database is touched: a
+    python entry importable here (before the data: a worker that must refuse it says
+    so at once), the data loaded (None when a python spec has none), and hpsearch's
+    network fitting the data."""
+    if spec.model.kind == "python":
+        load_entry(spec.model.entry)
+    split = None if spec.data.name == NO_DATA else load_split(spec.data, spec.seed)
+    if split is not None and spec.model.kind != "python":
+        check_against_data(spec, split)
+    return split
 
 
 def make_objective(

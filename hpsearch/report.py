@@ -16,7 +16,7 @@ from hpsearch.errors import HpsearchError
 from hpsearch.narrowing import Narrowing, NarrowingError, narrow
 from hpsearch.spec import from_dict
 from hpsearch.storage import study_storage
-from hpsearch.study import load_existing_study
+from hpsearch.study import load_existing_study, value_name
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def write_report(study_name: str, storage: str, folder: Path) -> Report:
         report.figures.append(path)
 
     python = spec is not None and spec.model.kind == "python"
-    value = "validation score" if python else "validation accuracy"
+    value = value_name(study)
     add("best_curves.png", plots.best_curves(curves, trials))
     logs = plots.log_float_params(trials)
     pair = ["lr", "weight_decay"] if {"lr", "weight_decay"} <= set(logs) else logs[:2]

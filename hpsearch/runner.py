@@ -23,12 +23,11 @@ import optuna
 
 from hpsearch.budget import Budget, count_finished
 from hpsearch.data import Split, without_test
-from hpsearch.entry import load_entry, trust_code, trusted_code
+from hpsearch.entry import trust_code, trusted_code
 from hpsearch.errors import HpsearchError
-from hpsearch.objective import check_against_data, load_split, remember_split
-from hpsearch.python_objective import make_objective
+from hpsearch.python_objective import make_objective, prepare
 from hpsearch.samplers import make_pruner, make_sampler
-from hpsearch.spec import NO_DATA, StudySpec, from_dict
+from hpsearch.spec import StudySpec, from_dict
 from hpsearch.stop import Interrupted, graceful_stop
 from hpsearch.storage import (
     HEARTBEAT_SECONDS,
@@ -93,11 +92,7 @@ def run(
         raise StudyError(f"--workers must be at least 1, got {workers}")
     retry_for = spec.search.retry_for if retry_for is None else retry_for
     sampler, pruner = make_sampler(spec), make_pruner(spec)
-    if spec.model.kind == "python":
-        load_entry(spec.model.entry)  # importable here, before the data or the database
-    split = None if spec.data.name == NO_DATA else load_split(spec.data, spec.seed)
-    if split is not None and spec.model.kind != "python":
-        check_against_data(spec, split)
+    split = prepare(spec)
     storage = open_storage(spec.storage, heartbeat=heartbeat, retry_for=retry_for)
     study = open_study(spec, storage, sampler, pruner)
     start = len(study.get_trials(deepcopy=False))
@@ -260,8 +255,6 @@ def _worker_main(plan: WorkerPlan, worker: int, claim: Any, errors: Any) -> None
         quiet_optuna()
         spec = from_dict(plan.spec, source=plan.source)
         trust_code(plan.code)
-        if plan.split is not None:
-            remember_split(spec.data, spec.seed, plan.split)
         with graceful_stop(escalate=False) as stop, threadpool_limits(limits=1):
             if os.getppid() != parent:  # the parent died before prctl took effect
                 return

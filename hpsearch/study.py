@@ -42,6 +42,18 @@ def _first_difference(old: Any, new: Any, path: str = "") -> str | None:
     return None if old == new else f"{path}: {old!r} there, {new!r} here"
 
 
+def value_name(source: optuna.Study | StudySpec, short: bool = False) -> str:
+    """What a study's trial values are: "validation accuracy" (hpsearch's network) or
+    "validation score" (a python entry's own); `short`: "val acc" or "val score"."""
+    if isinstance(source, StudySpec):
+        score = source.model.kind == "python"
+    else:
+        score = source.metric_names == [PYTHON_METRIC]
+    if short:
+        return "val score" if score else "val acc"
+    return "validation score" if score else "validation accuracy"
+
+
 def stored_spec(study: optuna.Study) -> StudySpec:
     """The spec a study was created from, read back from its user attrs."""
     raw = study.user_attrs.get("spec")

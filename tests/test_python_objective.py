@@ -263,21 +263,6 @@ def objective(config, report, data, rng):
     assert all(t.user_attrs["stop_reason"].startswith("pruned after epoch 1") for t in pruned)
 
 
-def test_load_entry_uses_the_trusted_folders_not_the_working_directory(
-    tmp_path, monkeypatch, request
-):
-    module = module_name(request)
-    folder = tmp_path / "code"
-    folder.mkdir()
-    (folder / f"{module}.py").write_text(USER_CODE)
-    monkeypatch.chdir(folder)
-    monkeypatch.syspath_prepend(str(folder))  # as `python -m` would put it
-    with pytest.raises(EntryError, match="in the working directory, which is not trusted"):
-        load_entry(f"{module}:objective")
-    trust_code([folder])
-    assert callable(load_entry(f"{module}:objective"))
-
-
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -349,18 +334,23 @@ def test_a_setting_of_another_type_than_its_range_is_no_start_point(tmp_path, re
     assert all(t.params["lr"] != "big" for t in trials(db, module))
 
 
-def test_code_under_the_working_directory_is_not_trusted_through_sys_path(
-    tmp_path, monkeypatch, request
+@pytest.mark.parametrize("where", [".", "sub"])
+def test_code_under_the_working_directory_is_untrusted_until_given_with_code(
+    tmp_path, monkeypatch, request, where
 ):
-    """A relative PYTHONPATH entry is the working directory's code all the same."""
+    """On sys.path as `python -m` puts the working directory (".") or as a relative
+    PYTHONPATH entry puts a folder under it ("sub"), it is the working directory's code
+    all the same; named with --code (trust_code), it is imported."""
     module = module_name(request)
-    sub = tmp_path / "sub"
-    sub.mkdir()
-    (sub / f"{module}.py").write_text(USER_CODE)
+    folder = tmp_path / where
+    folder.mkdir(exist_ok=True)
+    (folder / f"{module}.py").write_text(USER_CODE)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(sub))
+    monkeypatch.syspath_prepend(str(folder.resolve()))
     with pytest.raises(EntryError, match="in the working directory, which is not trusted"):
         load_entry(f"{module}:objective")
+    trust_code([folder])
+    assert callable(load_entry(f"{module}:objective"))
 
 
 def test_run_without_a_spec_works_in_any_folder(tmp_path, monkeypatch):

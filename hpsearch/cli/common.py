@@ -84,6 +84,7 @@ class TrialBar:
         # No monitor thread: the bar is updated often, and with no other thread in the
         # process the workers can start by a plain fork (runner.start_method).
         tqdm.monitor_interval = 0
+        self.value = "val acc"  # what the values are called, set per study by `start`
         self.bar = tqdm(
             total=0,
             unit="trial",
@@ -93,25 +94,19 @@ class TrialBar:
         )
 
     def start(self, spec: StudySpec) -> None:
-        self.value = "val score" if spec.model.kind == "python" else "val acc"
+        from hpsearch.study import value_name
+
+        self.value = value_name(spec, short=True)
         self.bar.reset(total=spec.search.n_trials)
         self.bar.set_description(f"round {spec.round}" if spec.round > 1 else spec.name)
 
     def update(self, finished: int, best: float | None) -> None:
         self.bar.update(finished - self.bar.n)
         if best is not None:
-            value = getattr(self, "value", "val acc")
-            self.bar.set_postfix_str(f"best {value} {best:.4f}", refresh=False)
+            self.bar.set_postfix_str(f"best {self.value} {best:.4f}", refresh=False)
 
     def close(self) -> None:
         self.bar.close()
-
-
-def value_name(study: optuna.Study) -> str:
-    """What a study's trial values are: 'validation accuracy' (hpsearch's network) or
-    'validation score' (a python entry's own)."""
-    names = study.metric_names or []
-    return "validation score" if names == ["val_score"] else "validation accuracy"
 
 
 def best_text(study: optuna.Study) -> str:
@@ -137,8 +132,12 @@ def add_code_option(parser: argparse.ArgumentParser, extra: str = "") -> None:
     )
 
 
-def trust_code_options(args: argparse.Namespace, *also: Path) -> None:
-    """Let this process import entry points from --code folders (and `also`)."""
+def trust_code_options(
+    args: argparse.Namespace, spec: StudySpec | None = None, folder: Path | None = None
+) -> None:
+    """Let this process import entry points from the --code folders, and from the spec
+    file's `folder` when the spec names a python entry."""
     from hpsearch.entry import trust_code
 
-    trust_code([*args.code, *also])
+    python = spec is not None and spec.model.kind == "python"
+    trust_code([*args.code, *([folder] if python and folder is not None else [])])

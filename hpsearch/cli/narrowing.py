@@ -13,7 +13,6 @@ from hpsearch.cli.common import (
     best_text,
     spec_from_file,
     trust_code_options,
-    value_name,
 )
 from hpsearch.cli.results import report_table
 from hpsearch.spec import DEFAULT_STORAGE
@@ -46,6 +45,7 @@ def add_narrow_parser(commands: argparse._SubParsersAction) -> None:
 def _narrow(args: argparse.Namespace) -> int:
     from hpsearch.rounds import next_round, save_notes, write_spec
     from hpsearch.runner import run
+    from hpsearch.study import value_name
     from hpsearch.work import quiet_optuna
 
     quiet_optuna()
@@ -60,8 +60,7 @@ def _narrow(args: argparse.Namespace) -> int:
     narrowing, spec = following.narrowing, following.spec
     print(
         f"{args.study}: best {narrowing.top_trials} of {narrowing.completed} completed trials "
-        f"(best {'validation score' if spec.model.kind == 'python' else 'validation accuracy'} "
-        f"{narrowing.best_value:.4f})"
+        f"(best {value_name(spec)} {narrowing.best_value:.4f})"
     )
     print(narrowing.table().to_string(index=False))
     for name, sides in narrowing.at_edge.items():

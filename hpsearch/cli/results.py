@@ -26,7 +26,9 @@ def report_table(study: optuna.Study, top: int = 10) -> str:
     if not complete:
         return "no completed trials"
     best = sorted(complete, key=lambda t: t.value, reverse=True)[:top]
-    column = "val score" if study.metric_names == ["val_score"] else "val acc"
+    from hpsearch.study import value_name
+
+    column = value_name(study, short=True)
     rows = [
         {"trial": t.number}
         | {name: value for name, value in t.params.items()}

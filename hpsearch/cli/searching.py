@@ -19,7 +19,6 @@ from hpsearch.cli.common import (
     best_text,
     load_spec,
     trust_code_options,
-    value_name,
 )
 from hpsearch.cli.results import report_table
 from hpsearch.errors import HpsearchError
@@ -85,6 +84,7 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from hpsearch.rounds import DEFAULT_TOLERANCE, run_rounds
+    from hpsearch.study import value_name
     from hpsearch.work import quiet_optuna
 
     quiet_optuna()
@@ -99,7 +99,7 @@ def _run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
     )
     folder = args.spec.parent if args.spec is not None else DEFAULT_SPEC.parent
-    trust_code_options(args, *([folder] if spec.model.kind == "python" else []))
+    trust_code_options(args, spec, folder)
     print(f"study {spec.name!r} from {spec.source} in {display_url(spec.storage)}")
     bar = TrialBar(args.no_progress)
     if args.spec_folder is not None:
@@ -187,7 +187,7 @@ def _submit(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec).with_overrides(
         name=args.study, storage=args.storage, n_trials=args.trials
     )
-    trust_code_options(args, *([args.spec.parent] if spec.model.kind == "python" else []))
+    trust_code_options(args, spec, args.spec.parent)
     study, budget = submit(spec)
     print(
         f"study {study.study_name!r} in {display_url(spec.storage)}: "
@@ -238,6 +238,7 @@ def add_worker_parser(commands: argparse._SubParsersAction) -> None:
 
 def _worker(args: argparse.Namespace) -> int:
     from hpsearch.distributed import work
+    from hpsearch.study import value_name
     from hpsearch.work import quiet_optuna
 
     quiet_optuna()
