@@ -24,6 +24,8 @@ from hpsearch.spec.schema import (
     MODEL_KINDS,
     NO_DATA,
     PRUNERS,
+    REPRODUCIBLE_PRUNERS,
+    REPRODUCIBLE_SAMPLERS,
     SAMPLERS,
     DataSpec,
     ModelSpec,
@@ -158,7 +160,12 @@ def from_dict(
             search_raw.get("start_at_defaults", SearchSpec.start_at_defaults),
             "search.start_at_defaults",
         ),
+        reproducible=check.boolean(
+            search_raw.get("reproducible", SearchSpec.reproducible), "search.reproducible"
+        ),
+        lag=check.integer(search_raw.get("lag", SearchSpec.lag), "search.lag", 0),
     )
+    _check_reproducible(check, search, "lag" in search_raw)
     if python and search.init_health.enabled:
         check.fail("search.init_health", "checks hpsearch's network: not for a python entry")
     return StudySpec(
@@ -229,6 +236,25 @@ def _options(check: Checker, search_raw: Mapping[str, Any], key: str) -> dict[st
     if key not in search_raw:
         return None
     return check.options(search_raw[key], f"search.{key}")
+
+
+def _check_reproducible(check: Checker, search: SearchSpec, lag_given: bool) -> None:
+    if not search.reproducible:
+        if lag_given:
+            check.fail("search.lag", "only applies with reproducible = true")
+        return
+    if search.sampler not in REPRODUCIBLE_SAMPLERS:
+        check.fail(
+            "search.reproducible",
+            f"works with the {' and '.join(REPRODUCIBLE_SAMPLERS)} samplers, not "
+            f"{search.sampler!r} (it keeps state in the study)",
+        )
+    if search.pruner not in REPRODUCIBLE_PRUNERS:
+        check.fail(
+            "search.reproducible",
+            f"works with the {' and '.join(REPRODUCIBLE_PRUNERS)} pruners, not "
+            f"{search.pruner!r} (it writes its rungs into the study)",
+        )
 
 
 def _retry_for(check: Checker, value: Any) -> float:

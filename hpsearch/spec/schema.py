@@ -14,6 +14,12 @@ from typing import Any
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc", "grid")
 PRUNERS = ("none", "median", "successive-halving", "hyperband")
+# What a reproducible search can use: samplers that draw from the trials they are shown
+# and a seed alone (the others keep state in the study), and pruners that judge a trial
+# against the trials shown (the others write their rungs into the study).
+REPRODUCIBLE_SAMPLERS = ("tpe", "random")
+REPRODUCIBLE_PRUNERS = ("none", "median")
+DEFAULT_LAG = 8  # see the README, "Reproducible parallel search", for why 8
 DEFAULT_STORAGE = "sqlite:///studies/hpsearch.db"
 MAX_NAME_LENGTH = 512  # what Optuna's RDB storage keeps of a study name
 MAX_SEED = 2**32 - 1  # NumPy's legacy RandomState, which Optuna's samplers seed, stops here
@@ -160,6 +166,11 @@ class SearchSpec:
     # scale searched, most of the space cannot train, and TPE's random start-up missed
     # every trainable region on some seeds of bench-search.
     start_at_defaults: bool = True
+    # Trials whose parameters, pruning and numbers depend on the spec and seed alone,
+    # not on the workers (hpsearch.lagged): trial n learns only from trials n - lag and
+    # earlier, waiting for them when they still run.
+    reproducible: bool = False
+    lag: int = DEFAULT_LAG
 
     @property
     def pruner_kwargs(self) -> dict[str, Any]:
@@ -207,6 +218,8 @@ class StudySpec:
         raw["model"]["settings"] = dict(self.model.settings)
         if not self.model.settings:
             del raw["model"]["settings"]
+        if not self.search.reproducible:  # absent, as before reproducible searches
+            del raw["search"]["reproducible"], raw["search"]["lag"]
         if self.model.kind == "multilayernet":  # the default, as before python entries
             del raw["model"]["kind"]
         if self.data.name == NO_DATA:
@@ -219,10 +232,12 @@ class StudySpec:
     def experiment(self) -> dict[str, Any]:
         """What decides a trial's numbers: two specs with equal experiments can share a
         study. Budget, sampler, pruner (init health among them) and storage may change
-        between runs."""
+        between runs; a reproducible search may not become a free one, or change its
+        lag, half-way (its trials would no longer repeat)."""
         raw = self.to_dict()
+        kept = ("params", "reproducible", "lag")
         return {key: raw[key] for key in ("seed", "data", "model", "training")} | {
-            "params": raw["search"]["params"]
+            key: raw["search"][key] for key in kept if key in raw["search"]
         }
 
     def with_overrides(
@@ -235,6 +250,7 @@ class StudySpec:
         epochs: int | None = None,
         timeout: float | None = None,
         retry_for: float | None = None,
+        reproducible: bool | None = None,
     ) -> StudySpec:
         """The spec with command-line overrides applied and validated like the file."""
         # Imported here: the validator builds these dataclasses, so it imports this module.
@@ -249,6 +265,7 @@ class StudySpec:
             (epochs, ("training", "epochs")),
             (timeout, ("search", "timeout")),
             (retry_for, ("search", "retry_for")),
+            (reproducible, ("search", "reproducible")),
         ]
         if all(value is None for value, _ in overrides):
             return self
