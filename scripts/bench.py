@@ -5,12 +5,15 @@ JSON under bench/results/ with the machine's CPU and library versions. Every rat
 is measured in this one run, on this machine; nothing here is a timed assert.
 
     python scripts/bench.py [--steps 300] [--trials 100] [--pairs 5] [--scale-trials 10000]
-                            [--quick] [--docs]
+                            [--repetitions 2] [--quick] [--docs]
+    python scripts/bench.py --reproducible-only [--trials 100] [--repetitions 2] [--quick]
     python scripts/bench.py --render bench/results/bench-STAMP.json
 
 With --docs (what `make bench` passes when given no ARGS) the README's speed block is
 rendered from the results file just written; --render renders it from a results file
-without measuring. The work is done by the modules of scripts/benchkit/.
+without measuring. --reproducible-only measures only the reproducible search against
+the free one (a results file the README's block is not rendered from). The work is done
+by the modules of scripts/benchkit/.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchkit import ROOT, measure, readme, record, report
+from benchkit import ROOT, measure, readme, record, report, reproducible
 from benchkit.workloads import LR, SIZES, WEIGHT_DECAY
 
 
@@ -41,6 +44,17 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default=10_000,
         help="trials of the study at scale (a synthetic learning curve in place of training)",
     )
+    parser.add_argument(
+        "--repetitions",
+        type=int,
+        default=2,
+        help="free and reproducible searches with 1 and 2 workers, alternated (median)",
+    )
+    parser.add_argument(
+        "--reproducible-only",
+        action="store_true",
+        help="measure only the reproducible search against the free one",
+    )
     parser.add_argument("--quick", action="store_true", help="fewer steps and trials")
     parser.add_argument(
         "--docs", action="store_true", help="also render the README's speed block from this run"
@@ -61,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     steps, trials = (100, 20) if args.quick else (args.steps, args.trials)
     pairs = 1 if args.quick else max(1, args.pairs)
     scale_trials = 1_000 if args.quick else args.scale_trials
-    measured = measure.run(steps, trials, pairs, args.quick, scale_trials)
+    repetitions = 1 if args.quick else max(1, args.repetitions)
+    if args.reproducible_only:
+        return reproducible_only(trials, repetitions, args.quick)
+    measured = measure.run(steps, trials, pairs, args.quick, scale_trials, repetitions)
     report.print_figures(measured)
     targets = report.targets(measured.figures)
     report.print_targets(measured.figures, targets)
@@ -70,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         "trials": trials,
         "pairs": pairs,
         "scale_trials": scale_trials,
+        "repetitions": repetitions,
+        "lag": reproducible.lag(),
         "quick": args.quick,
         "net": SIZES,
         "lr": LR,
@@ -81,6 +100,29 @@ def main(argv: list[str] | None = None) -> int:
         print("the README's speed block is not rendered from a --quick run")
         return 0
     return render(path) if args.docs else 0
+
+
+def reproducible_only(trials: int, repetitions: int, quick: bool) -> int:
+    """The reproducible search's figures alone, printed and written as a results file
+    (which the README's speed block is never rendered from: it lacks the rest)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = reproducible.reproducible_runs(trials, repetitions, Path(tmp))
+    print(f"default study, {trials} trials")
+    print("\n".join(reproducible.lines(figures)))
+    targets = reproducible.targets(figures)
+    report.print_target_lines(targets)
+    settings = {
+        "only": "reproducible",
+        "trials": trials,
+        "repetitions": repetitions,
+        "lag": reproducible.lag(),
+        "quick": quick,
+    }
+    path = record.write(record.new_record(figures, targets, settings))
+    print(f"written: {path.relative_to(ROOT)}")
+    return 0
 
 
 def render(path: Path) -> int:

@@ -1,7 +1,7 @@
 """The sequence of one `make bench` run, in a fixed order: the GEMM peak and the
 training steps (one BLAS thread), the machine's own 2-process scaling, the default
-study with 1 and 2 workers, one worker's overhead on SQLite and on PostgreSQL, and the
-study at scale. Returns the figures of the
+study with 1 and 2 workers, searching freely and reproducibly, one worker's overhead on
+SQLite and on PostgreSQL, and the study at scale. Returns the figures of the
 results JSON and the study runs they came from."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from benchkit import postgres
 from benchkit.overhead import overhead
+from benchkit.reproducible import reproducible_runs
 from benchkit.scale import scale
 from benchkit.studies import StudyRun, study_run
 from benchkit.timing import gemm_peak, hardware_scaling, median_time
@@ -65,8 +66,11 @@ def _median_or_none(step: Step | None, steps: int) -> float | None:
     return None if step is None else median_time(step, steps)
 
 
-def run(steps: int, trials: int, pairs: int, quick: bool, scale_trials: int) -> Measured:
-    """Every measurement of one run, in order."""
+def run(
+    steps: int, trials: int, pairs: int, quick: bool, scale_trials: int, repetitions: int
+) -> Measured:
+    """Every measurement of one run, in order; `repetitions` of the four runs of the
+    reproducible search's figures."""
     figures = step_figures(steps)
     figures["hardware_scaling_steps"] = hardware_scaling(2.0 if quick else 5.0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,7 +83,8 @@ def run(steps: int, trials: int, pairs: int, quick: bool, scale_trials: int) -> 
         # 2-worker figure is printed beside it, against the free 1-worker run. A run
         # takes seconds and this VM's speed drifts between such spans, so the pair
         # is measured several times, alternating, and the median pair is the figure.
-        alone, params = study_run(1, trials, folder, "one-free")
+        alone, done = study_run(1, trials, folder, "one-free")
+        params = [t.params for t in done]
         runs = []
         for pair in range(pairs):
             one, _ = study_run(1, trials, folder, f"one-replay-{pair}", replay=params)
@@ -88,6 +93,7 @@ def run(steps: int, trials: int, pairs: int, quick: bool, scale_trials: int) -> 
         ratios = [ratio for ratio, _, _ in runs]
         _, one, two = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
         free, _ = study_run(2, trials, folder, "two-free")
+        figures |= reproducible_runs(trials, repetitions, folder)
         costs = overhead(trials, folder)
         with postgres.server() as url:
             on_postgres = {} if url is None else overhead(trials, folder, url)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from readme_blocks import shown_path, write_block
 
-from benchkit import ROOT
+from benchkit import ROOT, reproducible
 from benchkit.scale import PLAIN_TRIALS
 from benchkit.trial_clock import PART_LABELS
 
@@ -101,6 +101,7 @@ def render_speed(record: dict, source: Path) -> str:
             if "worker_scaling_free_epochs" in f
             else " |"
         ),
+        *reproducible.readme_rows(f),
         f"| 2 processes doing only training steps, same run | "
         f"x{f['hardware_scaling_steps']:.2f} the steps/s of 1 |",
         f"| outside the trials (the median pair) | {f['to_first_trial_ms_1_worker']:.0f} ms to "

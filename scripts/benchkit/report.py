@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from benchkit import reproducible
 from benchkit.measure import Measured
 from benchkit.record import cpu_name
 from benchkit.scale import PLAIN_TRIALS
@@ -63,6 +64,8 @@ def print_figures(measured: Measured) -> None:
         f"{free.epochs_per_minute:.0f}/min): x{figures['worker_scaling_free']:.2f} the free "
         f"1-worker run's trials/min, x{figures['worker_scaling_free_epochs']:.2f} its epochs/min"
     )
+    if "reproducible_scaling" in figures:
+        print("\n".join(reproducible.lines(figures)))
     print(
         f"1 worker, everything but training: {figures['non_training_share']:.1%} of its "
         f"trial loop, {figures['non_training_ms_per_trial']:.1f} ms per trial (Optuna + "
@@ -165,6 +168,7 @@ def targets(figures: dict) -> list[Target]:
             f"{figures['worker_scaling_free_epochs']:.2f} x",
             figures["worker_scaling_free_epochs"] >= 1.85,
         ),
+        *reproducible.targets(figures),
         (
             f"1 worker, SQLite: everything but training <= 5% of the trial loop: "
             f"{figures['non_training_share']:.1%}",
@@ -208,5 +212,9 @@ def scale_targets(f: dict) -> list[Target]:
 def print_targets(figures: dict, lines: list[Target]) -> None:
     if figures.get("ratio_vs_torch_b100") is None:
         print("PyTorch not installed (pip install torch==2.13.0): its targets are not measured")
+    print_target_lines(lines)
+
+
+def print_target_lines(lines: list[Target]) -> None:
     for text, ok in lines:
         print(f"{text} ... {'PASS' if ok else 'FAIL'}")

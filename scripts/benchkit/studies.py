@@ -1,6 +1,7 @@
 """Timed runs of the default study (studies/mnist_lr_wd_init.toml) in a fresh SQLite
-database, with 1 or 2 worker processes, searching freely or replaying the parameter
-sets of an earlier run so that both sides train the same nets."""
+database, with 1 or 2 worker processes, searching freely, reproducibly (the spec's
+`search.reproducible`) or replaying the parameter sets of an earlier run so that both
+sides train the same nets."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 import optuna
+from optuna.trial import FrozenTrial
 
 from benchkit import ROOT
 
@@ -39,12 +41,18 @@ class StudyRun:
 
 
 def study_run(
-    workers: int, trials: int, folder: Path, name: str, replay: list[dict] | None = None
-) -> tuple[StudyRun, list[dict]]:
+    workers: int,
+    trials: int,
+    folder: Path,
+    name: str,
+    replay: list[dict] | None = None,
+    reproducible: bool = False,
+) -> tuple[StudyRun, list[FrozenTrial]]:
     """The default study with `workers` worker processes (one BLAS thread each),
     timed from start to end in a fresh database; with `replay`, trial n trains the
-    n-th of those parameter sets, as an earlier run did. Returns the run and its
-    trials' parameters in trial order."""
+    n-th of those parameter sets, as an earlier run did; with `reproducible`, the
+    search is the spec's reproducible one. Returns the run and its trials in trial
+    order."""
     from hpsearch import runner, spec
     from hpsearch.objective import load_split
     from hpsearch.storage import open_storage
@@ -53,7 +61,7 @@ def study_run(
 
     quiet_optuna()
     study_spec = spec.load(STUDY).with_overrides(
-        storage=f"sqlite:///{folder / f'{name}.db'}", n_trials=trials
+        storage=f"sqlite:///{folder / f'{name}.db'}", n_trials=trials, reproducible=reproducible
     )
     if replay is not None:  # the replayed trials are all there is, trial 0 included
         study_spec = dataclasses.replace(
@@ -85,7 +93,7 @@ def study_run(
         (returned - last).total_seconds(),
         (last - min(ends.values())).total_seconds(),
     )
-    return StudyRun(result.finished_now, epochs, seconds, *edges), [t.params for t in done]
+    return StudyRun(result.finished_now, epochs, seconds, *edges), done
 
 
 class ReplaySampler(optuna.samplers.BaseSampler):
