@@ -13,7 +13,7 @@ Seeds: 0 to 9 are development seeds (they chose hpsearch's defaults); the report
 seeds from 100 on, which chose nothing.
 
     python scripts/bench_search.py [--tasks PATH...] [--strategies default,random-100]
-        [--seeds 5] [--first-seed 100] [--out DIR] [--jobs 2] [--docs]
+        [--seeds 5] [--first-seed 100] [--out DIR] [--jobs 2] [--caps-from JSON] [--docs]
     python scripts/bench_search.py --merge NEWEST.json OLDER.json... [--docs]
     python scripts/bench_search.py --render bench/results/search-quality/search-quality-STAMP.json
 
@@ -41,6 +41,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--out", type=Path, default=publish.OUT, help="folder for JSON and Markdown"
     )
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one core each)")
+    parser.add_argument(
+        "--caps-from",
+        type=Path,
+        metavar="JSON",
+        help="without random-100 among the strategies: hold the others to their share of "
+        "what it spent on each task and seed in this results file",
+    )
     parser.add_argument("--oracle-trials", type=int, default=ORACLE_TRIALS)
     parser.add_argument("--no-oracle", action="store_true", help="skip the oracle")
     parser.add_argument(
@@ -65,6 +72,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.jobs < 1:
         parser.error("--seeds and --jobs must be at least 1")
+    if args.caps_from is not None and not args.caps_from.is_file():
+        parser.error(f"--caps-from: no results file {args.caps_from}")
     try:
         args.tasks = tasks.find(args.tasks)
         args.strategies = [] if args.oracle_only else choose(args.strategies)
@@ -90,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs=args.jobs,
         oracle_trials=args.oracle_trials,
         oracles=not args.no_oracle,
+        spent={} if args.caps_from is None else schedule.baseline_spent(args.caps_from),
     )
     outcome = schedule.run(plan)
     if args.oracle_only:

@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from searchbench.runs import (
@@ -57,7 +57,9 @@ class Progress:
 class Plan:
     """What to run: `strategies` on `tasks` (resolved task files) with each of `seeds`,
     `jobs` at a time, oracles searched with `oracle_trials` unless `oracles` is False;
-    results and oracle files in `out`."""
+    results and oracle files in `out`. Without `random-100` among the strategies, a
+    capped one is held to its share of `spent[(task, seed)]`, the epochs random-100
+    spent in an earlier run, when given (else of 100 trials at full epochs)."""
 
     tasks: list[Path]
     strategies: list[Strategy]
@@ -66,6 +68,7 @@ class Plan:
     jobs: int
     oracle_trials: int
     oracles: bool = True
+    spent: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,12 @@ class Outcome:
     runs: list[dict]
     oracles: dict[str, dict]
     seconds: float
+
+
+def baseline_spent(path: Path) -> dict[tuple[str, int], int]:
+    """The epochs random-100 spent per (task, seed) in the results file at `path`."""
+    runs = json.loads(path.read_text())["runs"]
+    return {(r["task"], r["seed"]): r["epochs"] for r in runs if r["strategy"] == BASELINE}
 
 
 def run(plan: Plan) -> Outcome:
@@ -112,7 +121,7 @@ def run(plan: Plan) -> Outcome:
         has_baseline = any(s.name == BASELINE for s in plan.strategies)
         for task, strategy, seed in jobs:
             if strategy.epoch_share is None or not has_baseline:
-                work.start_run(task, strategy, seed, None)
+                work.start_run(task, strategy, seed, plan.spent.get((task.stem, seed)))
             else:
                 work.waiting.setdefault((task.stem, seed), []).append(strategy)
         for task in plan.tasks:

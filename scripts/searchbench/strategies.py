@@ -6,7 +6,9 @@ the same task and seed. The rows
 are built so that each gain is credited to one cause, on the same search space:
 `tpe` against `random-100` is the sampler, `tpe+median` against `tpe` the pruner,
 `default` against `tpe+median` the start points, `rounds-3` against `default` range
-narrowing at the same trial budget. `book-ranges-*` rows search the book's own ranges
+narrowing at the same trial budget, `reproducible` against `default` the lag of a
+reproducible search (trial n learns only from trials n - lag and earlier, whatever the
+number of workers). `book-ranges-*` rows search the book's own ranges
 (lr 1e-6..1e-2, weight decay 1e-8..1e-4, no init scale) instead of the task's: against
 the same strategy on the task's space they measure the space, not the strategy.
 """
@@ -44,6 +46,7 @@ class Strategy:
     epoch_share: float | None = EPOCH_SHARE
     params: dict[str, dict[str, Any]] | None = None  # None: the task's space
     tasks: tuple[str, ...] = ()  # only these tasks; empty: every task
+    reproducible: bool = False  # the spec's search.reproducible, at its default lag
 
 
 STRATEGIES = [
@@ -77,6 +80,13 @@ STRATEGIES = [
         "trial budget as one study",
         n_trials=34,
         rounds=3,
+    ),
+    Strategy(
+        "reproducible",
+        "the default as a reproducible search (hpsearch run --reproducible: trial n "
+        "learns only from trials n - lag and earlier, lag 8 by default, so any number of "
+        "workers finds the same trials); the same sampler, pruner and start points",
+        reproducible=True,
     ),
     Strategy(
         "book-ranges-random-100",
@@ -140,6 +150,7 @@ def strategy_spec(task_path: Path, strategy: Strategy, seed: int, storage: str) 
     search.pop("pruner_options", None)  # hpsearch's defaults for the pruner
     search["start_at_defaults"] = strategy.start_at_defaults
     search["n_trials"] = strategy.n_trials
+    search["reproducible"] = strategy.reproducible
     search.pop("timeout", None)
     if strategy.params is not None:
         search["params"] = strategy.params

@@ -11,6 +11,9 @@ from searchbench.strategies import BASELINE
 GAP_MEAN = 0.015  # the default's mean test accuracy at most this far below the oracle
 GAP_WORST = 0.04  # and no seed further than this
 ROUNDS_LOSS = 0.005  # rounds-3 at most this far below the single study
+# The reproducible default at most the free default's seed-to-seed spread (the standard
+# deviation of its test accuracy over seeds) below it.
+REPRODUCIBLE = "reproducible"
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -142,7 +145,23 @@ def targets(rows: list[dict]) -> list[str]:
                 f"({change * 100:+.1f} points, {paired(three, one)}; target: {goal}): "
                 f"{'PASS' if ok else 'FAIL'}"
             )
+        lines += _reproducible_target(rows, task)
     return lines
+
+
+def _reproducible_target(rows: list[dict], task: str) -> list[str]:
+    """The reproducible default against the free one on `task`: not below it by more
+    than the free default's seed-to-seed spread."""
+    free, lagged = row_of(rows, task, "default"), row_of(rows, task, REPRODUCIBLE)
+    if free is None or lagged is None:
+        return []
+    change, spread = lagged["test"][0] - free["test"][0], free["test"][1]
+    return [
+        f"{task}: {REPRODUCIBLE} {lagged['test'][0]:.4f} vs default {free['test'][0]:.4f} "
+        f"({change * 100:+.1f} points, {paired(lagged, free)}; target: not below by more "
+        f"than the default's seed-to-seed spread, {spread * 100:.1f} points): "
+        f"{'PASS' if change >= -spread else 'FAIL'}"
+    ]
 
 
 def table(rows: list[dict]) -> str:
