@@ -21,6 +21,7 @@ from hpsearch.objective import Objective
 from hpsearch.storage import count_live_trials
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+NOT_RUN = "not run:"  # how the stop_reason of a trial refused for a full budget starts
 
 
 def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
@@ -91,8 +92,9 @@ class WithinBudget:
     with the reason in a user attr and never counts; a finished trial is never lost.
     """
 
-    def __init__(self, objective: Objective, n_trials: int, claim: Any) -> None:
+    def __init__(self, objective: Objective, n_trials: int, claim: Any, gate: Any = None) -> None:
         self.objective = objective
+        self.gate = gate  # a reproducible study's (hpsearch.lagged.Gate): it decides by slot
         self.stop = objective.stop
         self.n_trials = n_trials
         self.claim = claim
@@ -100,10 +102,12 @@ class WithinBudget:
 
     def __call__(self, trial: optuna.Trial) -> float:
         self.release()
+        if self.gate is not None:
+            return self.gate.run(trial, self.objective)
         counts = count_live_trials(trial.study, before=trial.number)
         ahead = sum(n for state, n in counts.items() if state != TrialState.FAIL.name)
         if ahead >= self.n_trials:
-            reason = f"not run: the study's {self.n_trials} trials were taken by other workers"
+            reason = f"{NOT_RUN} the study's {self.n_trials} trials were taken by other workers"
             trial.set_user_attr("stop_reason", reason)
             raise BudgetFilled(reason)
         return self.objective(trial)

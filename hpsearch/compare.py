@@ -1,7 +1,8 @@
-"""Do two studies hold the same trials? Trial by trial (by number): state, parameters,
-value and every intermediate value to the last digit, epochs run. What may differ
-between two runs of one search (which worker ran a trial, when, for how long) is
-not compared.
+"""Do two studies hold the same trials? Trial by trial (by slot in a reproducible
+search, else by number): state, parameters, value and every intermediate value to the
+last digit, epochs run. What may differ between two runs of one search (which worker ran
+a trial, when, for how long, and the FAIL trials of stopped, refused or dead workers,
+which hold no result) is not compared.
 
 This is how a rerun is checked against the original: one worker against several, a
 resumed study against an uninterrupted one (`hpsearch trials --compare OTHER`).
@@ -13,7 +14,7 @@ import math
 from typing import Any
 
 import pandas as pd
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 COMPARED = ("state", "params", "value", "intermediate_values", "epochs_run")
 
@@ -37,11 +38,16 @@ def _same(a: Any, b: Any) -> bool:
     return a == b and type(a) is type(b)
 
 
+def _by_place(trials: list[FrozenTrial]) -> dict[int, dict[str, Any]]:
+    return {
+        t.user_attrs.get("slot", t.number): _fields(t) for t in trials if t.state != TrialState.FAIL
+    }
+
+
 def differences(ours: list[FrozenTrial], theirs: list[FrozenTrial]) -> pd.DataFrame:
-    """One row per trial number and field that differ (a trial only one study has is a
-    row of its own): number, field, here, there. Empty when the studies agree."""
-    here = {t.number: _fields(t) for t in ours}
-    there = {t.number: _fields(t) for t in theirs}
+    """One row per trial (slot or number) and field that differ (a trial only one study
+    has is a row of its own): number, field, here, there. Empty when they agree."""
+    here, there = _by_place(ours), _by_place(theirs)
     rows = []
     for number in sorted(here.keys() | there.keys()):
         if number not in there or number not in here:

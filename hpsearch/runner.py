@@ -31,6 +31,7 @@ from hpsearch.spec import StudySpec, from_dict
 from hpsearch.stop import Interrupted, graceful_stop
 from hpsearch.storage import (
     HEARTBEAT_SECONDS,
+    MAX_RETRY,
     StorageUnavailable,
     close_connections,
     display_url,
@@ -93,7 +94,9 @@ def run(
     retry_for = spec.search.retry_for if retry_for is None else retry_for
     sampler, pruner = make_sampler(spec), make_pruner(spec)
     split = prepare(spec)
-    storage = open_storage(spec.storage, heartbeat=heartbeat, retry_for=retry_for)
+    storage = open_storage(
+        spec.storage, heartbeat=heartbeat, retry_for=retry_for, max_retry=max_retry(spec)
+    )
     study = open_study(spec, storage, sampler, pruner)
     start = len(study.get_trials(deepcopy=False))
     study.sampler = make_sampler(spec, 0, start, stream)  # spec.seed itself for a new study
@@ -131,6 +134,12 @@ def run(
     return RunResult(study, before, count_finished(study))
 
 
+def max_retry(spec: StudySpec) -> int | None:
+    """How often a dead worker's trial is queued again: until it finishes, in a
+    reproducible search, which cannot go on without it."""
+    return None if spec.search.reproducible else MAX_RETRY
+
+
 def _best_value(study: optuna.Study) -> float | None:
     """For the progress bar, polled while workers train: one query, not every trial."""
     try:
@@ -147,10 +156,15 @@ def _run_here(
     on_progress: Callable[[int, float | None], None] | None,
 ) -> bool:
     """Trials in this process; True when a signal stopped them."""
+    from threadpoolctl import threadpool_limits
+
     callbacks = []
     if on_progress is not None:
         callbacks.append(lambda s, _trial: on_progress(count_finished(s), _best_value(s)))
-    with graceful_stop() as stop:
+    # A reproducible trial trains on one BLAS thread here too, as in worker processes:
+    # two threads sum in another order, and its numbers would depend on --workers.
+    threads = 1 if spec.search.reproducible else None
+    with graceful_stop() as stop, threadpool_limits(limits=threads):
         retry_until_stopped(study, stop)
         objective = make_objective(spec, stop, split)
         work(study, objective, spec.search.n_trials, deadline, callbacks)
@@ -259,7 +273,11 @@ def _worker_main(plan: WorkerPlan, worker: int, claim: Any, errors: Any) -> None
             if os.getppid() != parent:  # the parent died before prctl took effect
                 return
             storage = open_storage(
-                spec.storage, heartbeat=plan.heartbeat, checked=True, retry_for=plan.retry_for
+                spec.storage,
+                heartbeat=plan.heartbeat,
+                checked=True,
+                retry_for=plan.retry_for,
+                max_retry=max_retry(spec),
             )
             study = optuna.load_study(
                 study_name=spec.name,

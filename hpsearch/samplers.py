@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from hpsearch.lagged import LaggedPruner, LaggedSampler
 from hpsearch.pruning import ParallelMedianPruner
 from hpsearch.spec import Choice, IntRange, SpecError, StudySpec
 
@@ -74,12 +75,21 @@ def make_sampler(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return samplers[search.sampler](seed=seed, **options)
+            sampler = samplers[search.sampler](seed=seed, **options)
     except (TypeError, ValueError) as exc:
         raise SpecError(
             f"{spec.source}: search.sampler_options: {search.sampler} sampler rejects "
             f"{options}: {exc}"
         ) from None
+    if search.reproducible:  # a fresh one per trial, seeded by its slot
+        if search.sampler == "tpe":  # it is shown no running trial to lie about
+            options["constant_liar"] = False
+        return LaggedSampler(
+            lambda slot_seed: samplers[search.sampler](seed=slot_seed, **options),
+            spec.seed,
+            search.lag,
+        )
+    return sampler
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
@@ -95,11 +105,14 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
         ),
     }
     try:
-        return pruners[search.pruner](**options)
+        pruner = pruners[search.pruner](**options)
     except (TypeError, ValueError) as exc:
         raise SpecError(
             f"{spec.source}: search.pruner_options: {search.pruner} pruner rejects {options}: {exc}"
         ) from None
+    if search.reproducible and search.pruner != "none":  # plain Optuna: nothing runs beside
+        return LaggedPruner(optuna.pruners.MedianPruner(**options), search.lag)
+    return pruner
 
 
 def _require(module: str, message: str) -> None:

@@ -121,6 +121,8 @@ def open_study(
     study.set_user_attr("round", spec.round)
     study.set_user_attr("parent", spec.parent)
     study.set_user_attr("ranges", spec.to_dict()["search"]["params"])
+    if spec.search.reproducible:  # for optuna-dashboard's study page and `hpsearch trials`
+        study.set_user_attr("reproducible", {"lag": spec.search.lag})
     record = data_record(spec)
     if record is not None:
         study.set_user_attr("data", record)

@@ -17,6 +17,7 @@ from optuna.storages import fail_stale_trials
 from optuna.trial import FrozenTrial
 
 from hpsearch.budget import Budget, BudgetFilled, WithinBudget
+from hpsearch.lagged import Gate
 from hpsearch.objective import Objective
 from hpsearch.stop import Interrupted
 from hpsearch.storage import (
@@ -57,7 +58,9 @@ def work(
     fail_stale_trials with the storage's retry callback), and this worker may run it.
     """
     stop = objective.stop
-    guarded = WithinBudget(objective, n_trials, claim or threading.Lock())
+    search = objective.spec.search
+    gate = Gate(n_trials, search.lag, stop, deadline) if search.reproducible else None
+    guarded = WithinBudget(objective, n_trials, claim or threading.Lock(), gate)
     poll, next_stale_check = POLL_SECONDS[0], 0.0
     while not stop.requested() and (deadline is None or time.time() < deadline):
         guarded.acquire()

@@ -311,3 +311,48 @@ def test_a_worker_does_not_wait_for_a_running_trial_without_heartbeats(tmp_path)
     assert time.time() - start < 30
     assert f"trial(s) {orphan.number} RUNNING without heartbeats" in err
     assert [t.state for t in trials(storage)] == [TrialState.RUNNING]
+
+
+def test_a_reproducible_study_with_a_worker_killed_mid_trial_equals_the_uninterrupted_one(
+    tmp_path, capsys
+):
+    """Two workers, one SIGKILLed mid-trial: its trial is failed by the heartbeat and run
+    again in its slot by the other worker, which meanwhile waits for it (or gives way to
+    it), so the finished study equals one run by a single worker without a kill."""
+    from hpsearch.compare import differences
+
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(
+        SPEC.replace('sampler = "random"', 'sampler = "tpe"')
+        .replace('pruner = "none"', 'pruner = "median"')
+        .replace(
+            "start_at_defaults = true", "start_at_defaults = true\nreproducible = true\nlag = 2"
+        )
+    )
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    assert main(["run", str(spec), "--storage", storage, "--study", "whole", "--no-progress"]) == 0
+    assert main(["submit", str(spec), "--storage", storage]) == 0
+    capsys.readouterr()
+    workers = [
+        hpsearch("worker", "--storage", storage, "--study", "tiny", "--heartbeat", str(HEARTBEAT))
+        for _ in range(2)
+    ]
+    try:
+        killed_trial, pid = frozen_mid_trial(workers, storage)
+        victim = next(w for w in workers if w.pid == pid)
+        victim.kill()
+        victim.wait(timeout=10)
+        survivor = next(w for w in workers if w is not victim)
+        os.kill(survivor.pid, signal.SIGCONT)
+        _, err = survivor.communicate(timeout=300)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    assert survivor.returncode == 0, err
+    killed = trials(storage)
+    assert killed[killed_trial].state == TrialState.FAIL
+    again = [t for t in killed if t.system_attrs.get("failed_trial") == killed_trial]
+    assert again and again[-1].state.is_finished() and again[-1].state != TrialState.FAIL
+    found = differences(trials(storage, "whole"), killed)
+    assert found.empty, found

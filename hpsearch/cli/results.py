@@ -155,8 +155,9 @@ def _compare(study: optuna.Study, other: optuna.Study) -> int:
     found = differences(ours, theirs)
     names = f"{study.study_name!r} and {other.study_name!r}"
     if found.empty:
+        compared = sum(t.state.name != "FAIL" for t in ours)  # FAIL trials hold no result
         print(
-            f"{names} agree: {len(ours)} trials with the same state, parameters, value and "
+            f"{names} agree: {compared} trials with the same state, parameters, value and "
             "curve to the last digit, and epochs run"
         )
         return 0

@@ -57,6 +57,7 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--seed", type=int, help="seed of the split, sampler and trials")
     run.add_argument("--timeout", type=float, help="stop starting trials after SECONDS")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_reproducible_option(run)
     add_heartbeat_option(run)
     add_retry_option(run)
     add_code_option(run, "; the spec file's folder is always one")
@@ -97,6 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         n_trials=args.trials,
         epochs=args.epochs,
         timeout=args.timeout,
+        reproducible=args.reproducible or None,
     )
     folder = args.spec.parent if args.spec is not None else DEFAULT_SPEC.parent
     trust_code_options(args, spec, folder)
@@ -175,8 +177,20 @@ def add_submit_parser(commands: argparse._SubParsersAction) -> None:
     submit.add_argument("--storage", help=f"database URL (default: the spec's, {DEFAULT_STORAGE})")
     submit.add_argument("--study", help="study name (default: the spec's name)")
     submit.add_argument("--trials", type=int, help="total finished trials wanted")
+    add_reproducible_option(submit)
     add_code_option(submit, "; the spec file's folder is always one")
     submit.set_defaults(handler=_submit)
+
+
+def add_reproducible_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reproducible",
+        action="store_true",
+        help=(
+            "the same trials and numbers with any number of workers: trial n learns from "
+            "trials n - lag and earlier (search.lag, default 8), waiting for them if need be"
+        ),
+    )
 
 
 def _submit(args: argparse.Namespace) -> int:
@@ -185,7 +199,10 @@ def _submit(args: argparse.Namespace) -> int:
 
     quiet_optuna()
     spec = load_spec(args.spec).with_overrides(
-        name=args.study, storage=args.storage, n_trials=args.trials
+        name=args.study,
+        storage=args.storage,
+        n_trials=args.trials,
+        reproducible=args.reproducible or None,
     )
     trust_code_options(args, spec, args.spec.parent)
     study, budget = submit(spec)

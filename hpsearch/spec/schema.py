@@ -235,10 +235,12 @@ class StudySpec:
         between runs; a reproducible search may not become a free one, or change its
         lag, half-way (its trials would no longer repeat)."""
         raw = self.to_dict()
-        kept = ("params", "reproducible", "lag")
-        return {key: raw[key] for key in ("seed", "data", "model", "training")} | {
-            key: raw["search"][key] for key in kept if key in raw["search"]
-        }
+        search = self.search
+        experiment = {key: raw[key] for key in ("seed", "data", "model", "training")}
+        experiment["params"] = raw["search"]["params"]
+        if search.reproducible:  # absent from a free search's, as before
+            experiment["reproducible"] = f"lag {search.lag}"
+        return experiment
 
     def with_overrides(
         self,

@@ -31,6 +31,7 @@ from hpsearch.storage.sqlite_files import StorageError, reading
 from hpsearch.storage.urls import (
     GRACE_FACTOR,
     HEARTBEAT_SECONDS,
+    MAX_RETRY,
     display_url,
     open_storage,
     sqlite_path,
@@ -40,6 +41,7 @@ __all__ = [
     "DEFAULT_RETRY_SECONDS",
     "GRACE_FACTOR",
     "HEARTBEAT_SECONDS",
+    "MAX_RETRY",
     "OPTIMIZE_LOGGER",
     "RDB_LOGGER",
     "SharedRDBStorage",

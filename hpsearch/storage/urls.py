@@ -71,6 +71,7 @@ def open_storage(
     heartbeat: int | None = HEARTBEAT_SECONDS,
     checked: bool = False,
     retry_for: float | None = None,
+    max_retry: int | None = MAX_RETRY,
 ) -> optuna.storages.BaseStorage:
     """An Optuna storage for `url`, or a StorageError saying what is wrong with it.
 
@@ -80,7 +81,9 @@ def open_storage(
     exist and their schema version was checked, so a worker skips all three.
     `retry_for`: seconds for which a database that cannot be reached is retried, once
     opened (None: the spec's default; a URL that cannot be opened at all fails at once:
-    it is more often a typo than an outage).
+    it is more often a typo than an outage). `max_retry`: how many times a dead
+    worker's trial is queued again (None: until it finishes; a reproducible search
+    cannot go on without it).
     """
     if url.startswith(JOURNAL_PREFIX):
         return _open_journal(Path(url[len(JOURNAL_PREFIX) :]))
@@ -107,7 +110,7 @@ def open_storage(
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             beats = {}
             if heartbeat is not None:
-                retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+                retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
                 beats = {
                     "heartbeat_interval": heartbeat,
                     "grace_period": GRACE_FACTOR * heartbeat,
