@@ -83,7 +83,9 @@ def study_run(
             "bench: the workers ran trials outside the replayed ones; the scaling figure "
             "would compare different searches"
         )
-    epochs = sum(t.user_attrs.get("epochs_run", 0) for t in done)
+    # Finished trials only: a reproducible search runs a stopped trial again in its slot.
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    epochs = sum(t.user_attrs.get("epochs_run", 0) for t in done if t.state in finished)
     ends: dict[str, datetime] = {}
     for t in done:
         worker = t.user_attrs.get("worker", "")
