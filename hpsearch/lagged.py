@@ -12,9 +12,9 @@ carries over; its training draws are seeded by the slot as well.
 
 Slots and trial numbers agree until a trial has to run again (its worker died, was
 stopped, or gave way; see below). Its repeat, a new trial with a new number, keeps the
-slot (and the parameters) of the trial it repeats, Optuna's `failed_trial` convention
-of RetryFailedTrialCallback saying which; later trials' slots skip the repeats, and the
-trials refused for a full budget. Warm-start copies of a parent round take the first
+slot (and the parameters) of the trial it repeats (`retried_trial_number` of Optuna's
+RetryHeartbeatStaleTrialCallback says which); later trials' slots skip the repeats, and
+the trials refused for a full budget. Warm-start copies of a parent round take the first
 slots and are shown to every trial; start points are trials like any other.
 
 A trial that needs a slot whose trial is queued but not started gives way: it ends
@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.storages import RetryFailedTrialCallback, fail_stale_trials
+from optuna.storages import RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.budget import NOT_RUN, BudgetFilled
@@ -56,7 +56,7 @@ def slots(trials: Sequence[FrozenTrial]) -> dict[int, int]:
     with warnings.catch_warnings():  # retried_trial_number is "experimental"
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         for trial in sorted(trials, key=lambda t: t.number):
-            original = RetryFailedTrialCallback.retried_trial_number(trial)
+            original = RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
             if original is not None:
                 skipped += 1
                 if original in found:
@@ -142,8 +142,11 @@ class Gate:
 
     def _repeat(self, trial: optuna.Trial, reason: str) -> None:
         """Queue the trial to run again in its slot, with its parameters so far;
-        `failed_trial` (Optuna's RetryFailedTrialCallback's) names the slot's first
+        `failed_trial` (Optuna's RetryHeartbeatStaleTrialCallback's) names the slot's first
         trial, as Optuna's own retries of dead workers' trials do."""
+        running = trial.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if all(t.number != trial.number for t in running):
+            return  # failed as stale while its worker stood still: Optuna queued it again
         original, history = self._first.get(trial.number, (trial.number, []))
         trial.set_user_attr("stop_reason", reason)
         trial.study.add_trial(

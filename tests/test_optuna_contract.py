@@ -1,6 +1,7 @@
-"""Contracts with Optuna's private names that hpsearch reads (all in hpsearch.storage.fast_rdb;
-the fast storage's own contract is in test_fast_rdb.py):
-each fails loudly here, not slowly in a study, when an Optuna release changes them."""
+"""Contracts with Optuna's private names that hpsearch reads (all in
+hpsearch.storage.fast_rdb; the fast storage's own contract is in test_fast_rdb.py), and
+with the public behaviours the reproducible search relies on (hpsearch.lagged): each
+fails loudly here, not slowly in a study, when an Optuna release changes them."""
 
 import importlib
 
@@ -42,3 +43,44 @@ def test_a_studys_storage_and_heartbeat_interval_are_read_back(tmp_path):
     assert heartbeat_interval(study) == 2
     silent = optuna.load_study(study_name="h", storage=optuna.storages.RDBStorage(url))
     assert heartbeat_interval(silent) is None
+
+
+# What the reproducible search (hpsearch.lagged) relies on, with public names only.
+
+
+def test_relative_sampling_waits_for_the_first_suggest_not_ask():
+    """The lag gate runs inside the objective, after `ask`: a sampler that sampled at
+    `ask` would wait there, before the trial can fail cleanly."""
+    calls = []
+
+    class Recording(optuna.samplers.RandomSampler):
+        def infer_relative_search_space(self, study, trial):
+            calls.append(trial.number)
+            return super().infer_relative_search_space(study, trial)
+
+    study = optuna.create_study(sampler=Recording(seed=0))
+    trial = study.ask()
+    assert calls == []
+    trial.suggest_float("x", 0.0, 1.0)
+    assert calls == [0]
+
+
+def test_optunas_own_retry_and_hpsearchs_repeat_name_the_slots_first_trial():
+    import warnings
+
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+    from optuna.trial import TrialState
+
+    from hpsearch.lagged import slots
+
+    study = optuna.create_study()
+    first = study.ask()
+    first.suggest_float("x", 0.0, 1.0)
+    study.tell(first, state=TrialState.FAIL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        RetryHeartbeatStaleTrialCallback(max_retry=None)(study, study.trials[0])
+        retry = study.trials[1]
+        assert RetryHeartbeatStaleTrialCallback.retried_trial_number(retry) == 0
+    assert retry.state == TrialState.WAITING and retry.params == first.params
+    assert slots(study.trials) == {0: 0, 1: 0}
