@@ -1,33 +1,41 @@
 """Reproducible parallel search: a trial's parameters, pruning and numbers depend on the
 spec and the seed alone, not on how many workers run it, where, or how fast.
 
-With free parallel workers, what a trial is sampled from depends on which other trials
-happened to finish first. Here every trial has a *slot*, its place in the search, and
-the trial in slot s is sampled from, and pruned against, only the trials of slots below
-s - lag, finished: the same set however the trials were spread over workers. A worker
-whose trial needs a slot that is still running waits for it (the lag is what lets
-workers run side by side without waiting: with lag L, up to L + 1 trials run at once).
-The sampler is a fresh one seeded by (seed, slot), so nothing a worker drew before
-carries over; its training draws are seeded by the slot as well.
+With free parallel workers, what a trial is sampled from and judged against depends on
+which other trials happened to be ahead. Here every trial has a *slot*, its place in the
+search, and what it sees is fixed by the slot:
+
+- Sampling: the trial in slot s is sampled from the finished trials of the slots below
+  s - lag (and a parent round's copies), by a fresh sampler seeded by (seed, slot). It
+  waits for those trials when they still run; the lag is what lets workers run side by
+  side without waiting (up to lag + 1 trials at once).
+- Pruning, at epoch e: it is judged against the values at epoch e of every earlier slot
+  that reached epoch e, waiting until each earlier slot has reached it or ended. That is
+  nearly what one worker's median pruner sees (a trial pruned at e counts at e too,
+  being known by then), so pruning is not weakened by the lag, and workers move through
+  the epochs side by side.
+- Its training draws are seeded by the slot.
 
 Slots and trial numbers agree until a trial has to run again (its worker died, was
 stopped, or gave way; see below). Its repeat, a new trial with a new number, keeps the
 slot (and the parameters) of the trial it repeats (`retried_trial_number` of Optuna's
 RetryHeartbeatStaleTrialCallback says which); later trials' slots skip the repeats, and
 the trials refused for a full budget. Warm-start copies of a parent round take the first
-slots and are shown to every trial; start points are trials like any other.
+slots and are shown to every trial (and judged against by none, as in hpsearch.pruning);
+start points are trials like any other.
 
 A trial that needs a slot whose trial is queued but not started gives way: it ends
-(FAIL) before sampling anything, with a repeat of itself queued after the one it needs,
-so a lone worker cannot wait on a trial only it could run.
+(FAIL) with a repeat of itself queued after the one it needs, so a lone worker cannot
+wait on a trial only it could run.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -36,11 +44,12 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.budget import NOT_RUN, BudgetFilled
+from hpsearch.pruning import CompletedTrialsView
 from hpsearch.stop import StopRequest
 from hpsearch.storage import heartbeat_interval
 
 SHOWN = (TrialState.COMPLETE, TrialState.PRUNED)
-POLL_SECONDS = (0.02, 0.5)  # a waiting worker reads the trials again, less and less often
+POLL_SECONDS = (0.005, 0.5)  # a waiting worker reads again, less and less often
 STALE_CHECK_SECONDS = 1.0
 
 
@@ -74,28 +83,50 @@ def slot_seed(seed: int, slot: int) -> int:
 
 @dataclass
 class Snapshot:
-    """What the trial in `slot` learns from: the finished trials of the slots below
-    `slot - lag` and the copies of a parent round, in slot order."""
+    """A trial's place: its slot, and the study's trials as last read (the trials of
+    earlier slots only ever gain results, so what they say stays true)."""
 
     number: int
     slot: int
-    shown: list[FrozenTrial]
+    lag: int
+    trials: list[FrozenTrial]
+    gate: Gate
     direction: optuna.study.StudyDirection
-    _studies: dict[bool, optuna.Study] = field(default_factory=dict)
+    _shown: optuna.Study | None = None
 
-    def study(self, judged: bool = False) -> optuna.Study:
-        """The shown trials as a study in memory, for the sampler (or, `judged`, the
-        round's own trials, for the pruner: a parent's copies are not judged against;
-        see hpsearch.pruning)."""
-        if judged not in self._studies:
-            made = optuna.create_study(
+    def by_slot(self) -> dict[int, list[FrozenTrial]]:
+        grouped: dict[int, list[FrozenTrial]] = {}
+        for trial in self.trials:
+            slot = self.gate.slots.get(trial.number)
+            if slot is not None:
+                grouped.setdefault(slot, []).append(trial)
+        return grouped
+
+    def shown(self) -> optuna.Study:
+        """What the sampler sees, as a study in memory: the finished trials of the slots
+        below slot - lag, and the copies of a parent round, in slot order."""
+        if self._shown is None:
+            first: list[FrozenTrial] = []
+            for slot, trials in sorted(self.by_slot().items()):
+                done = [t for t in trials if t.state in SHOWN]
+                if done and (slot < self.slot - self.lag or "copied_from" in done[0].user_attrs):
+                    first.append(done[0])
+            self._shown = optuna.create_study(
                 storage=optuna.storages.InMemoryStorage(), direction=self.direction
             )
-            made.add_trials(
-                [t for t in self.shown if not (judged and "copied_from" in t.user_attrs)]
+            self._shown.add_trials(  # what a sampler reads (TPE ranks pruned trials by
+                [  # their last reported value); the user attrs' curves would cost copies
+                    optuna.trial.create_trial(
+                        state=t.state,
+                        value=t.value,
+                        params=t.params,
+                        distributions=t.distributions,
+                        intermediate_values=t.intermediate_values,
+                    )
+                    for t in first
+                ]
             )
-            self._studies[judged] = made
-        return self._studies[judged]
+        return self._shown
 
 
 _current: dict[tuple[str, int], Snapshot] = {}  # this process's trial's, by (study, number)
@@ -104,21 +135,24 @@ _current: dict[tuple[str, int], Snapshot] = {}  # this process's trial's, by (st
 @dataclass
 class Gate:
     """Admits a trial of a reproducible study: gives it its slot, refuses it when the
-    slots are all taken, and waits until the slots it learns from are finished."""
+    slots are all taken, and waits until the slots it learns from are finished; then
+    waits, at each epoch, for the earlier slots to reach it."""
 
     n_trials: int
     lag: int
     stop: StopRequest = field(default_factory=StopRequest)
     deadline: float | None = None
+    slots: dict[int, int] = field(default_factory=dict)  # of the trials last read
     # trial number -> (the first trial of its slot, the trials of the slot before it)
     _first: dict[int, tuple[int, list[int]]] = field(default_factory=dict)
+    _latest: Snapshot | None = None  # the newest read while the running trial was pruned
 
     def run(self, trial: optuna.Trial, objective: Callable[[optuna.Trial], float]) -> float:
         """The objective on the admitted trial. A trial that does not end (stopped,
         failed, or giving way) is queued again to run in its slot."""
         study = trial.study
         try:
-            snapshot = self.wait(study, trial.number)
+            taken = self.admit(study, trial.number)
         except GiveWay as error:
             self._repeat(trial, str(error))
             raise
@@ -128,10 +162,10 @@ class Gate:
         except BaseException:
             self._repeat(trial, "stopped while it waited")
             raise
-        trial.set_user_attr("slot", snapshot.slot)
-        trial.set_user_attr("seed_trial", snapshot.slot)  # its training draws
+        trial.set_user_attr("slot", taken.slot)
+        trial.set_user_attr("seed_trial", taken.slot)  # its training draws
         _current.clear()
-        _current[study.study_name, trial.number] = snapshot
+        _current[study.study_name, trial.number] = taken
         try:
             return objective(trial)
         except optuna.TrialPruned:
@@ -140,10 +174,97 @@ class Gate:
             self._repeat(trial, f"{type(error).__name__}: {error}"[:200])
             raise
 
+    def admit(self, study: optuna.Study, number: int) -> Snapshot:
+        """The trial's snapshot, once the slots below slot - lag are finished."""
+
+        def admitted(taken: Snapshot) -> tuple[list[int], int | None]:
+            if number not in self.slots:  # raced: created past another machine's last
+                raise BudgetFilled(f"{NOT_RUN} the study's slots were taken by other workers")
+            copies = sum(1 for t in taken.trials if "copied_from" in t.user_attrs)
+            if taken.slot >= copies + self.n_trials:
+                raise BudgetFilled(
+                    f"{NOT_RUN} the study's {self.n_trials} trials were taken by other workers"
+                )
+            return _unresolved(taken.by_slot(), range(taken.slot - self.lag), _finished)
+
+        return self._until(study, number, None, admitted)
+
+    def reached(self, study: optuna.Study, taken: Snapshot, step: int) -> list[float]:
+        """The values at `step` of every earlier slot that reached it (copies aside),
+        once each earlier slot has reached it or ended."""
+
+        def at_step(trials: Sequence[FrozenTrial]) -> bool:
+            return any(step in t.intermediate_values or t.state in SHOWN for t in trials)
+
+        def all_reached(taken: Snapshot) -> tuple[list[int], int | None]:
+            grouped = taken.by_slot()
+            own = [k for k in range(taken.slot) if not _copied(grouped.get(k, []))]
+            return _unresolved(grouped, own, at_step)
+
+        latest = self._latest if self._latest and self._latest.number == taken.number else taken
+        self._latest = taken = self._until(study, taken.number, latest, all_reached)
+        values = []
+        for slot, trials in taken.by_slot().items():
+            if slot < taken.slot and not _copied(trials):
+                reported = [
+                    t.intermediate_values[step] for t in trials if step in t.intermediate_values
+                ]
+                values += reported[:1]
+        return values
+
+    def _until(
+        self,
+        study: optuna.Study,
+        number: int,
+        taken: Snapshot | None,
+        pending: Callable[[Snapshot], tuple[list[int], int | None]],
+    ) -> Snapshot:
+        """Read the study until `pending` finds no slot to wait for (starting from what
+        `taken` read, when given). A slot whose trial is queued and not running is not
+        waited for: this trial gives way to it. Dead workers' trials are failed (and
+        queued again) on the way; a stop or the run's deadline ends the wait."""
+        poll, next_stale_check = POLL_SECONDS[0], 0.0
+        fresh = taken is None
+        taken = taken or self._read(study, number)
+        while True:
+            waiting_for, queued = pending(taken)
+            if queued is not None:
+                raise GiveWay(f"gave way to queued trial {queued}, which it needs; it runs again")
+            if not waiting_for:
+                return taken
+            if fresh:
+                self.stop.check(f"while trial {number} waited for slot(s) {waiting_for[:3]}")
+                if self.deadline is not None and time.time() >= self.deadline:
+                    raise GiveWay("the run's time was up while it waited; it runs again")
+                if time.monotonic() >= next_stale_check and heartbeat_interval(study) is not None:
+                    fail_stale_trials(study)  # a dead worker's trial is failed and queued again
+                    next_stale_check = time.monotonic() + STALE_CHECK_SECONDS
+                self.stop.wait(poll)
+                poll = min(1.5 * poll, POLL_SECONDS[1])
+            taken, fresh = self._refresh(study, taken, waiting_for), True
+
+    def _read(self, study: optuna.Study, number: int) -> Snapshot:
+        trials = study.get_trials(deepcopy=False)
+        self.slots = slots(trials)
+        self._remember_first(trials, number)
+        slot = self.slots.get(number, -1)
+        return Snapshot(number, slot, self.lag, trials, self, study.direction)
+
+    def _refresh(self, study: optuna.Study, taken: Snapshot, waiting_for: list[int]) -> Snapshot:
+        """The running trials read again, when every slot waited for runs (a few rows,
+        not the whole study: at every epoch of a trial that follows another, this is
+        what is read); else the whole study."""
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if {self.slots.get(t.number) for t in running} >= set(waiting_for):
+            newer = {t.number: t for t in running}
+            trials = [newer.get(t.number, t) for t in taken.trials]
+            return Snapshot(taken.number, taken.slot, self.lag, trials, self, taken.direction)
+        return self._read(study, taken.number)
+
     def _repeat(self, trial: optuna.Trial, reason: str) -> None:
         """Queue the trial to run again in its slot, with its parameters so far;
-        `failed_trial` (Optuna's RetryHeartbeatStaleTrialCallback's) names the slot's first
-        trial, as Optuna's own retries of dead workers' trials do."""
+        `failed_trial` (Optuna's RetryHeartbeatStaleTrialCallback's) names the slot's
+        first trial, as Optuna's own retries of dead workers' trials do."""
         running = trial.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if all(t.number != trial.number for t in running):
             return  # failed as stale while its worker stood still: Optuna queued it again
@@ -159,36 +280,6 @@ class Gate:
             )
         )
 
-    def wait(self, study: optuna.Study, number: int) -> Snapshot:
-        poll, next_stale_check = POLL_SECONDS[0], 0.0
-        while True:
-            trials = study.get_trials(deepcopy=False)
-            found = slots(trials)
-            self._remember_first(trials, number)
-            if number not in found:  # raced: created past another machine's last trial
-                raise BudgetFilled(f"{NOT_RUN} the study's slots were taken by other workers")
-            slot = found[number]
-            copies = sum(1 for t in trials if "copied_from" in t.user_attrs)
-            if slot >= copies + self.n_trials:
-                raise BudgetFilled(
-                    f"{NOT_RUN} the study's {self.n_trials} trials were taken by other workers"
-                )
-            pending, queued = _pending(trials, found, slot - self.lag)
-            if queued is not None:
-                raise GiveWay(
-                    f"gave way to queued trial {queued}, which it learns from; it runs again"
-                )
-            if not pending:
-                return _snapshot(study, trials, found, number, slot, self.lag)
-            self.stop.check(f"while trial {number} waited for trial(s) {pending[:3]}")
-            if self.deadline is not None and time.time() >= self.deadline:
-                raise GiveWay("the run's time was up while it waited; it runs again")
-            if time.monotonic() >= next_stale_check and heartbeat_interval(study) is not None:
-                fail_stale_trials(study)  # a dead worker's trial is failed and queued again
-                next_stale_check = time.monotonic() + STALE_CHECK_SECONDS
-            self.stop.wait(poll)
-            poll = min(1.5 * poll, POLL_SECONDS[1])
-
     def _remember_first(self, trials: Sequence[FrozenTrial], number: int) -> None:
         if number in self._first:
             return
@@ -200,44 +291,27 @@ class Gate:
         )
 
 
-def _pending(
-    trials: Sequence[FrozenTrial], found: dict[int, int], below: int
+def _finished(trials: Sequence[FrozenTrial]) -> bool:
+    return any(t.state in SHOWN for t in trials)
+
+
+def _copied(trials: Sequence[FrozenTrial]) -> bool:
+    return any("copied_from" in t.user_attrs for t in trials)
+
+
+def _unresolved(
+    grouped: dict[int, list[FrozenTrial]],
+    needed: Iterable[int],
+    resolved: Callable[[Sequence[FrozenTrial]], bool],
 ) -> tuple[list[int], int | None]:
-    """The trials still to finish of the slots below `below`, and the number of a queued
-    one of them if one is queued and none of its slot runs."""
-    done: set[int] = set()
-    live: dict[int, list[FrozenTrial]] = {}
-    for trial in trials:
-        slot = found.get(trial.number)
-        if slot is None or slot >= below:
-            continue
-        if trial.state in SHOWN:
-            done.add(slot)
-        else:
-            live.setdefault(slot, []).append(trial)
-    pending = [slot for slot in range(max(below, 0)) if slot not in done]
+    """The needed slots whose trials are not `resolved` yet, and the number of a queued
+    trial among them if one of those slots is queued and not running."""
+    pending = [slot for slot in needed if not resolved(grouped.get(slot, []))]
     for slot in pending:
-        states = {t.state for t in live.get(slot, [])}
+        states = {t.state for t in grouped.get(slot, [])}
         if TrialState.WAITING in states and TrialState.RUNNING not in states:
-            return pending, min(t.number for t in live[slot] if t.state == TrialState.WAITING)
+            return pending, min(t.number for t in grouped[slot] if t.state == TrialState.WAITING)
     return pending, None
-
-
-def _snapshot(
-    study: optuna.Study,
-    trials: Sequence[FrozenTrial],
-    found: dict[int, int],
-    number: int,
-    slot: int,
-    lag: int,
-) -> Snapshot:
-    first: dict[int, FrozenTrial] = {}
-    for trial in trials:
-        s = found.get(trial.number)
-        shown = s is not None and (s < slot - lag or "copied_from" in trial.user_attrs)
-        if shown and trial.state in SHOWN and s not in first:
-            first[s] = trial
-    return Snapshot(number, slot, [first[s] for s in sorted(first)], study.direction)
 
 
 def snapshot(study: optuna.Study, number: int, lag: int) -> Snapshot:
@@ -246,7 +320,7 @@ def snapshot(study: optuna.Study, number: int, lag: int) -> Snapshot:
     relative parameters at `ask` do)."""
     taken = _current.get((study.study_name, number))
     if taken is None:
-        taken = Gate(n_trials=2**62, lag=lag).wait(study, number)
+        taken = Gate(n_trials=2**62, lag=lag).admit(study, number)
     return taken
 
 
@@ -264,7 +338,7 @@ class LaggedSampler(optuna.samplers.BaseSampler):
         taken = snapshot(study, trial.number, self.lag)
         if self._number != trial.number or self._inner is None:
             self._number, self._inner = trial.number, self.make(slot_seed(self.seed, taken.slot))
-        return self._inner, taken.study()
+        return self._inner, taken.shown()
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
@@ -286,10 +360,17 @@ class LaggedSampler(optuna.samplers.BaseSampler):
 
 
 class LaggedPruner(optuna.pruners.BasePruner):
-    """Judges each trial against its snapshot's own (not copied) trials."""
+    """Optuna's median pruner, judging a trial at an epoch against the values every
+    earlier slot (copies aside) reported at that epoch, once all have reached it."""
 
     def __init__(self, inner: optuna.pruners.BasePruner, lag: int) -> None:
         self.inner, self.lag = inner, lag
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        return self.inner.prune(snapshot(study, trial.number, self.lag).study(judged=True), trial)
+        step = trial.last_step
+        if step is None:
+            return False
+        taken = snapshot(study, trial.number, self.lag)
+        values = taken.gate.reached(study, taken, step)
+        judged = [SimpleNamespace(intermediate_values={step: value}) for value in values]
+        return self.inner.prune(CompletedTrialsView(study, judged), trial)

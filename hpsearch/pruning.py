@@ -34,7 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch.storage import count_live_trials, running_curves, startup_trials
 
 
-class _CompletedTrialsView:
+class CompletedTrialsView:
     """The study, except that its completed trials are the ones given."""
 
     def __init__(self, study: optuna.Study, completed: list[Any]) -> None:
@@ -73,4 +73,4 @@ class ParallelMedianPruner(optuna.pruners.BasePruner):
         if len(self._completed) >= self.startup and counts.get(TrialState.RUNNING.name, 0) > 1:
             running = running_curves(study, other_than=trial.number)
             judged = judged + [SimpleNamespace(intermediate_values=c) for c in running]
-        return self.pruner.prune(_CompletedTrialsView(study, judged), trial)
+        return self.pruner.prune(CompletedTrialsView(study, judged), trial)

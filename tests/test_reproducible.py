@@ -20,8 +20,11 @@ from tests.helpers import TINY
 from tests.test_dying_workers import hpsearch, trials, wait_for
 
 N_TRIALS = 16
-SPEC = TINY.format(n_trials=N_TRIALS, sampler="tpe", pruner="median").replace(
-    "start_at_defaults = true", "start_at_defaults = true\nreproducible = true\nlag = 4"
+SPEC = (
+    TINY.format(n_trials=N_TRIALS, sampler="tpe", pruner="median")
+    .replace("start_at_defaults = true", "start_at_defaults = true\nreproducible = true\nlag = 4")
+    # Trials long enough that the second of two workers started at once still finds some.
+    .replace("hidden_sizes = [32, 32]", "hidden_sizes = [200, 200]")
 )
 
 
