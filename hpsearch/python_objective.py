@@ -153,7 +153,9 @@ class PythonObjective:
         set_user_attrs(
             trial, {"seed_trial": seed_trial, "worker": worker_name(), "entry": spec.model.entry}
         )
-        config = Config.of(spec, values, trial.number)
+        # A reproducible search's function is told the slot: what it seeds from it repeats.
+        place = seed_trial if spec.search.reproducible else trial.number
+        config = Config.of(spec, values, place)
         split = self.split
         curves = Curves()
         raised: list[BaseException] = []  # what `report` raised, should the function swallow it
