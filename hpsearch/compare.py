@@ -39,9 +39,15 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _by_place(trials: list[FrozenTrial]) -> dict[int, dict[str, Any]]:
-    return {
-        t.user_attrs.get("slot", t.number): _fields(t) for t in trials if t.state != TrialState.FAIL
-    }
+    """Trials by slot; by number in a free search, and a round's copies of its parent's
+    trials (they come first, and their slots were the parent's)."""
+    return {_place(t): _fields(t) for t in trials if t.state != TrialState.FAIL}
+
+
+def _place(trial: FrozenTrial) -> int:
+    if "copied_from" in trial.user_attrs:
+        return trial.number
+    return trial.user_attrs.get("slot", trial.number)
 
 
 def differences(ours: list[FrozenTrial], theirs: list[FrozenTrial]) -> pd.DataFrame:

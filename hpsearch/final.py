@@ -71,7 +71,9 @@ def final(study_name: str, storage_url: str, trial_number: int | None = None) ->
             raise StudyError(f"study {study_name!r} has no completed trial {trial_number}")
     if not candidates:
         raise StudyError(f"study {study_name!r} has no completed trial to evaluate")
-    best = max(candidates, key=lambda t: t.value)
+    # Ties go to the earliest trial: by slot in a reproducible search, whose numbers
+    # differ between runs that hold the same trials.
+    best = max(candidates, key=lambda t: (t.value, -t.user_attrs.get("slot", t.number)))
     seed_trial = best.user_attrs.get("seed_trial", best.number)
     if spec.model.kind == "python":
         return _final_python(study, spec, best, seed_trial)
@@ -136,6 +138,7 @@ def _final_python(
 ) -> FinalResult:
     """A python entry's one call on the test split (`config.final`), stored as the
     study's `test_score`."""
-    score, train_examples, reported = final_score(spec, best.params, best.number, seed_trial)
+    place = seed_trial if spec.search.reproducible else best.number  # its config.trial
+    score, train_examples, reported = final_score(spec, best.params, place, seed_trial)
     extra = {"reported": reported, "entry": spec.model.entry}
     return _stored(study, spec, best, score, train_examples, "score", **extra)

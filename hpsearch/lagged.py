@@ -31,6 +31,7 @@ wait on a trial only it could run.
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -51,6 +52,9 @@ from hpsearch.storage import heartbeat_interval
 SHOWN = (TrialState.COMPLETE, TrialState.PRUNED)
 POLL_SECONDS = (0.005, 0.5)  # a waiting worker reads again, less and less often
 STALE_CHECK_SECONDS = 1.0
+UNSEEN_SECONDS = 30.0  # waiting this long without heartbeats to tell, a worker says so
+
+logger = logging.getLogger(__name__)
 
 
 class GiveWay(BudgetFilled):
@@ -143,8 +147,9 @@ class Gate:
     stop: StopRequest = field(default_factory=StopRequest)
     deadline: float | None = None
     slots: dict[int, int] = field(default_factory=dict)  # of the trials last read
-    # trial number -> (the first trial of its slot, the trials of the slot before it)
-    _first: dict[int, tuple[int, list[int]]] = field(default_factory=dict)
+    # trial number -> (the first trial of its slot, the slot's trials before it, the
+    # parameters it was queued with)
+    _first: dict[int, tuple[int, list[int], dict[str, Any]]] = field(default_factory=dict)
     _latest: Snapshot | None = None  # the newest read while the running trial was pruned
 
     def run(self, trial: optuna.Trial, objective: Callable[[optuna.Trial], float]) -> float:
@@ -185,7 +190,15 @@ class Gate:
                 raise BudgetFilled(
                     f"{NOT_RUN} the study's {self.n_trials} trials were taken by other workers"
                 )
-            return _unresolved(taken.by_slot(), range(taken.slot - self.lag), _finished)
+            grouped = taken.by_slot()
+            twins = [t for t in grouped.get(taken.slot, []) if t.number != number]
+            done = [t.number for t in twins if t.state in SHOWN]
+            if done:  # queued twice (a worker died as it queued it again): run once
+                raise BudgetFilled(f"{NOT_RUN} its slot {taken.slot} ran as trial {done[0]}")
+            waiting_for, queued = _unresolved(grouped, range(taken.slot - self.lag), _finished)
+            if any(t.state == TrialState.RUNNING for t in twins):
+                waiting_for.append(taken.slot)  # it may finish, or fail and leave it to us
+            return waiting_for, queued
 
         return self._until(study, number, None, admitted)
 
@@ -224,6 +237,7 @@ class Gate:
         waited for: this trial gives way to it. Dead workers' trials are failed (and
         queued again) on the way; a stop or the run's deadline ends the wait."""
         poll, next_stale_check = POLL_SECONDS[0], 0.0
+        started, warned = time.monotonic(), False
         fresh = taken is None
         taken = taken or self._read(study, number)
         while True:
@@ -236,8 +250,19 @@ class Gate:
                 self.stop.check(f"while trial {number} waited for slot(s) {waiting_for[:3]}")
                 if self.deadline is not None and time.time() >= self.deadline:
                     raise GiveWay("the run's time was up while it waited; it runs again")
-                if time.monotonic() >= next_stale_check and heartbeat_interval(study) is not None:
-                    fail_stale_trials(study)  # a dead worker's trial is failed and queued again
+                if time.monotonic() >= next_stale_check:
+                    if heartbeat_interval(study) is not None:
+                        fail_stale_trials(study)  # a dead worker's trial is queued again
+                    elif time.monotonic() - started > UNSEEN_SECONDS and not warned:
+                        warned = True
+                        logger.warning(
+                            "study %r: trial %d waits for slot(s) %s, running on a storage "
+                            "without heartbeats: if a worker died, nothing ends its trial; "
+                            "use SQLite or PostgreSQL for a reproducible search",
+                            study.study_name,
+                            number,
+                            ", ".join(map(str, waiting_for[:3])),
+                        )
                     next_stale_check = time.monotonic() + STALE_CHECK_SECONDS
                 self.stop.wait(poll)
                 poll = min(1.5 * poll, POLL_SECONDS[1])
@@ -255,7 +280,8 @@ class Gate:
         not the whole study: at every epoch of a trial that follows another, this is
         what is read); else the whole study."""
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if {self.slots.get(t.number) for t in running} >= set(waiting_for):
+        others = {self.slots.get(t.number) for t in running if t.number != taken.number}
+        if others >= set(waiting_for):
             newer = {t.number: t for t in running}
             trials = [newer.get(t.number, t) for t in taken.trials]
             return Snapshot(taken.number, taken.slot, self.lag, trials, self, taken.direction)
@@ -268,7 +294,7 @@ class Gate:
         running = trial.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if all(t.number != trial.number for t in running):
             return  # failed as stale while its worker stood still: Optuna queued it again
-        original, history = self._first.get(trial.number, (trial.number, []))
+        original, history, fixed = self._first.get(trial.number, (trial.number, [], {}))
         trial.set_user_attr("stop_reason", reason)
         trial.study.add_trial(
             optuna.trial.create_trial(
@@ -276,7 +302,8 @@ class Gate:
                 params=trial.params,
                 distributions=trial.distributions,
                 user_attrs={k: v for k, v in trial.user_attrs.items() if k != "stop_reason"},
-                system_attrs={"failed_trial": original, "retry_history": [*history, trial.number]},
+                system_attrs={"failed_trial": original, "retry_history": [*history, trial.number]}
+                | ({"fixed_params": fixed} if fixed else {}),  # a start point's, not yet asked
             )
         )
 
@@ -288,6 +315,7 @@ class Gate:
         self._first[number] = (
             mine.system_attrs.get("failed_trial", number),
             list(mine.system_attrs.get("retry_history", [])),
+            dict(mine.system_attrs.get("fixed_params", {})),
         )
 
 
@@ -363,12 +391,12 @@ class LaggedPruner(optuna.pruners.BasePruner):
     """Optuna's median pruner, judging a trial at an epoch against the values every
     earlier slot (copies aside) reported at that epoch, once all have reached it."""
 
-    def __init__(self, inner: optuna.pruners.BasePruner, lag: int) -> None:
-        self.inner, self.lag = inner, lag
+    def __init__(self, inner: optuna.pruners.BasePruner, lag: int, warmup: int = 0) -> None:
+        self.inner, self.lag, self.warmup = inner, lag, warmup
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         step = trial.last_step
-        if step is None:
+        if step is None or step < self.warmup:  # nothing to wait for: no pruning yet
             return False
         taken = snapshot(study, trial.number, self.lag)
         values = taken.gate.reached(study, taken, step)

@@ -111,7 +111,8 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
             f"{spec.source}: search.pruner_options: {search.pruner} pruner rejects {options}: {exc}"
         ) from None
     if search.reproducible and search.pruner != "none":  # plain Optuna: nothing runs beside
-        return LaggedPruner(optuna.pruners.MedianPruner(**options), search.lag)
+        median = optuna.pruners.MedianPruner(**options)
+        return LaggedPruner(median, search.lag, warmup=options.get("n_warmup_steps", 0))
     return pruner
 
 

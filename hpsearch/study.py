@@ -268,7 +268,9 @@ def warm_start(study: optuna.Study, parent: optuna.Study, spec: StudySpec) -> in
             params={name: trial.params[name] for name in params},
             distributions=dists,
             intermediate_values=trial.intermediate_values,
-            user_attrs=trial.user_attrs | {"copied_from": f"{parent.study_name}#{trial.number}"},
+            # Not its slot in the parent: this study's slots are its own (hpsearch.lagged).
+            user_attrs={k: v for k, v in trial.user_attrs.items() if k != "slot"}
+            | {"copied_from": f"{parent.study_name}#{trial.number}"},
         )
         for trial in parent.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if set(params) <= set(trial.params)

@@ -54,3 +54,28 @@ def test_differences_name_each_field_and_trials_only_one_study_has():
         [2, "trial"],
     ]
     assert differences(ours, ours).empty  # NaN curves and other workers agree
+
+
+def test_a_rounds_copies_are_compared_by_number_not_by_their_parents_slot():
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from hpsearch.compare import differences
+
+    def trial(number, value, **attrs):
+        made = create_trial(
+            state=TrialState.COMPLETE,
+            value=value,
+            params={"lr": 0.1},
+            distributions={"lr": FloatDistribution(1e-3, 1.0, log=True)},
+            user_attrs=attrs,
+        )
+        made.number = number
+        return made
+
+    # Copies of two different parents (slots 2 and 3 there), then the same own trials.
+    ours = [trial(0, 0.5, slot=2, copied_from="p#2"), trial(1, 0.6, slot=3, copied_from="p#3")]
+    theirs = [trial(0, 0.1, slot=2, copied_from="q#2"), trial(1, 0.2, slot=3, copied_from="q#3")]
+    own = [trial(2, 0.7, slot=2), trial(3, 0.8, slot=3)]
+    found = differences(ours + own, theirs + own)
+    assert found[["number", "field"]].values.tolist() == [[0, "value"], [1, "value"]]

@@ -13,6 +13,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from hpsearch import spec as spec_module
+from hpsearch.budget import BudgetFilled
 from hpsearch.cli import main
 from hpsearch.compare import differences
 from hpsearch.lagged import Gate, GiveWay, slots
@@ -167,3 +168,32 @@ def test_a_lag_without_reproducible_is_refused(tmp_path):
     path.write_text(SPEC.replace("reproducible = true\n", ""))
     with pytest.raises(spec_module.SpecError, match="search.lag: only applies with reproducible"):
         spec_module.load(path)
+
+
+def test_a_start_point_that_gives_way_runs_again_at_the_start_point():
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(_trial(0, TrialState.FAIL))  # slot 0, its worker died
+    study.enqueue_trial({"lr": 0.1})  # slot 1: a start point, queued with its value
+    start = study.ask()
+    assert start.number == 1
+    study.add_trial(_trial(2, TrialState.WAITING, system_attrs={"failed_trial": 0}))
+    with pytest.raises(GiveWay, match="gave way to queued trial 2"):
+        Gate(n_trials=10, lag=0).run(start, lambda _trial: 1.0)
+    study.tell(start, state=TrialState.FAIL)
+    study.tell(study.ask(), 0.5)  # trial 2, slot 0
+    again = study.ask()
+    assert again.number == 3
+    assert again.suggest_float("lr", 1e-3, 1.0, log=True) == 0.1
+    assert slots(study.get_trials(deepcopy=False)) == {0: 0, 1: 1, 2: 0, 3: 1}
+
+
+def test_a_slot_queued_twice_runs_once():
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(_trial(0, TrialState.FAIL))
+    study.add_trial(_trial(1, TrialState.COMPLETE, system_attrs={"failed_trial": 0}))
+    study.add_trial(_trial(2, TrialState.WAITING, system_attrs={"failed_trial": 0}))
+    twin = study.ask()
+    assert twin.number == 2
+    with pytest.raises(BudgetFilled, match="not run: its slot 0 ran as trial 1"):
+        Gate(n_trials=10, lag=0).run(twin, lambda _trial: 1.0)
+    assert twin.user_attrs["stop_reason"].startswith("not run:")
