@@ -1,55 +1,23 @@
-"""Reproducible parallel search: a trial's parameters, pruning and numbers depend on the
-spec and the seed alone, not on how many workers run it, where, or how fast.
-
-With free parallel workers, what a trial is sampled from and judged against depends on
-which other trials happened to be ahead. Here every trial has a *slot*, its place in the
-search, and what it sees is fixed by the slot:
-
-- Sampling: the trial in slot s is sampled from the finished trials of the slots below
-  s - lag (and a parent round's copies), by a fresh sampler seeded by (seed, slot). It
-  waits for those trials when they still run; the lag is what lets workers run side by
-  side without waiting (up to lag + 1 trials at once).
-- Pruning, at epoch e: it is judged against the values at epoch e of every earlier slot
-  that reached epoch e, waiting until each earlier slot has reached it or ended. That is
-  nearly what one worker's median pruner sees (a trial pruned at e counts at e too,
-  being known by then), so pruning is not weakened by the lag, and workers move through
-  the epochs side by side.
-- Its training draws are seeded by the slot.
-
-Slots and trial numbers agree until a trial has to run again (its worker died, was
-stopped, or gave way; see below). Its repeat, a new trial with a new number, keeps the
-slot (and the parameters) of the trial it repeats (`retried_trial_number` of Optuna's
-RetryHeartbeatStaleTrialCallback says which); later trials' slots skip the repeats, and
-the trials refused for a full budget. Warm-start copies of a parent round take the first
-slots and are shown to every trial (and judged against by none, as in hpsearch.pruning);
-start points are trials like any other.
-
-A trial that needs a slot whose trial is queued but not started gives way: it ends
-(FAIL) with a repeat of itself queued after the one it needs, so a lone worker cannot
-wait on a trial only it could run.
-"""
+"""The gate a reproducible search's trial passes: its slot, its snapshot, and the waits
+(at its start, for the slots it learns from; at each epoch, for the earlier slots)."""
 
 from __future__ import annotations
 
 import logging
 import time
-import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import optuna
-from optuna.storages import RetryHeartbeatStaleTrialCallback, fail_stale_trials
+from optuna.storages import fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.budget import NOT_RUN, BudgetFilled
-from hpsearch.pruning import CompletedTrialsView
+from hpsearch.lagged.slots import SHOWN, Snapshot, copied, finished, slots, unresolved
 from hpsearch.stop import StopRequest
 from hpsearch.storage import heartbeat_interval
 
-SHOWN = (TrialState.COMPLETE, TrialState.PRUNED)
 POLL_SECONDS = (0.005, 0.5)  # a waiting worker reads again, less and less often
 STALE_CHECK_SECONDS = 1.0
 UNSEEN_SECONDS = 30.0  # waiting this long without heartbeats to tell, a worker says so
@@ -59,78 +27,6 @@ logger = logging.getLogger(__name__)
 
 class GiveWay(BudgetFilled):
     """Raised in a trial that needs a queued trial first: it ends, and runs again later."""
-
-
-def slots(trials: Sequence[FrozenTrial]) -> dict[int, int]:
-    """Trial number -> slot. A repeat has the slot of the trial it repeats; a trial
-    refused for a full budget has none."""
-    found: dict[int, int] = {}
-    skipped = 0
-    with warnings.catch_warnings():  # retried_trial_number is "experimental"
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        for trial in sorted(trials, key=lambda t: t.number):
-            original = RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
-            if original is not None:
-                skipped += 1
-                if original in found:
-                    found[trial.number] = found[original]
-            elif str(trial.user_attrs.get("stop_reason", "")).startswith(NOT_RUN):
-                skipped += 1
-            else:
-                found[trial.number] = trial.number - skipped
-    return found
-
-
-def slot_seed(seed: int, slot: int) -> int:
-    return int(np.random.SeedSequence([seed, slot]).generate_state(1)[0])
-
-
-@dataclass
-class Snapshot:
-    """A trial's place: its slot, and the study's trials as last read (the trials of
-    earlier slots only ever gain results, so what they say stays true)."""
-
-    number: int
-    slot: int
-    lag: int
-    trials: list[FrozenTrial]
-    gate: Gate
-    direction: optuna.study.StudyDirection
-    _shown: optuna.Study | None = None
-
-    def by_slot(self) -> dict[int, list[FrozenTrial]]:
-        grouped: dict[int, list[FrozenTrial]] = {}
-        for trial in self.trials:
-            slot = self.gate.slots.get(trial.number)
-            if slot is not None:
-                grouped.setdefault(slot, []).append(trial)
-        return grouped
-
-    def shown(self) -> optuna.Study:
-        """What the sampler sees, as a study in memory: the finished trials of the slots
-        below slot - lag, and the copies of a parent round, in slot order."""
-        if self._shown is None:
-            first: list[FrozenTrial] = []
-            for slot, trials in sorted(self.by_slot().items()):
-                done = [t for t in trials if t.state in SHOWN]
-                if done and (slot < self.slot - self.lag or "copied_from" in done[0].user_attrs):
-                    first.append(done[0])
-            self._shown = optuna.create_study(
-                storage=optuna.storages.InMemoryStorage(), direction=self.direction
-            )
-            self._shown.add_trials(  # what a sampler reads (TPE ranks pruned trials by
-                [  # their last reported value); the user attrs' curves would cost copies
-                    optuna.trial.create_trial(
-                        state=t.state,
-                        value=t.value,
-                        params=t.params,
-                        distributions=t.distributions,
-                        intermediate_values=t.intermediate_values,
-                    )
-                    for t in first
-                ]
-            )
-        return self._shown
 
 
 _current: dict[tuple[str, int], Snapshot] = {}  # this process's trial's, by (study, number)
@@ -195,7 +91,7 @@ class Gate:
             done = [t.number for t in twins if t.state in SHOWN]
             if done:  # queued twice (a worker died as it queued it again): run once
                 raise BudgetFilled(f"{NOT_RUN} its slot {taken.slot} ran as trial {done[0]}")
-            waiting_for, queued = _unresolved(grouped, range(taken.slot - self.lag), _finished)
+            waiting_for, queued = unresolved(grouped, range(taken.slot - self.lag), finished)
             if any(t.state == TrialState.RUNNING for t in twins):
                 waiting_for.append(taken.slot)  # it may finish, or fail and leave it to us
             return waiting_for, queued
@@ -211,14 +107,14 @@ class Gate:
 
         def all_reached(taken: Snapshot) -> tuple[list[int], int | None]:
             grouped = taken.by_slot()
-            own = [k for k in range(taken.slot) if not _copied(grouped.get(k, []))]
-            return _unresolved(grouped, own, at_step)
+            own = [k for k in range(taken.slot) if not copied(grouped.get(k, []))]
+            return unresolved(grouped, own, at_step)
 
         latest = self._latest if self._latest and self._latest.number == taken.number else taken
         self._latest = taken = self._until(study, taken.number, latest, all_reached)
         values = []
         for slot, trials in taken.by_slot().items():
-            if slot < taken.slot and not _copied(trials):
+            if slot < taken.slot and not copied(trials):
                 reported = [
                     t.intermediate_values[step] for t in trials if step in t.intermediate_values
                 ]
@@ -319,29 +215,6 @@ class Gate:
         )
 
 
-def _finished(trials: Sequence[FrozenTrial]) -> bool:
-    return any(t.state in SHOWN for t in trials)
-
-
-def _copied(trials: Sequence[FrozenTrial]) -> bool:
-    return any("copied_from" in t.user_attrs for t in trials)
-
-
-def _unresolved(
-    grouped: dict[int, list[FrozenTrial]],
-    needed: Iterable[int],
-    resolved: Callable[[Sequence[FrozenTrial]], bool],
-) -> tuple[list[int], int | None]:
-    """The needed slots whose trials are not `resolved` yet, and the number of a queued
-    trial among them if one of those slots is queued and not running."""
-    pending = [slot for slot in needed if not resolved(grouped.get(slot, []))]
-    for slot in pending:
-        states = {t.state for t in grouped.get(slot, [])}
-        if TrialState.WAITING in states and TrialState.RUNNING not in states:
-            return pending, min(t.number for t in grouped[slot] if t.state == TrialState.WAITING)
-    return pending, None
-
-
 def snapshot(study: optuna.Study, number: int, lag: int) -> Snapshot:
     """The snapshot the gate took for trial `number` (taken here, waiting without a
     stop, when the sampler runs before the gate, as Optuna releases that sample
@@ -350,55 +223,3 @@ def snapshot(study: optuna.Study, number: int, lag: int) -> Snapshot:
     if taken is None:
         taken = Gate(n_trials=2**62, lag=lag).admit(study, number)
     return taken
-
-
-class LaggedSampler(optuna.samplers.BaseSampler):
-    """Samples each trial with a fresh sampler seeded by its slot, from its snapshot."""
-
-    def __init__(self, make: Callable[[int], optuna.samplers.BaseSampler], seed: int, lag: int):
-        self.make, self.seed, self.lag = make, seed, lag
-        self._number: int | None = None
-        self._inner: optuna.samplers.BaseSampler | None = None
-
-    def _for(
-        self, study: optuna.Study, trial: FrozenTrial
-    ) -> tuple[optuna.samplers.BaseSampler, optuna.Study]:
-        taken = snapshot(study, trial.number, self.lag)
-        if self._number != trial.number or self._inner is None:
-            self._number, self._inner = trial.number, self.make(slot_seed(self.seed, taken.slot))
-        return self._inner, taken.shown()
-
-    def infer_relative_search_space(
-        self, study: optuna.Study, trial: FrozenTrial
-    ) -> dict[str, Any]:
-        inner, shown = self._for(study, trial)
-        return inner.infer_relative_search_space(shown, trial)
-
-    def sample_relative(
-        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, Any]
-    ) -> dict[str, Any]:
-        inner, shown = self._for(study, trial)
-        return inner.sample_relative(shown, trial, search_space)
-
-    def sample_independent(
-        self, study: optuna.Study, trial: FrozenTrial, name: str, distribution: Any
-    ) -> Any:
-        inner, shown = self._for(study, trial)
-        return inner.sample_independent(shown, trial, name, distribution)
-
-
-class LaggedPruner(optuna.pruners.BasePruner):
-    """Optuna's median pruner, judging a trial at an epoch against the values every
-    earlier slot (copies aside) reported at that epoch, once all have reached it."""
-
-    def __init__(self, inner: optuna.pruners.BasePruner, lag: int, warmup: int = 0) -> None:
-        self.inner, self.lag, self.warmup = inner, lag, warmup
-
-    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        step = trial.last_step
-        if step is None or step < self.warmup:  # nothing to wait for: no pruning yet
-            return False
-        taken = snapshot(study, trial.number, self.lag)
-        values = taken.gate.reached(study, taken, step)
-        judged = [SimpleNamespace(intermediate_values={step: value}) for value in values]
-        return self.inner.prune(CompletedTrialsView(study, judged), trial)
