@@ -81,7 +81,7 @@ def make_sampler(
             f"{spec.source}: search.sampler_options: {search.sampler} sampler rejects "
             f"{options}: {exc}"
         ) from None
-    if search.reproducible:  # a fresh one per trial, seeded by its slot
+    if search.reproducible:  # a fresh one per trial, seeded by its slot (made above: checked)
         if search.sampler == "tpe":  # it is shown no running trial to lie about
             options["constant_liar"] = False
         return LaggedSampler(
@@ -110,7 +110,7 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
         raise SpecError(
             f"{spec.source}: search.pruner_options: {search.pruner} pruner rejects {options}: {exc}"
         ) from None
-    if search.reproducible and search.pruner != "none":  # plain Optuna: nothing runs beside
+    if search.reproducible and search.pruner != "none":  # Optuna's own, on what the slot fixes
         median = optuna.pruners.MedianPruner(**options)
         return LaggedPruner(median, search.lag, warmup=options.get("n_warmup_steps", 0))
     return pruner

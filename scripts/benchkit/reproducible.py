@@ -1,5 +1,6 @@
-"""The reproducible parallel search (the spec's `search.reproducible`: trial n learns
-only from trials n - lag and earlier) beside the free one: the default study searched
+"""The reproducible parallel search (the spec's `search.reproducible`: trial n is sampled
+from trials n - lag and earlier, and pruned at each epoch against every earlier trial's
+value there) beside the free one: the default study searched
 freely and reproducibly, with 1 and with 2 worker processes, each run in a fresh SQLite
 database and timed whole (`studies.study_run`, as the other study figures are).
 
