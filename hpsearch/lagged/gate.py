@@ -169,7 +169,7 @@ class Gate:
         self.slots = slots(trials)
         self._remember_first(trials, number)
         slot = self.slots.get(number, -1)
-        return Snapshot(number, slot, self.lag, trials, self, study.direction)
+        return Snapshot(number, slot, trials, self, study.direction)
 
     def _refresh(self, study: optuna.Study, taken: Snapshot, waiting_for: list[int]) -> Snapshot:
         """The running trials read again, when every slot waited for runs (a few rows,
@@ -180,7 +180,7 @@ class Gate:
         if others >= set(waiting_for):
             newer = {t.number: t for t in running}
             trials = [newer.get(t.number, t) for t in taken.trials]
-            return Snapshot(taken.number, taken.slot, self.lag, trials, self, taken.direction)
+            return Snapshot(taken.number, taken.slot, trials, self, taken.direction)
         return self._read(study, taken.number)
 
     def _repeat(self, trial: optuna.Trial, reason: str) -> None:

@@ -52,7 +52,6 @@ class Snapshot:
 
     number: int
     slot: int
-    lag: int
     trials: list[FrozenTrial]
     gate: Gate
     direction: optuna.study.StudyDirection
@@ -71,9 +70,10 @@ class Snapshot:
         below slot - lag, and the copies of a parent round, in slot order."""
         if self._shown is None:
             first: list[FrozenTrial] = []
+            below = self.slot - self.gate.lag
             for slot, trials in sorted(self.by_slot().items()):
                 done = [t for t in trials if t.state in SHOWN]
-                if done and (slot < self.slot - self.lag or "copied_from" in done[0].user_attrs):
+                if done and (slot < below or "copied_from" in done[0].user_attrs):
                     first.append(done[0])
             self._shown = optuna.create_study(
                 storage=optuna.storages.InMemoryStorage(), direction=self.direction
