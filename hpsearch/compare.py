@@ -16,6 +16,8 @@ from typing import Any
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch.lagged import place
+
 COMPARED = ("state", "params", "value", "intermediate_values", "epochs_run")
 
 
@@ -39,15 +41,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _by_place(trials: list[FrozenTrial]) -> dict[int, dict[str, Any]]:
-    """Trials by slot; by number in a free search, and a round's copies of its parent's
-    trials (they come first, and their slots were the parent's)."""
-    return {_place(t): _fields(t) for t in trials if t.state != TrialState.FAIL}
-
-
-def _place(trial: FrozenTrial) -> int:
-    if "copied_from" in trial.user_attrs:
-        return trial.number
-    return trial.user_attrs.get("slot", trial.number)
+    return {place(t): _fields(t) for t in trials if t.state != TrialState.FAIL}
 
 
 def differences(ours: list[FrozenTrial], theirs: list[FrozenTrial]) -> pd.DataFrame:

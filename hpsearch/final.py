@@ -13,6 +13,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.data import without_validation
+from hpsearch.lagged import place
 from hpsearch.objective import build, load_split, resolve, trial_rng
 from hpsearch.python_objective import final_score
 from hpsearch.spec import StudySpec
@@ -73,7 +74,7 @@ def final(study_name: str, storage_url: str, trial_number: int | None = None) ->
         raise StudyError(f"study {study_name!r} has no completed trial to evaluate")
     # Ties go to the earliest trial: by slot in a reproducible search, whose numbers
     # differ between runs that hold the same trials.
-    best = max(candidates, key=lambda t: (t.value, -t.user_attrs.get("slot", t.number)))
+    best = max(candidates, key=lambda t: (t.value, -place(t)))
     seed_trial = best.user_attrs.get("seed_trial", best.number)
     if spec.model.kind == "python":
         return _final_python(study, spec, best, seed_trial)

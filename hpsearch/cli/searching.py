@@ -187,8 +187,8 @@ def add_reproducible_option(parser: argparse.ArgumentParser) -> None:
         "--reproducible",
         action="store_true",
         help=(
-            "the same trials and numbers with any number of workers: trial n learns from "
-            "trials n - lag and earlier (search.lag, default 8), waiting for them if need be"
+            "the same trials and numbers with any number of workers: trial n is sampled "
+            "from trials n - lag and earlier (search.lag, default 8), waiting for them"
         ),
     )
 

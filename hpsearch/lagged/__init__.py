@@ -31,6 +31,6 @@ wait on a trial only it could run.
 
 from hpsearch.lagged.gate import Gate, GiveWay
 from hpsearch.lagged.search import LaggedPruner, LaggedSampler
-from hpsearch.lagged.slots import Snapshot, slots
+from hpsearch.lagged.slots import Snapshot, place, slots
 
-__all__ = ["Gate", "GiveWay", "LaggedPruner", "LaggedSampler", "Snapshot", "slots"]
+__all__ = ["Gate", "GiveWay", "LaggedPruner", "LaggedSampler", "Snapshot", "place", "slots"]

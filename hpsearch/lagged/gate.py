@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch.budget import NOT_RUN, BudgetFilled
 from hpsearch.lagged.slots import SHOWN, Snapshot, copied, finished, slots, unresolved
 from hpsearch.stop import StopRequest
-from hpsearch.storage import heartbeat_interval
+from hpsearch.storage import heartbeat_interval, set_user_attrs
 
 POLL_SECONDS = (0.005, 0.5)  # a waiting worker reads again, less and less often
 STALE_CHECK_SECONDS = 1.0
@@ -63,8 +63,7 @@ class Gate:
         except BaseException:
             self._repeat(trial, "stopped while it waited")
             raise
-        trial.set_user_attr("slot", taken.slot)
-        trial.set_user_attr("seed_trial", taken.slot)  # its training draws
+        set_user_attrs(trial, {"slot": taken.slot, "seed_trial": taken.slot})  # its draws too
         _current.clear()
         _current[study.study_name, trial.number] = taken
         try:

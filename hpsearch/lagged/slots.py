@@ -41,6 +41,14 @@ def slots(trials: Sequence[FrozenTrial]) -> dict[int, int]:
     return found
 
 
+def place(trial: FrozenTrial) -> int:
+    """Where a trial stands in its study's search: its slot, or its number (a free
+    search's trials, and a round's copies of its parent's, which come first)."""
+    if "copied_from" in trial.user_attrs:
+        return trial.number
+    return trial.user_attrs.get("slot", trial.number)
+
+
 def slot_seed(seed: int, slot: int) -> int:
     return int(np.random.SeedSequence([seed, slot]).generate_state(1)[0])
 

@@ -167,7 +167,7 @@ class SearchSpec:
     # every trainable region on some seeds of bench-search.
     start_at_defaults: bool = True
     # Trials whose parameters, pruning and numbers depend on the spec and seed alone,
-    # not on the workers (hpsearch.lagged): trial n learns only from trials n - lag and
+    # not on the workers (hpsearch.lagged): trial n is sampled from trials n - lag and
     # earlier, waiting for them when they still run.
     reproducible: bool = False
     lag: int = DEFAULT_LAG
