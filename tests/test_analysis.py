@@ -3,7 +3,7 @@ import math
 import numpy as np
 import optuna
 
-from hpsearch.analysis import curves_frame, trials_frame
+from hpsearch.analysis.frames import curves_frame, trials_frame
 
 
 def test_trials_frame_and_curves_frame_work_on_a_plain_optuna_study(tmp_path):

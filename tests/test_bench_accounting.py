@@ -116,7 +116,7 @@ def test_the_study_at_scale_runs_hpsearchs_whole_trial_and_charges_its_windows(t
     per trial; plain Optuna adds its trials to a copy."""
     import optuna
 
-    from hpsearch.objective import worker_name
+    from hpsearch.trials.network import worker_name
 
     study = SCRIPTS.parent / "studies" / "mnist_lr_wd_init.toml"
     database, early = tmp_path / "scale.db", tmp_path / "early.db"

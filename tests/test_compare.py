@@ -31,7 +31,7 @@ def test_differences_name_each_field_and_trials_only_one_study_has():
     from optuna.distributions import FloatDistribution
     from optuna.trial import TrialState, create_trial
 
-    from hpsearch.compare import differences
+    from hpsearch.analysis.compare import differences
 
     def trial(number, value, curve, lr=0.1):
         made = create_trial(
@@ -60,7 +60,7 @@ def test_a_rounds_copies_are_compared_by_number_not_by_their_parents_slot():
     from optuna.distributions import FloatDistribution
     from optuna.trial import TrialState, create_trial
 
-    from hpsearch.compare import differences
+    from hpsearch.analysis.compare import differences
 
     def trial(number, value, **attrs):
         made = create_trial(

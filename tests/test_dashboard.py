@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hpsearch.rounds import next_round, save_notes
-from hpsearch.runner import run
+from hpsearch.search.rounds import next_round, save_notes
+from hpsearch.search.runner import run
 from tests.helpers import tiny_spec
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ import pytest
 
 from hpsearch import data
 from hpsearch.data import load
-from hpsearch.data_idx import read_idx
+from hpsearch.data.idx import read_idx
 from hpsearch.errors import DataError
 
 

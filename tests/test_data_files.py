@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hpsearch import data_files
 from hpsearch.data import file_record, load
+from hpsearch.data import files as data_files
 from hpsearch.errors import DataError
 
 FRUIT = ("apple", "banana", "cherry")

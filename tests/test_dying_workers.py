@@ -319,7 +319,7 @@ def test_a_reproducible_study_with_a_worker_killed_mid_trial_equals_the_uninterr
     """Two workers, one SIGKILLed mid-trial: its trial is failed by the heartbeat and run
     again in its slot by the other worker, which meanwhile waits for it (or gives way to
     it), so the finished study equals one run by a single worker without a kill."""
-    from hpsearch.compare import differences
+    from hpsearch.analysis.compare import differences
 
     spec = tmp_path / "tiny.toml"
     spec.write_text(

@@ -17,7 +17,8 @@ from optuna.samplers import RandomSampler
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
-from hpsearch.runner import run
+from hpsearch.search.runner import run
+from hpsearch.search.study import open_study
 from hpsearch.storage import (
     SharedRDBStorage,
     count_live_trials,
@@ -36,7 +37,6 @@ from hpsearch.storage.fast_rdb import (
 )
 from hpsearch.storage.fast_rdb import storage as fast_storage
 from hpsearch.storage.version_gate import FAST_PATH_VARIABLE, PlainRDBStorage
-from hpsearch.study import open_study
 from tests.helpers import tiny_spec
 
 

@@ -10,9 +10,9 @@ import tomli_w
 from optuna.trial import TrialState
 
 from hpsearch import spec as spec_module
-from hpsearch.objective import Objective, init_problem, pinned_fraction
-from hpsearch.runner import run
+from hpsearch.search.runner import run
 from hpsearch.spec import FloatRange, InitHealth, SpecError, StudySpec
+from hpsearch.trials.network import Objective, init_problem, pinned_fraction
 from tests.helpers import tiny_spec
 
 ON = "[search.init_health]\nenabled = true\n"

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpsearch.narrowing import (
+from hpsearch.analysis.narrowing import (
     EXTENDED,
     NARROWED,
     NO_EVIDENCE,

@@ -4,9 +4,9 @@ import numpy as np
 import optuna
 import pytest
 
-from hpsearch import objective
-from hpsearch.objective import Objective, resolve
 from hpsearch.spec import FloatRange, StudySpec
+from hpsearch.trials import network as objective
+from hpsearch.trials.network import Objective, resolve
 from tests.helpers import tiny_spec
 
 

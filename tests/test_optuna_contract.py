@@ -1,6 +1,6 @@
 """Contracts with Optuna's private names that hpsearch reads (all in
 hpsearch.storage.fast_rdb; the fast storage's own contract is in test_fast_rdb.py), and
-with the public behaviours the reproducible search relies on (hpsearch.lagged): each
+with the public behaviours the reproducible search relies on (hpsearch.search.reproducible): each
 fails loudly here, not slowly in a study, when an Optuna release changes them."""
 
 import importlib
@@ -45,7 +45,7 @@ def test_a_studys_storage_and_heartbeat_interval_are_read_back(tmp_path):
     assert heartbeat_interval(silent) is None
 
 
-# What the reproducible search (hpsearch.lagged) relies on, with public names only.
+# What the reproducible search (hpsearch.search.reproducible) relies on, with public names only.
 
 
 def test_relative_sampling_waits_for_the_first_suggest_not_ask():
@@ -71,7 +71,7 @@ def test_optunas_own_retry_and_hpsearchs_repeat_name_the_slots_first_trial():
     from optuna.storages import RetryHeartbeatStaleTrialCallback
     from optuna.trial import TrialState
 
-    from hpsearch.lagged import slots
+    from hpsearch.search.reproducible import slots
 
     study = optuna.create_study()
     first = study.ask()

@@ -7,7 +7,7 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from hpsearch.pruning import ParallelMedianPruner
+from hpsearch.search.pruning import ParallelMedianPruner
 from hpsearch.storage import open_storage
 
 

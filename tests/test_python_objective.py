@@ -13,7 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.cli import main
-from hpsearch.entry import EntryError, load_entry, trust_code
+from hpsearch.trials.entry import EntryError, load_entry, trust_code
 
 # Softmax regression on the spec's data, trained by SGD; reports validation accuracy and
 # the training loss after every epoch. A learning rate near 1e-4 learns almost nothing in

@@ -13,10 +13,10 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from hpsearch import spec as spec_module
-from hpsearch.budget import BudgetFilled
+from hpsearch.analysis.compare import differences
 from hpsearch.cli import main
-from hpsearch.compare import differences
-from hpsearch.lagged import Gate, GiveWay, slots
+from hpsearch.search.budget import BudgetFilled
+from hpsearch.search.reproducible import Gate, GiveWay, slots
 from tests.helpers import TINY
 from tests.test_dying_workers import hpsearch, trials, wait_for
 

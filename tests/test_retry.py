@@ -175,7 +175,7 @@ def test_the_spec_sets_the_retry_limit_and_refuses_a_negative_one():
 def test_a_workers_study_lookups_keep_its_retry_limit(tmp_path, monkeypatch):
     """`hpsearch worker --retry-for 3s` holds between studies too, where it reads the
     stored specs, not only inside a run."""
-    from hpsearch import distributed, study
+    from hpsearch.search import distributed, study
     from tests.helpers import tiny_spec
 
     spec = tiny_spec(tmp_path, n_trials=1)

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 
 from hpsearch import spec as spec_module
-from hpsearch.budget import finished_trials
+from hpsearch.analysis.narrowing import NarrowingError
 from hpsearch.cli import main
-from hpsearch.narrowing import NarrowingError
-from hpsearch.rounds import next_round, round_name, run_rounds
-from hpsearch.runner import run
+from hpsearch.search.budget import finished_trials
+from hpsearch.search.rounds import next_round, round_name, run_rounds
+from hpsearch.search.runner import run
 from hpsearch.spec import SEARCHABLE
 from tests.helpers import tiny_spec
 
@@ -141,7 +141,7 @@ def test_narrowing_a_study_with_too_few_trials_keeps_every_range(tmp_path, capsy
 
 
 def test_narrowing_a_study_without_completed_trials_is_a_clear_error(tmp_path, capsys):
-    from hpsearch.distributed import submit
+    from hpsearch.search.distributed import submit
 
     spec = tiny_spec(tmp_path, n_trials=2)
     submit(spec)  # the study exists, with its start points queued and nothing finished

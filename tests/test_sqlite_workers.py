@@ -7,9 +7,9 @@ import threading
 import optuna
 from optuna.trial import TrialState
 
-from hpsearch.runner import run
+from hpsearch.search.runner import run
+from hpsearch.search.study import open_study
 from hpsearch.storage import open_storage
-from hpsearch.study import open_study
 from tests.helpers import tiny_spec
 
 
@@ -35,7 +35,7 @@ def test_workers_start_from_a_fork_server_while_another_thread_uses_sqlite(tmp_p
     forked while a thread of the parent was inside SQLite waited on one for ever. With
     other threads alive, workers come from a fork server instead, and still get the
     parent's data split and finish the study."""
-    from hpsearch import runner
+    from hpsearch.search import runner
 
     spec = tiny_spec(tmp_path, n_trials=8, start_at_defaults=False)
     study = open_study(spec, open_storage(spec.storage))

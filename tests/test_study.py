@@ -7,10 +7,10 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from hpsearch import spec as spec_module
-from hpsearch.final import final
-from hpsearch.runner import run
+from hpsearch.search.final import final
+from hpsearch.search.runner import run
+from hpsearch.search.study import StudyError
 from hpsearch.spec import SpecError
-from hpsearch.study import StudyError
 from tests.helpers import dump, tiny_spec
 
 ROOT_SPEC = spec_module.StudySpec()
@@ -89,7 +89,7 @@ def test_continuing_a_study_proposes_new_trials_not_the_first_runs_again(tmp_pat
 
 
 def test_workers_of_different_commands_get_different_streams():
-    from hpsearch.samplers import worker_seed
+    from hpsearch.search.samplers import worker_seed
 
     seeds = {worker_seed(0, w, s, m) for w in range(3) for s in (0, 7) for m in (0, 1, 2)}
     assert len(seeds) == 18 and worker_seed(5, 0) == 5
@@ -177,9 +177,9 @@ def test_final_whose_retraining_diverges_names_the_next_best_trials(tmp_path, mo
     accuracy stored, and the error crosses process boundaries (bench-search's pool)."""
     import pickle
 
-    from hpsearch import final as final_module
     from hpsearch.cli import main
-    from hpsearch.final import RetrainDiverged
+    from hpsearch.search import final as final_module
+    from hpsearch.search.final import RetrainDiverged
     from hpsearch.train import Diverged
 
     spec = tiny_spec(tmp_path, n_trials=6)
@@ -252,8 +252,8 @@ def test_a_new_study_starts_at_the_searched_parameters_own_defaults(tmp_path):
 
 
 def test_default_point_keeps_only_values_inside_the_searched_space():
+    from hpsearch.search.study import default_point
     from hpsearch.spec import Choice, FloatRange, IntRange, SearchSpec
-    from hpsearch.study import default_point
 
     search = SearchSpec(
         params={
@@ -269,8 +269,8 @@ def test_default_point_keeps_only_values_inside_the_searched_space():
 
 
 def test_start_points_try_lr_a_decade_either_side_where_the_range_allows():
+    from hpsearch.search.study import start_points
     from hpsearch.spec import FloatRange, SearchSpec
-    from hpsearch.study import start_points
 
     def points(low, high):
         search = SearchSpec(params={"lr": FloatRange(low, high, log=True)})
@@ -287,9 +287,9 @@ def test_optunas_failed_trial_traceback_is_kept_for_real_errors_only():
     line; Optuna's failed-trial log with a traceback is kept for everything else."""
     import logging
 
-    from hpsearch.budget import BudgetFilled
+    from hpsearch.search.budget import BudgetFilled
+    from hpsearch.search.work import quiet_optuna
     from hpsearch.storage import OPTIMIZE_LOGGER, StorageUnavailable
-    from hpsearch.work import quiet_optuna
 
     quiet_optuna()
     logger = logging.getLogger(OPTIMIZE_LOGGER)

@@ -94,7 +94,7 @@ class TrialBar:
         )
 
     def start(self, spec: StudySpec) -> None:
-        from hpsearch.study import value_name
+        from hpsearch.search.study import value_name
 
         self.value = value_name(spec, short=True)
         self.bar.reset(total=spec.search.n_trials)
@@ -137,7 +137,7 @@ def trust_code_options(
 ) -> None:
     """Let this process import entry points from the --code folders, and from the spec
     file's `folder` when the spec names a python entry."""
-    from hpsearch.entry import trust_code
+    from hpsearch.trials.entry import trust_code
 
     python = spec is not None and spec.model.kind == "python"
     trust_code([*args.code, *([folder] if python and folder is not None else [])])

@@ -43,10 +43,10 @@ def add_narrow_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _narrow(args: argparse.Namespace) -> int:
-    from hpsearch.rounds import next_round, save_notes, write_spec
-    from hpsearch.runner import run
-    from hpsearch.study import value_name
-    from hpsearch.work import quiet_optuna
+    from hpsearch.search.rounds import next_round, save_notes, write_spec
+    from hpsearch.search.runner import run
+    from hpsearch.search.study import value_name
+    from hpsearch.search.work import quiet_optuna
 
     quiet_optuna()
     following = next_round(

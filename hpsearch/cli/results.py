@@ -26,7 +26,7 @@ def report_table(study: optuna.Study, top: int = 10) -> str:
     if not complete:
         return "no completed trials"
     best = sorted(complete, key=lambda t: t.value, reverse=True)[:top]
-    from hpsearch.study import value_name
+    from hpsearch.search.study import value_name
 
     column = value_name(study, short=True)
     rows = [
@@ -72,7 +72,7 @@ def add_final_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _final(args: argparse.Namespace) -> int:
-    from hpsearch.final import final
+    from hpsearch.search.final import final
 
     trust_code_options(args)
     result = final(args.study, args.storage, args.trial)
@@ -120,9 +120,9 @@ def add_trials_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _trials(args: argparse.Namespace) -> int:
-    from hpsearch.analysis import trials_frame
+    from hpsearch.analysis.frames import trials_frame
+    from hpsearch.search.study import load_existing_study
     from hpsearch.storage import study_storage
-    from hpsearch.study import load_existing_study
 
     study = load_existing_study(args.study, args.storage)  # a clear error if missing
     if args.compare is not None:
@@ -149,7 +149,7 @@ def _trials(args: argparse.Namespace) -> int:
 def _compare(study: optuna.Study, other: optuna.Study) -> int:
     import pandas as pd
 
-    from hpsearch.compare import differences
+    from hpsearch.analysis.compare import differences
 
     ours, theirs = study.get_trials(deepcopy=False), other.get_trials(deepcopy=False)
     found = differences(ours, theirs)
@@ -180,7 +180,7 @@ def add_report_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from hpsearch.report import write_report
+    from hpsearch.analysis.report import write_report
 
     report = write_report(args.study, args.storage, args.out)
     for path in report.figures:

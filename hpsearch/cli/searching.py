@@ -84,9 +84,9 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from hpsearch.rounds import DEFAULT_TOLERANCE, run_rounds
-    from hpsearch.study import value_name
-    from hpsearch.work import quiet_optuna
+    from hpsearch.search.rounds import DEFAULT_TOLERANCE, run_rounds
+    from hpsearch.search.study import value_name
+    from hpsearch.search.work import quiet_optuna
 
     quiet_optuna()
     if args.rounds < 1:
@@ -194,8 +194,8 @@ def add_reproducible_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from hpsearch.distributed import submit
-    from hpsearch.work import quiet_optuna
+    from hpsearch.search.distributed import submit
+    from hpsearch.search.work import quiet_optuna
 
     quiet_optuna()
     spec = load_spec(args.spec).with_overrides(
@@ -254,9 +254,9 @@ def add_worker_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from hpsearch.distributed import work
-    from hpsearch.study import value_name
-    from hpsearch.work import quiet_optuna
+    from hpsearch.search.distributed import work
+    from hpsearch.search.study import value_name
+    from hpsearch.search.work import quiet_optuna
 
     quiet_optuna()
     trust_code_options(args)

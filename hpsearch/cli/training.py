@@ -80,8 +80,8 @@ def _train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from hpsearch.data import load
-    from hpsearch.objective import TrialConfig, build
     from hpsearch.train import fit
+    from hpsearch.trials.network import TrialConfig, build
 
     split = load(
         args.data,

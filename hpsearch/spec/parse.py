@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.data import BUILT_IN, DATASETS
-from hpsearch.data_files import file_kind
+from hpsearch.data.files import file_kind
 from hpsearch.spec.checks import Checker, SpecError
 from hpsearch.spec.schema import (
     DEFAULT_STORAGE,

@@ -75,7 +75,7 @@ NO_DATA = "none"  # a python entry's [data] when the spec has none: it loads its
 class ModelSpec:
     """hpsearch's MultiLayerNet (`kind = "multilayernet"`, the other keys its fixed
     settings), or a user's function (`kind = "python"`, `entry = "package.module:function"`,
-    its fixed values in `settings`); see `hpsearch.python_objective`."""
+    its fixed values in `settings`); see `hpsearch.trials.python`."""
 
     kind: str = "multilayernet"
     entry: str | None = None
@@ -167,7 +167,7 @@ class SearchSpec:
     # every trainable region on some seeds of bench-search.
     start_at_defaults: bool = True
     # Trials whose parameters, pruning and numbers depend on the spec and seed alone,
-    # not on the workers (hpsearch.lagged): trial n is sampled from trials n - lag and
+    # not on the workers (hpsearch.search.reproducible): trial n is sampled from trials n - lag and
     # earlier, waiting for them when they still run.
     reproducible: bool = False
     lag: int = DEFAULT_LAG

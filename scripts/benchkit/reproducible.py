@@ -10,7 +10,7 @@ takes seconds and this VM's speed drifts over such spans, so the four runs are
 repeated, in an order that reverses every repetition (free-1, reproducible-1,
 reproducible-2, free-2, then back), which puts the runs of each ratio side by side.
 Every reproducible run must hold the same trials as the first (1 and 2 workers, and
-one repetition against the next): `hpsearch.compare.differences` says whether they do.
+one repetition against the next): `hpsearch.analysis.compare.differences` says whether they do.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def lag() -> int:
 def reproducible_runs(trials: int, repetitions: int, folder: Path) -> Figures:
     """The four configurations, `repetitions` times each, alternating; their figures
     (medians, the runs behind them, ratios, whether the reproducible runs agree)."""
-    from hpsearch.compare import differences
+    from hpsearch.analysis.compare import differences
 
     runs: dict[str, list[StudyRun]] = {key(*config): [] for config in ORDER}
     reference = None  # the first reproducible run's trials

@@ -85,7 +85,7 @@ def _wall(arguments: list) -> float:
 
 
 def _frames(url: str, name: str) -> dict:
-    from hpsearch.analysis import curves_frame, trials_frame
+    from hpsearch.analysis.frames import curves_frame, trials_frame
 
     figures = {}
     for key, function in (("trials_frame", trials_frame), ("curves_frame", curves_frame)):

@@ -34,9 +34,9 @@ def synthetic_objective(spec: Any, stop: Any = None) -> Any:
     """hpsearch's objective with `train` replaced by a learning curve computed from the
     parameters (a peak on a log-scale ridge of lr and init scale, plus seeded noise);
     the same user attrs are written at the same moments."""
-    from hpsearch.objective import Objective
     from hpsearch.storage import set_user_attrs
     from hpsearch.train import History
+    from hpsearch.trials.network import Objective
 
     class Synthetic(Objective):
         def train(self, trial, config, rng, started, report):
@@ -67,10 +67,10 @@ def build(spec_path: str, database: str, trials: int, early_copy: str) -> dict[s
     the database is copied to `early_copy` when the first window ends."""
     from benchkit.trial_clock import PARTS, Clock, instrument
     from hpsearch import spec as spec_module
-    from hpsearch.samplers import make_pruner, make_sampler
+    from hpsearch.search.samplers import make_pruner, make_sampler
+    from hpsearch.search.study import open_study
+    from hpsearch.search.work import quiet_optuna, work
     from hpsearch.storage import HEARTBEAT_SECONDS, open_storage
-    from hpsearch.study import open_study
-    from hpsearch.work import quiet_optuna, work
 
     quiet_optuna()
     spec = spec_module.load(spec_path).with_overrides(
@@ -125,8 +125,8 @@ def plain(spec_path: str, database: str, trials: int) -> dict[str, Any]:
     """`trials` more trials on the study in `database` by plain Optuna; the mean time
     per trial and the study's size before."""
     from hpsearch import spec as spec_module
-    from hpsearch.objective import suggest, trial_rng
-    from hpsearch.samplers import make_sampler
+    from hpsearch.search.samplers import make_sampler
+    from hpsearch.trials.network import suggest, trial_rng
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = spec_module.load(spec_path)

@@ -53,11 +53,12 @@ def study_run(
     n-th of those parameter sets, as an earlier run did; with `reproducible`, the
     search is the spec's reproducible one. Returns the run and its trials in trial
     order."""
-    from hpsearch import runner, spec
-    from hpsearch.objective import load_split
+    from hpsearch import spec
+    from hpsearch.search import runner
+    from hpsearch.search.study import open_study
+    from hpsearch.search.work import quiet_optuna
     from hpsearch.storage import open_storage
-    from hpsearch.study import open_study
-    from hpsearch.work import quiet_optuna
+    from hpsearch.trials.network import load_split
 
     quiet_optuna()
     study_spec = spec.load(STUDY).with_overrides(
@@ -122,7 +123,7 @@ class ReplaySampler(optuna.samplers.BaseSampler):
 def replaying(runner: ModuleType, replay: list[dict] | None) -> Iterator[None]:
     """Workers made inside the block sample from `replay` (they fork from this process,
     which runs no other thread, so they inherit the replacement). The sampler factory is
-    replaced in hpsearch.runner, where the workers look it up; `study_run` checks that
+    replaced in hpsearch.search.runner, where the workers look it up; `study_run` checks that
     the trials did replay."""
     if replay is None:
         yield

@@ -107,11 +107,12 @@ def instrument(clock: Clock, spec: Any) -> None:
     """Charge every part of a worker's trial loop to `clock`."""
     import optuna
 
-    from hpsearch import budget, runner, train
+    from hpsearch import train
     from hpsearch.nn import MultiLayerNet
-    from hpsearch.objective import Objective
-    from hpsearch.samplers import make_pruner, make_sampler
+    from hpsearch.search import budget, runner
+    from hpsearch.search.samplers import make_pruner, make_sampler
     from hpsearch.storage.version_gate import rdb_storage_class
+    from hpsearch.trials.network import Objective
 
     clock.wrap(train, "_train_epoch", "training")
     clock.wrap(MultiLayerNet, "accuracy", "training")
@@ -138,9 +139,9 @@ def main(spec_path: str, database: str, trials: int) -> dict[str, Any]:
     from threadpoolctl import threadpool_limits
 
     from hpsearch import spec as spec_module
-    from hpsearch.objective import load_split
-    from hpsearch.runner import run
-    from hpsearch.work import quiet_optuna
+    from hpsearch.search.runner import run
+    from hpsearch.search.work import quiet_optuna
+    from hpsearch.trials.network import load_split
 
     quiet_optuna()
     spec = spec_module.load(spec_path).with_overrides(n_trials=trials)

@@ -18,7 +18,7 @@ ORACLE_RETRAINS = 6  # retraining seeds per configuration: half choose, half mea
 
 def _epochs_of(study) -> list[tuple[int, float | None, int]]:
     """(epochs run, value or None, trial number) of each finished trial run here."""
-    from hpsearch.budget import finished_trials
+    from hpsearch.search.budget import finished_trials
 
     return [(t.user_attrs.get("epochs_run", 0), t.value, t.number) for t in finished_trials(study)]
 
@@ -46,11 +46,11 @@ def one_run(task_path: str, strategy: Strategy, seed: int, folder: str, cap: flo
     run` is."""
     from threadpoolctl import threadpool_limits
 
-    from hpsearch.final import RetrainDiverged, final
-    from hpsearch.narrowing import NarrowingError
-    from hpsearch.rounds import next_round
-    from hpsearch.runner import run
-    from hpsearch.work import quiet_optuna
+    from hpsearch.analysis.narrowing import NarrowingError
+    from hpsearch.search.final import RetrainDiverged, final
+    from hpsearch.search.rounds import next_round
+    from hpsearch.search.runner import run
+    from hpsearch.search.work import quiet_optuna
 
     quiet_optuna()
     path = Path(task_path)
@@ -123,8 +123,8 @@ def oracle_search(task_path: str, folder: str, trials: int = ORACLE_TRIALS) -> d
     task's space at full epochs, unpruned."""
     from threadpoolctl import threadpool_limits
 
-    from hpsearch.runner import run
-    from hpsearch.work import quiet_optuna
+    from hpsearch.search.runner import run
+    from hpsearch.search.work import quiet_optuna
 
     quiet_optuna()
     path = Path(task_path)
@@ -155,7 +155,7 @@ def oracle_retrain(task_path: str, params: dict, seed: int, retrain: int) -> flo
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    from hpsearch.final import retrain_and_test
+    from hpsearch.search.final import retrain_and_test
     from hpsearch.train import Diverged
 
     spec = task_spec(Path(task_path)).with_overrides(seed=seed)

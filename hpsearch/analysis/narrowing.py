@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hpsearch.analysis.evidence import choice_evidence, range_evidence
 from hpsearch.errors import HpsearchError
-from hpsearch.evidence import choice_evidence, range_evidence
 from hpsearch.spec import SEARCHABLE, Choice, FloatRange, IntRange, Param, Setting
 
 MIN_COMPLETED = 10

@@ -21,7 +21,7 @@ stopped, or gave way; see below). Its repeat, a new trial with a new number, kee
 slot (and the parameters) of the trial it repeats (`retried_trial_number` of Optuna's
 RetryHeartbeatStaleTrialCallback says which); later trials' slots skip the repeats, and
 the trials refused for a full budget. Warm-start copies of a parent round take the first
-slots and are shown to every trial (and judged against by none, as in hpsearch.pruning);
+slots and are shown to every trial (and judged against by none, as in hpsearch.search.pruning);
 start points are trials like any other.
 
 A trial that needs a slot whose trial is queued but not started gives way: it ends
@@ -29,8 +29,8 @@ A trial that needs a slot whose trial is queued but not started gives way: it en
 wait on a trial only it could run.
 """
 
-from hpsearch.lagged.gate import Gate, GiveWay
-from hpsearch.lagged.search import LaggedPruner, LaggedSampler
-from hpsearch.lagged.slots import Snapshot, place, slots
+from hpsearch.search.reproducible.gate import Gate, GiveWay
+from hpsearch.search.reproducible.search import LaggedPruner, LaggedSampler
+from hpsearch.search.reproducible.slots import Snapshot, place, slots
 
 __all__ = ["Gate", "GiveWay", "LaggedPruner", "LaggedSampler", "Snapshot", "place", "slots"]

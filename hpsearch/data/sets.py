@@ -8,7 +8,7 @@ for training and which for validation (stratified by label).
 
 Image pixels are scaled to [0, 1]; `circles` keeps the reference experiment's 2-D
 coordinates (about [-1.1, 1.1]), since its findings depend on that input scale. Users'
-own files (`csv:PATH`, `npz:PATH`, `parquet:PATH`, read by `hpsearch.data_files`) are
+own files (`csv:PATH`, `npz:PATH`, `parquet:PATH`, read by `hpsearch.data.files`) are
 standardized by default, with the mean and std of the training split alone; their
 labels become classes 0..K-1 in sorted order (`Split.classes` keeps the names).
 """
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hpsearch import data_files
-from hpsearch.data_idx import IDX_FILES, find_idx, idx_pair
+from hpsearch.data import files as data_files
+from hpsearch.data.idx import IDX_FILES, find_idx, idx_pair
 from hpsearch.errors import DataError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")

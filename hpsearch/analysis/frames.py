@@ -2,7 +2,7 @@
 
 Reads studies through Optuna's API (on hpsearch's storage when given a URL), so it works
 on any study in a database, not only hpsearch's; knows nothing of training. Range
-narrowing, which reads these frames, is `hpsearch.narrowing`.
+narrowing, which reads these frames, is `hpsearch.analysis.narrowing`.
 """
 
 from __future__ import annotations

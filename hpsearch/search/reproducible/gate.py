@@ -13,8 +13,8 @@ import optuna
 from optuna.storages import fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.budget import NOT_RUN, BudgetFilled
-from hpsearch.lagged.slots import SHOWN, Snapshot, copied, finished, slots, unresolved
+from hpsearch.search.budget import NOT_RUN, BudgetFilled
+from hpsearch.search.reproducible.slots import SHOWN, Snapshot, copied, finished, slots, unresolved
 from hpsearch.stop import StopRequest
 from hpsearch.storage import heartbeat_interval, set_user_attrs
 

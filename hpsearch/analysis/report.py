@@ -10,13 +10,13 @@ from typing import Any
 
 import optuna
 
-from hpsearch import plots
-from hpsearch.analysis import curves_frame, trials_frame
+from hpsearch.analysis import plots
+from hpsearch.analysis.frames import curves_frame, trials_frame
+from hpsearch.analysis.narrowing import Narrowing, NarrowingError, narrow
 from hpsearch.errors import HpsearchError
-from hpsearch.narrowing import Narrowing, NarrowingError, narrow
+from hpsearch.search.study import load_existing_study, value_name
 from hpsearch.spec import from_dict
 from hpsearch.storage import study_storage
-from hpsearch.study import load_existing_study, value_name
 
 logger = logging.getLogger(__name__)
 

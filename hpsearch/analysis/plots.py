@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from hpsearch.narrowing import Narrowing, RangeChange
+from hpsearch.analysis.narrowing import Narrowing, RangeChange
 
 
 def best_curves(curves: pd.DataFrame, trials: pd.DataFrame, n: int = 20) -> Figure:

@@ -15,14 +15,14 @@ from collections.abc import Callable, Iterator
 import optuna
 from threadpoolctl import threadpool_limits
 
-from hpsearch.budget import Budget
-from hpsearch.objective import worker_name
-from hpsearch.python_objective import prepare
-from hpsearch.runner import RunResult, run
-from hpsearch.samplers import make_pruner, make_sampler
+from hpsearch.search.budget import Budget
+from hpsearch.search.runner import RunResult, run
+from hpsearch.search.samplers import make_pruner, make_sampler
+from hpsearch.search.study import load_existing_study, open_study, stored_spec
 from hpsearch.spec import StudySpec
 from hpsearch.storage import HEARTBEAT_SECONDS, open_storage
-from hpsearch.study import load_existing_study, open_study, stored_spec
+from hpsearch.trials.network import worker_name
+from hpsearch.trials.python import prepare
 
 
 def submit(spec: StudySpec) -> tuple[optuna.Study, Budget]:

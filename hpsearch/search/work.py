@@ -16,9 +16,8 @@ import optuna
 from optuna.storages import fail_stale_trials
 from optuna.trial import FrozenTrial
 
-from hpsearch.budget import Budget, BudgetFilled, WithinBudget
-from hpsearch.lagged import Gate
-from hpsearch.objective import Objective
+from hpsearch.search.budget import Budget, BudgetFilled, WithinBudget
+from hpsearch.search.reproducible import Gate
 from hpsearch.stop import Interrupted
 from hpsearch.storage import (
     GRACE_FACTOR,
@@ -29,6 +28,7 @@ from hpsearch.storage import (
     running_without_heartbeat,
 )
 from hpsearch.storage.retry import error_chain
+from hpsearch.trials.network import Objective
 
 logger = logging.getLogger(__name__)
 

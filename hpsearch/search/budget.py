@@ -17,8 +17,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.errors import HpsearchError
-from hpsearch.objective import Objective
 from hpsearch.storage import count_live_trials
+from hpsearch.trials.network import Objective
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 NOT_RUN = "not run:"  # how the stop_reason of a trial refused for a full budget starts
@@ -94,7 +94,9 @@ class WithinBudget:
 
     def __init__(self, objective: Objective, n_trials: int, claim: Any, gate: Any = None) -> None:
         self.objective = objective
-        self.gate = gate  # a reproducible study's (hpsearch.lagged.Gate): it decides by slot
+        self.gate = (
+            gate  # a reproducible study's (hpsearch.search.reproducible.Gate): it decides by slot
+        )
         self.stop = objective.stop
         self.n_trials = n_trials
         self.claim = claim

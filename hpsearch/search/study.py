@@ -18,9 +18,9 @@ from hpsearch import __version__
 from hpsearch.data import file_record
 from hpsearch.errors import HpsearchError
 from hpsearch.nn import make_optimizer
-from hpsearch.objective import distributions, resolve
 from hpsearch.spec import Choice, FloatRange, IntRange, StudySpec, from_dict
 from hpsearch.storage import display_url, open_storage
+from hpsearch.trials.network import distributions, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -268,7 +268,7 @@ def warm_start(study: optuna.Study, parent: optuna.Study, spec: StudySpec) -> in
             params={name: trial.params[name] for name in params},
             distributions=dists,
             intermediate_values=trial.intermediate_values,
-            # Not its slot in the parent: this study's slots are its own (hpsearch.lagged).
+            # Not its slot in the parent: this study's slots are its own (search.reproducible).
             user_attrs={k: v for k, v in trial.user_attrs.items() if k != "slot"}
             | {"copied_from": f"{parent.study_name}#{trial.number}"},
         )

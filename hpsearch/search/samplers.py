@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import optuna
 
-from hpsearch.lagged import LaggedPruner, LaggedSampler
-from hpsearch.pruning import ParallelMedianPruner
+from hpsearch.search.pruning import ParallelMedianPruner
+from hpsearch.search.reproducible import LaggedPruner, LaggedSampler
 from hpsearch.spec import Choice, IntRange, SpecError, StudySpec
 
 GRID_POINTS = 5  # per float range, when the grid sampler needs a grid

@@ -18,12 +18,12 @@ from pathlib import Path
 import optuna
 
 from hpsearch import spec as spec_module
-from hpsearch.analysis import trials_frame
-from hpsearch.narrowing import Narrowing, narrow
-from hpsearch.runner import RunResult, run
+from hpsearch.analysis.frames import trials_frame
+from hpsearch.analysis.narrowing import Narrowing, narrow
+from hpsearch.search.runner import RunResult, run
+from hpsearch.search.study import load_existing_study, stored_spec
 from hpsearch.spec import StudySpec
 from hpsearch.storage import HEARTBEAT_SECONDS
-from hpsearch.study import load_existing_study, stored_spec
 
 logger = logging.getLogger(__name__)
 

@@ -38,9 +38,12 @@ import numpy as np
 import optuna
 
 from hpsearch.data import Split, read_only, without_test, without_validation
-from hpsearch.entry import EntryError, describe_error, load_entry
 from hpsearch.errors import HpsearchError
-from hpsearch.objective import (
+from hpsearch.spec import NO_DATA, StudySpec
+from hpsearch.stop import StopRequest
+from hpsearch.storage import set_user_attrs
+from hpsearch.trials.entry import EntryError, describe_error, load_entry
+from hpsearch.trials.network import (
     Objective,
     check_against_data,
     load_split,
@@ -48,9 +51,6 @@ from hpsearch.objective import (
     trial_rng,
     worker_name,
 )
-from hpsearch.spec import NO_DATA, StudySpec
-from hpsearch.stop import StopRequest
-from hpsearch.storage import set_user_attrs
 
 METRIC_NAME = "val_score"  # a python entry's value: its validation score
 # User attrs hpsearch writes itself: a curve may not take their names.

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.lagged import place
+from hpsearch.search.reproducible import place
 
 COMPARED = ("state", "params", "value", "intermediate_values", "epochs_run")
 

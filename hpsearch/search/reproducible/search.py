@@ -10,9 +10,9 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
-from hpsearch.lagged.gate import snapshot
-from hpsearch.lagged.slots import slot_seed
-from hpsearch.pruning import CompletedTrialsView
+from hpsearch.search.pruning import CompletedTrialsView
+from hpsearch.search.reproducible.gate import snapshot
+from hpsearch.search.reproducible.slots import slot_seed
 
 
 class LaggedSampler(optuna.samplers.BaseSampler):

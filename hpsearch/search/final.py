@@ -13,12 +13,12 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.data import without_validation
-from hpsearch.lagged import place
-from hpsearch.objective import build, load_split, resolve, trial_rng
-from hpsearch.python_objective import final_score
+from hpsearch.search.reproducible import place
+from hpsearch.search.study import StudyError, check_data_files, load_existing_study, stored_spec
 from hpsearch.spec import StudySpec
-from hpsearch.study import StudyError, check_data_files, load_existing_study, stored_spec
 from hpsearch.train import Diverged, fit
+from hpsearch.trials.network import build, load_split, resolve, trial_rng
+from hpsearch.trials.python import final_score
 
 
 class RetrainDiverged(StudyError):

@@ -21,12 +21,12 @@ from typing import Any
 
 import optuna
 
-from hpsearch.budget import Budget, count_finished
 from hpsearch.data import Split, without_test
-from hpsearch.entry import trust_code, trusted_code
 from hpsearch.errors import HpsearchError
-from hpsearch.python_objective import make_objective, prepare
-from hpsearch.samplers import make_pruner, make_sampler
+from hpsearch.search.budget import Budget, count_finished
+from hpsearch.search.samplers import make_pruner, make_sampler
+from hpsearch.search.study import StudyError, open_study
+from hpsearch.search.work import quiet_optuna, work
 from hpsearch.spec import StudySpec, from_dict
 from hpsearch.stop import Interrupted, graceful_stop
 from hpsearch.storage import (
@@ -38,8 +38,8 @@ from hpsearch.storage import (
     open_storage,
     retry_until_stopped,
 )
-from hpsearch.study import StudyError, open_study
-from hpsearch.work import quiet_optuna, work
+from hpsearch.trials.entry import trust_code, trusted_code
+from hpsearch.trials.python import make_objective, prepare
 
 logger = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.budget import NOT_RUN
+from hpsearch.search.budget import NOT_RUN
 
 if TYPE_CHECKING:
-    from hpsearch.lagged.gate import Gate
+    from hpsearch.search.reproducible.gate import Gate
 
 SHOWN = (TrialState.COMPLETE, TrialState.PRUNED)
 

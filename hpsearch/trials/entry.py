@@ -24,7 +24,7 @@ from pathlib import Path
 
 from hpsearch.errors import HpsearchError
 
-# What an entry function is called with, by keyword: see hpsearch.python_objective.
+# What an entry function is called with, by keyword: see hpsearch.trials.python.
 ENTRY_ARGUMENTS = ("config", "report", "data", "rng")
 
 
