@@ -1,5 +1,6 @@
-"""The code's layout: the README's architecture table and hpsearch/ name the same
-modules, every module (scripts' too) says what it owns, none grows past MAX_LINES, and
+"""The code's shape, as rules rather than names: imports point down the layers, no
+module imports itself back through others (an import inside a function counts), no
+module keeps mutable state at its top level, every module says what it owns, and
 Optuna's private names are read in one module only."""
 
 import ast
@@ -8,50 +9,181 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "hpsearch"
-MAX_LINES = 400
 FENCE = PACKAGE / "storage" / "fast_rdb" / "names.py"
+
+# Lower layers know nothing of higher ones; one layer's packages may not import each other
+# unless a later entry of the same layer (search may read analysis; never the reverse).
+LAYERS = [
+    {"errors", "stop"},
+    {"nn"},
+    {"data"},
+    {"train", "spec"},
+    {"storage"},
+    {"records"},
+    {"trials"},
+    {"analysis", "experiments"},
+    {"search"},
+    {"cli"},
+]
+RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
+SIDEWAYS = {("search", "analysis")}  # (importer, imported) within one layer
+
+MUTABLE_CALLS = {"dict", "list", "set", "defaultdict", "OrderedDict", "deque", "Counter"}
+CACHES = {"cache", "lru_cache"}
 
 
 def modules() -> list[Path]:
     return sorted(PACKAGE.rglob("*.py"))
 
 
-def scripts() -> list[Path]:
-    return sorted((ROOT / "scripts").rglob("*.py"))
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def layout_table() -> str:
-    readme = (ROOT / "README.md").read_text()
-    return readme.split("<!-- layout:begin -->")[1].split("<!-- layout:end -->")[0]
+def imported(path: Path) -> set[str]:
+    """Every hpsearch module `path` imports, anywhere in it (a function's body too)."""
+    names = {module_name(p) for p in modules()}
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            base = node.module
+            if not base.startswith("hpsearch"):
+                continue
+            for alias in node.names:
+                child = f"{base}.{alias.name}"
+                found.add(child if child in names else base)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("hpsearch")}
+    return found - {module_name(path)}
 
 
-def test_the_readme_layout_names_every_module_and_only_existing_ones():
-    table = layout_table()
-    named = set(re.findall(r"`(hpsearch/[\w/]+(?:\.py|/))`", table))
-    on_disk = {
-        str(path.relative_to(ROOT)) + ("/" if path.is_dir() else "")
-        for path in PACKAGE.iterdir()
-        if (path.suffix == ".py" and path.name != "__init__.py")
-        or (path.is_dir() and (path / "__init__.py").exists())
-    }
-    assert named == on_disk
-    # Inside a package's row, its modules are named in backticks; each one exists.
-    for row in table.splitlines():
-        package = re.match(r"\| `(hpsearch/\w+/)`", row)
-        if package:
-            folder = ROOT / package.group(1)
-            listed = set(re.findall(r"`(\w+)`", row.split("|")[2]))
-            present = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("__")}
-            present |= {p.parent.name for p in folder.glob("*/__init__.py")}
-            assert listed <= present, f"{folder}: {listed - present} named but missing"
+def top(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "hpsearch"
 
 
-def test_every_module_opens_with_a_docstring_and_stays_small():
-    for path in modules() + scripts():
-        text = path.read_text()
-        assert ast.get_docstring(ast.parse(text)), f"{path} says nothing of what it owns"
-        lines = text.count("\n")
-        assert lines <= MAX_LINES, f"{path} has {lines} lines; split it by concern"
+def test_every_package_is_in_a_layer():
+    tops = {top(module_name(p)) for p in modules()} - {"hpsearch"}
+    assert tops <= set(RANK), f"place {tops - set(RANK)} in LAYERS"
+
+
+def test_imports_point_down():
+    upward = []
+    for path in modules():
+        here = top(module_name(path))
+        if here == "hpsearch":
+            continue
+        for other in imported(path):
+            there = top(other)
+            if there in (here, "hpsearch"):
+                continue
+            if RANK[there] > RANK[here] or (
+                RANK[there] == RANK[here] and (here, there) not in SIDEWAYS
+            ):
+                upward.append(f"{module_name(path)} -> {other}")
+    assert not upward, "imports that point up or sideways:\n" + "\n".join(upward)
+
+
+def test_no_import_cycles():
+    graph = {module_name(p): imported(p) for p in modules()}
+    # A package imports its own modules from __init__: the package and a module of it are
+    # one node only when the module does not import the package back.
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for other in sorted(graph.get(node, ())):
+            if other.startswith(node + "."):  # a package's own re-exports
+                continue
+            if state.get(other) == 1:
+                cycles.append([*trail[trail.index(other) :], other] if other in trail else [])
+            elif other not in state:
+                visit(other, [*trail, other])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert not [c for c in cycles if c], "import cycles:\n" + "\n".join(
+        " -> ".join(c) for c in cycles if c
+    )
+
+
+def mutable_state(tree: ast.Module) -> list[str]:
+    """Top-level names bound to a mutable container, a `global` rebinding, or a cache."""
+    found = []
+    for node in tree.body:
+        targets: list[ast.expr] = []
+        value = None
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        names = [t.id for t in targets if isinstance(t, ast.Name) and t.id != "__all__"]
+        if names and value is not None:
+            mutable = isinstance(
+                value, ast.List | ast.Dict | ast.Set | ast.ListComp | ast.DictComp | ast.SetComp
+            ) or (
+                isinstance(value, ast.Call)
+                and isinstance(value.func, ast.Name)
+                and value.func.id in MUTABLE_CALLS
+            )
+            if mutable:
+                found.append(f"{names[0]} (line {node.lineno})")
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            for decorator in node.decorator_list:
+                name = decorator.func if isinstance(decorator, ast.Call) else decorator
+                label = name.attr if isinstance(name, ast.Attribute) else getattr(name, "id", "")
+                if label in CACHES:
+                    found.append(f"{node.name}: a process-wide cache (line {node.lineno})")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global):
+            found.append(f"global {', '.join(node.names)} (line {node.lineno})")
+    return found
+
+
+def test_no_module_level_mutable_state():
+    found = []
+    for path in modules():
+        for item in mutable_state(ast.parse(path.read_text())):
+            found.append(f"{path.relative_to(ROOT)}: {item}")
+    assert not found, "module-level mutable state:\n" + "\n".join(found)
+
+
+def test_the_mutable_state_rule_catches_what_it_names():
+    tree = ast.parse(
+        "import functools\nCACHE = {}\nNAMES: list[str] = []\nSEEN = set()\n"
+        "@functools.lru_cache(maxsize=4)\ndef f(): pass\n"
+        "def g():\n    global CACHE\n"
+        "CONSTANT = (1, 2)\n__all__ = ['f']\n"
+    )
+    assert [item.split()[0] for item in mutable_state(tree)] == [
+        "CACHE",
+        "NAMES",
+        "SEEN",
+        "f:",
+        "global",
+    ]
+
+
+def test_every_module_says_what_it_owns():
+    for path in modules() + sorted((ROOT / "scripts").rglob("*.py")):
+        assert ast.get_docstring(ast.parse(path.read_text())), f"{path} has no docstring"
+
+
+def test_code_carries_no_history():
+    """Docstrings and comments say why, never when: no issue numbers, commit ids or dates."""
+    history = re.compile(
+        r"#\d{2,}\b|\bissue \d+|\b[0-9a-f]{7,40}\b(?=.*commit)|\b20\d\d-\d\d-\d\d\b"
+    )
+    found = []
+    for path in modules():
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if history.search(line):
+                found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not found, "history in code:\n" + "\n".join(found)
 
 
 def test_optunas_private_names_are_read_in_one_module_only():

@@ -1,0 +1,135 @@
+"""`scripts/bench_search.py` on a task file of a user's own, outside the repository."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+TASK = """
+name = "my-digits"
+[data]
+name = "digits"
+[model]
+hidden_sizes = [16]
+[training]
+epochs = 2
+batch_size = 100
+[search.params.lr]
+low = 1e-3
+high = 1.0
+log = true
+"""
+
+
+def test_bench_search_runs_a_users_task_and_reports_the_gap_to_its_oracle(tmp_path):
+    task = tmp_path / "elsewhere" / "my-digits.toml"
+    task.parent.mkdir()
+    task.write_text(TASK)
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / "bench_search.py"),
+        "--tasks",
+        str(task),
+        "--strategies",
+        "default,random-100",
+        "--seeds",
+        "2",
+        "--oracle-trials",
+        "12",
+        "--jobs",
+        "1",
+        "--out",
+        str(out),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "[1/" in done.stdout  # progress while it runs
+    (results,) = out.glob("search-quality-*.json")
+    record = json.loads(results.read_text())
+    runs = record["runs"]
+    assert {(r["strategy"], r["seed"]) for r in runs} == {
+        (s, seed) for s in ("default", "random-100") for seed in (100, 101)
+    }
+    assert all(0.0 <= r["test"] <= 1.0 for r in runs)
+    by_name = {r["strategy"]: r for r in record["summary"]}
+    # The default is held to a third of what random-100 spent on the same seed.
+    assert by_name["random-100"]["epochs"][0] <= 200  # 100 trials of at most 2 epochs
+    for seed in (100, 101):
+        mine = {r["strategy"]: r for r in runs if r["seed"] == seed}
+        assert mine["default"]["epoch_cap"] == pytest.approx(mine["random-100"]["epochs"] / 3)
+        assert 0 < mine["default"]["epochs"] <= mine["default"]["epoch_cap"]
+    oracle = record["oracles"]["my-digits"]
+    assert oracle["trials"] == 12 and len(oracle["top"]) == 10
+    for row in record["summary"]:
+        assert row["gap"] is not None and row["oracle"] > 0.5  # digits is learnable
+        seeds = [str(s) for s in row["seeds"]]
+        expected = [
+            r["test"] - oracle["by_seed"][s]["test"]
+            for r in runs
+            if r["strategy"] == row["strategy"]
+            for s in seeds
+            if int(s) == r["seed"]
+        ]
+        assert abs(row["gap"][0] - sum(expected) / len(expected)) < 1e-12
+    assert any(
+        "default" in line and ("PASS" in line or "FAIL" in line) for line in record["targets"]
+    )
+    markdown = results.with_suffix(".md").read_text()
+    assert "| my-digits | default |" in markdown and "## Oracles" in markdown
+    # A second run reuses the stored oracle instead of searching again.
+    again = subprocess.run(
+        [*command[:-4], "--strategies", "default", "--seeds", "1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert " runs, 0 oracle searches," in again.stdout
+
+
+def test_bench_search_refuses_a_bad_task_in_one_line(tmp_path):
+    task = tmp_path / "bad.toml"
+    task.write_text("[model]\nactivation = 'swish'\n")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_search.py"), "--tasks", str(task)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "bad.toml" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_oracle_measures_its_choice_on_retrainings_that_did_not_choose_it():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from searchbench.runs import oracle_for_seed
+
+    lucky = [0.95, 0.95, 0.95, 0.85, 0.85, 0.85]  # looked best, then regressed
+    steady = [0.90] * 6
+    diverged = [0.99, None, 0.99, 0.99, 0.99, 0.99]
+    oracle = oracle_for_seed([steady, lucky, diverged])
+    assert oracle["config"] == 1 and oracle["test"] == pytest.approx(0.85)
+    assert oracle["optimistic"] == pytest.approx(0.90)  # the best mean of all retrainings
+    assert oracle_for_seed([diverged])["test"] is None
+
+
+def test_the_readme_and_docs_search_quality_figures_match_a_results_file_in_the_repository():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import readme_blocks
+    from searchbench import report, summary
+
+    block = readme_blocks.read_block((ROOT / "README.md").read_text(), report.BLOCK)
+    named = readme_blocks.named_results(block)
+    assert named, "the README's search-quality block names no results file"
+    source = ROOT / named
+    assert source.is_file(), f"the README's search-quality block names {named}, which is not there"
+    record = summary.derived(json.loads(source.read_text()))
+    again = f"python scripts/bench_search.py --render {named}"
+    assert report.readme_block(record, source) == block, f"the README's block differs: {again}"
+    docs = (ROOT / "docs" / "search-quality.md").read_text()
+    assert report.page(record, "search-quality.png") == docs, f"docs/ differs: {again}"
