@@ -15,3 +15,7 @@ class DataError(HpsearchError, ValueError):
 
 class ConfigError(HpsearchError, ValueError):
     """A model, optimizer or training setting outside what is supported."""
+
+
+class StudyError(HpsearchError):
+    """A study that cannot be created, continued, read or evaluated as asked."""

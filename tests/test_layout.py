@@ -18,8 +18,8 @@ LAYERS = [
     {"nn"},
     {"data"},
     {"train", "spec"},
-    {"storage"},
     {"records"},
+    {"storage"},
     {"trials"},
     {"analysis", "experiments"},
     {"search"},
@@ -28,8 +28,8 @@ LAYERS = [
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 SIDEWAYS = {("search", "analysis")}  # (importer, imported) within one layer
 
-MUTABLE_CALLS = {"dict", "list", "set", "defaultdict", "OrderedDict", "deque", "Counter"}
-CACHES = {"cache", "lru_cache"}
+MUTATORS = {"append", "extend", "insert", "add", "update", "setdefault", "pop", "popitem"}
+MUTATORS |= {"remove", "discard", "clear", "appendleft", "__setitem__"}
 
 
 def modules() -> list[Path]:
@@ -112,35 +112,31 @@ def test_no_import_cycles():
 
 
 def mutable_state(tree: ast.Module) -> list[str]:
-    """Top-level names bound to a mutable container, a `global` rebinding, or a cache."""
-    found = []
+    """Top-level names the module changes after import (an item set or deleted, a
+    mutating method called, or rebound through `global`). Constant tables are not
+    state, nor is memoizing a pure function (functools.cache): the same call returns
+    the same answer whatever ran before."""
+    names = set()
     for node in tree.body:
-        targets: list[ast.expr] = []
-        value = None
-        if isinstance(node, ast.Assign):
-            targets, value = node.targets, node.value
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets, value = [node.target], node.value
-        names = [t.id for t in targets if isinstance(t, ast.Name) and t.id != "__all__"]
-        if names and value is not None:
-            mutable = isinstance(
-                value, ast.List | ast.Dict | ast.Set | ast.ListComp | ast.DictComp | ast.SetComp
-            ) or (
-                isinstance(value, ast.Call)
-                and isinstance(value.func, ast.Name)
-                and value.func.id in MUTABLE_CALLS
-            )
-            if mutable:
-                found.append(f"{names[0]} (line {node.lineno})")
-        if isinstance(node, ast.FunctionDef | ast.ClassDef):
-            for decorator in node.decorator_list:
-                name = decorator.func if isinstance(decorator, ast.Call) else decorator
-                label = name.attr if isinstance(name, ast.Attribute) else getattr(name, "id", "")
-                if label in CACHES:
-                    found.append(f"{node.name}: a process-wide cache (line {node.lineno})")
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Global):
             found.append(f"global {', '.join(node.names)} (line {node.lineno})")
+        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store | ast.Del):
+            if isinstance(node.value, ast.Name) and node.value.id in names:
+                found.append(f"{node.value.id}[...] changed (line {node.lineno})")
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in MUTATORS
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in names
+        ):
+            found.append(f"{node.func.value.id}.{node.func.attr}() (line {node.lineno})")
     return found
 
 
@@ -154,16 +150,13 @@ def test_no_module_level_mutable_state():
 
 def test_the_mutable_state_rule_catches_what_it_names():
     tree = ast.parse(
-        "import functools\nCACHE = {}\nNAMES: list[str] = []\nSEEN = set()\n"
-        "@functools.lru_cache(maxsize=4)\ndef f(): pass\n"
-        "def g():\n    global CACHE\n"
-        "CONSTANT = (1, 2)\n__all__ = ['f']\n"
+        "CACHE = {}\nSEEN: set[int] = set()\nTABLE = {'a': 1}\nDONE = []\n"
+        "def f(key):\n    CACHE[key] = 1\n    SEEN.add(key)\n    return TABLE[key]\n"
+        "def g():\n    global DONE\n    DONE = [1]\n"
     )
-    assert [item.split()[0] for item in mutable_state(tree)] == [
-        "CACHE",
-        "NAMES",
-        "SEEN",
-        "f:",
+    assert sorted(item.split()[0] for item in mutable_state(tree)) == [
+        "CACHE[...]",
+        "SEEN.add()",
         "global",
     ]
 

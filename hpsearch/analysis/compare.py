@@ -16,7 +16,8 @@ from typing import Any
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.search.reproducible import place
+from hpsearch import records
+from hpsearch.records import place
 
 COMPARED = ("state", "params", "value", "intermediate_values", "epochs_run")
 
@@ -27,7 +28,7 @@ def _fields(trial: FrozenTrial) -> dict[str, Any]:
         "params": dict(trial.params),
         "value": trial.value if trial.values is not None else None,
         "intermediate_values": dict(sorted(trial.intermediate_values.items())),
-        "epochs_run": trial.user_attrs.get("epochs_run"),
+        "epochs_run": trial.user_attrs.get(records.EPOCHS_RUN),
     }
 
 

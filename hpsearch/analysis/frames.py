@@ -15,6 +15,10 @@ import pandas as pd
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.storages import BaseStorage
 
+from hpsearch import records
+from hpsearch.records import CURVES, metric_of
+from hpsearch.storage import open_storage
+
 # -- trials as pandas -------------------------------------------------------------------
 
 
@@ -22,8 +26,6 @@ def _load(storage: str | BaseStorage, study: str) -> optuna.Study:
     """The study, through hpsearch's storage when given a URL: Optuna's own RDBStorage
     builds an ORM object per row, seconds for a study of thousands of trials."""
     if isinstance(storage, str):
-        from hpsearch.storage import open_storage
-
         storage = open_storage(storage)
     return optuna.load_study(study_name=study, storage=storage)
 
@@ -42,11 +44,15 @@ def trials_frame(storage: str | BaseStorage, study: str) -> pd.DataFrame:
     """One row per trial: number, state, value, params, log10_ params, epochs run,
     seconds, diverged, round. Columns hpsearch did not record (a study made by plain
     Optuna code) are derived from what Optuna keeps: epochs from the intermediate
-    values, seconds from the trial's start and end times."""
+    values, seconds from the trial's start and end times.
+
+    Its `value` column is the study's value whatever it measures; `frame.attrs["metric"]`
+    names it (`val_accuracy`, `val_score`, ...), as Optuna's `trials_dataframe()` does
+    in its `value_<metric>` column."""
     loaded = _load(storage, study)
     trials = loaded.get_trials(deepcopy=False)
     logs = log_scale_params(trials)
-    round_number = loaded.user_attrs.get("round", 1)
+    round_number = records.round_of(loaded)
     rows = []
     for trial in trials:
         row: dict[str, Any] = {
@@ -56,14 +62,14 @@ def trials_frame(storage: str | BaseStorage, study: str) -> pd.DataFrame:
         }
         row |= trial.params
         row |= {f"log10_{name}": math.log10(v) for name, v in trial.params.items() if name in logs}
-        seconds = trial.user_attrs.get("seconds")
+        seconds = trial.user_attrs.get(records.SECONDS)
         if seconds is None and trial.datetime_start and trial.datetime_complete:
             seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
         row |= {
-            "epochs_run": trial.user_attrs.get("epochs_run", len(trial.intermediate_values)),
+            "epochs_run": trial.user_attrs.get(records.EPOCHS_RUN, len(trial.intermediate_values)),
             "seconds": seconds,
-            "diverged": bool(trial.user_attrs.get("diverged", False)),
-            "copied_from": trial.user_attrs.get("copied_from"),
+            "diverged": bool(trial.user_attrs.get(records.DIVERGED, False)),
+            "copied_from": trial.user_attrs.get(records.COPIED_FROM),
             "round": round_number,
         }
         rows.append(row)
@@ -81,12 +87,8 @@ def trials_frame(storage: str | BaseStorage, study: str) -> pd.DataFrame:
                 "round",
             ]
         )
+    frame.attrs["metric"] = metric_of(loaded).name
     return frame
-
-
-# hpsearch's own curves, and the score a python entry reports (its own named curves
-# are user attrs too, read with the trials).
-CURVES = ("train_loss", "train_accuracy", "val_accuracy", "val_score")
 
 
 def curves_frame(storage: str | BaseStorage, study: str) -> pd.DataFrame:

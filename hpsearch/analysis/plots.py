@@ -15,14 +15,15 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from hpsearch.analysis.narrowing import Narrowing, RangeChange
+from hpsearch.records import TRAIN_ACCURACY, VAL_ACCURACY, Metric
 
 
-def best_curves(curves: pd.DataFrame, trials: pd.DataFrame, n: int = 20) -> Figure:
-    """The book's "Best-1 ... Best-20" grid: validation (solid) and train (dashed)
-    accuracy (a python entry's score) per epoch of the best completed trials."""
+def best_curves(
+    curves: pd.DataFrame, trials: pd.DataFrame, metric: Metric = VAL_ACCURACY, n: int = 20
+) -> Figure:
+    """The book's "Best-1 ... Best-20" grid: the study's value per epoch (solid) and, for
+    hpsearch's network, its train accuracy (dashed), for the best completed trials."""
     complete = trials[trials["state"] == "COMPLETE"].nlargest(n, "value")
-    # A python entry's own score: on its own scale, not accuracy's [0, 1]
-    scores = bool((curves["metric"] == "val_score").any()) if len(curves) else False
     columns = 5
     rows = max(1, math.ceil(len(complete) / columns))
     figure = Figure(figsize=(3.0 * columns, 2.4 * rows), layout="constrained")
@@ -32,18 +33,23 @@ def best_curves(curves: pd.DataFrame, trials: pd.DataFrame, n: int = 20) -> Figu
     for rank, (ax, row) in enumerate(zip(axes.flat, complete.itertuples(), strict=False), 1):
         ax.set_visible(True)
         mine = curves[curves["number"] == row.number]
-        for metric, style in (("val_accuracy", "-"), ("val_score", "-"), ("train_accuracy", "--")):
-            curve = mine[mine["metric"] == metric]
+        for name, style, label in (
+            (metric.name, "-", metric.short),
+            ("intermediate", "-", metric.short),
+            (TRAIN_ACCURACY, "--", "train acc"),
+        ):
+            curve = mine[mine["metric"] == name]
             if len(curve):
-                ax.plot(curve["epoch"], curve["value"], style, label=metric.replace("_", " "))
+                ax.plot(curve["epoch"], curve["value"], style, label=label)
         ax.set_title(f"Best-{rank} (trial {row.number}): {row.value:.3f}", fontsize=9)
-        if not scores:
+        if metric.unit_interval:
             ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
     if len(complete):
         axes.flat[0].legend(fontsize=7, loc="lower right")
-    what = "score" if scores else "accuracy"
-    figure.suptitle(f"Best trials: validation (solid) and train (dashed) {what} per epoch")
+    trained = len(curves) and bool((curves["metric"] == TRAIN_ACCURACY).any())
+    dashed = ", train accuracy (dashed)" if trained else ""
+    figure.suptitle(f"Best trials: {metric.label} per epoch (solid){dashed}")
     return figure
 
 
@@ -51,17 +57,18 @@ def log_float_params(trials: pd.DataFrame) -> list[str]:
     return [c.removeprefix("log10_") for c in trials.columns if c.startswith("log10_")]
 
 
-def accuracy_map(
+def value_map(
     trials: pd.DataFrame,
     x: str,
     y: str,
     narrowing: Narrowing | None = None,
-    value: str = "validation accuracy",
+    metric: Metric = VAL_ACCURACY,
 ) -> Figure:
-    """Validation accuracy (or a python entry's `value`, "validation score", on its own
-    scale) over two log-scale parameters; pruned and diverged trials marked; the old
-    (dashed) and narrowed (solid) search box drawn."""
-    scale = {"vmin": 0, "vmax": 1} if value == "validation accuracy" else {}
+    """The study's value (on accuracy's fixed [0, 1] scale, or on its own) over two
+    log-scale parameters; pruned and diverged trials marked; the old (dashed) and
+    narrowed (solid) search box drawn."""
+    value = metric.label
+    scale = {"vmin": 0, "vmax": 1} if metric.unit_interval else {}
     figure = Figure(figsize=(7, 5.5), layout="constrained")
     ax = figure.subplots()
     complete = trials[trials["state"] == "COMPLETE"]
@@ -148,8 +155,10 @@ def reference_gains(init: str, width: int) -> dict[str, float]:
     return {"Xavier": 1.0 / math.sqrt(width), "He": math.sqrt(2.0 / width)}
 
 
-def accuracy_by_init_scale(trials: pd.DataFrame, init: str, width: int) -> Figure:
-    """Validation accuracy against log init scale, with Xavier and He marked."""
+def value_by_init_scale(
+    trials: pd.DataFrame, init: str, width: int, metric: Metric = VAL_ACCURACY
+) -> Figure:
+    """The study's value against log init scale, with Xavier's and He's gains marked."""
     figure = Figure(figsize=(7, 4.5), layout="constrained")
     ax = figure.subplots()
     finished = trials[trials["state"].isin(["COMPLETE", "PRUNED"])]
@@ -169,13 +178,14 @@ def accuracy_by_init_scale(trials: pd.DataFrame, init: str, width: int) -> Figur
     ):
         ax.axvline(gain, color=color, linestyle="--", label=f"{label} ({gain:.3g})")
     ax.set_xscale("log")
-    ax.set_ylim(0, 1.02)
+    if metric.unit_interval:
+        ax.set_ylim(0, 1.02)
     axis = "init scale (std)" if init == "normal" else f"init scale (gain on {init})"
     ax.set_xlabel(axis)
-    ax.set_ylabel("validation accuracy")
+    ax.set_ylabel(metric.label)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    ax.set_title("Validation accuracy against init scale")
+    ax.set_title(f"{metric.label.capitalize()} against init scale")
     return figure
 
 
@@ -184,11 +194,11 @@ def save(figure: Figure, path: Any) -> None:
 
 
 __all__ = [
-    "accuracy_by_init_scale",
-    "accuracy_map",
     "best_curves",
     "log_float_params",
     "ranges_by_round",
     "reference_gains",
     "save",
+    "value_by_init_scale",
+    "value_map",
 ]

@@ -10,13 +10,15 @@ from typing import Any
 
 import optuna
 
+from hpsearch import records
 from hpsearch.analysis import plots
 from hpsearch.analysis.frames import curves_frame, trials_frame
 from hpsearch.analysis.narrowing import Narrowing, NarrowingError, narrow
 from hpsearch.errors import HpsearchError
-from hpsearch.search.study import load_existing_study, value_name
-from hpsearch.spec import from_dict
+from hpsearch.records import Metric, metric_of, stored_spec
 from hpsearch.storage import study_storage
+from hpsearch.storage.studies import load_existing_study
+from hpsearch.trials import kind_of
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +36,8 @@ def lineage(study: optuna.Study) -> list[tuple[int, str, dict[str, Any]]]:
     current: optuna.Study | None = study
     while current is not None:
         attrs = current.user_attrs
-        chain.append((attrs.get("round", 1), current.study_name, attrs.get("ranges", {})))
-        parent = attrs.get("parent")
+        chain.append((records.round_of(current), current.study_name, attrs.get(records.RANGES, {})))
+        parent = records.parent_of(current)
         try:
             current = (
                 optuna.load_study(study_name=parent, storage=study_storage(study))
@@ -56,7 +58,8 @@ def write_report(study_name: str, storage: str, folder: Path) -> Report:
     opened = study_storage(study)  # one storage: the trials are read once, then cached
     trials = trials_frame(opened, study_name)
     curves = curves_frame(opened, study_name)
-    spec = from_dict(study.user_attrs["spec"]) if "spec" in study.user_attrs else None
+    spec = stored_spec(study) if records.SPEC in study.user_attrs else None
+    metric = metric_of(study)
     narrowing: Narrowing | None = None
     narrowing_note = ""
     if spec is not None:
@@ -71,54 +74,49 @@ def write_report(study_name: str, storage: str, folder: Path) -> Report:
         plots.save(figure, path)
         report.figures.append(path)
 
-    python = spec is not None and spec.model.kind == "python"
-    value = value_name(study)
-    add("best_curves.png", plots.best_curves(curves, trials))
+    add("best_curves.png", plots.best_curves(curves, trials, metric))
     logs = plots.log_float_params(trials)
     pair = ["lr", "weight_decay"] if {"lr", "weight_decay"} <= set(logs) else logs[:2]
     if len(pair) == 2:
-        figure = plots.accuracy_map(trials, *pair, narrowing, value=value)
-        add(f"accuracy_{pair[0]}_{pair[1]}.png", figure)
+        figure = plots.value_map(trials, *pair, narrowing, metric)
+        add(f"{_file_word(metric)}_{pair[0]}_{pair[1]}.png", figure)
     add("ranges_by_round.png", plots.ranges_by_round(lineage(study)))
-    if "init_scale" in trials.columns and spec is not None and not python:
-        width = spec.model.hidden_sizes[0] if spec.model.hidden_sizes else 100
-        add("accuracy_init_scale.png", plots.accuracy_by_init_scale(trials, spec.model.init, width))
+    reference = kind_of(spec).init_reference(spec) if spec is not None else None
+    if "init_scale" in trials.columns and reference is not None:
+        figure = plots.value_by_init_scale(trials, *reference, metric)
+        add(f"{_file_word(metric)}_init_scale.png", figure)
     report.markdown = folder / "report.md"
     report.markdown.write_text(
-        _markdown(study, trials, narrowing, narrowing_note, report, value), encoding="utf-8"
+        _markdown(study, trials, narrowing, narrowing_note, report, metric), encoding="utf-8"
     )
     return report
 
 
-def _markdown(study, trials, narrowing, narrowing_note, report, value) -> str:
+def _file_word(metric: Metric) -> str:
+    """What a figure's file is named after: accuracy for the network, else the metric."""
+    return "accuracy" if metric.unit_interval else metric.name
+
+
+def _markdown(study, trials, narrowing, narrowing_note, report, metric: Metric) -> str:
     counts = trials["state"].value_counts().to_dict()
     complete = trials[trials["state"] == "COMPLETE"]
     best = complete.nlargest(1, "value")
     lines = [
         f"# Study `{study.study_name}`",
         "",
-        f"Round {study.user_attrs.get('round', 1)}"
-        + (
-            f", narrowed from `{study.user_attrs['parent']}`"
-            if study.user_attrs.get("parent")
-            else ""
-        )
+        f"Round {records.round_of(study)}"
+        + (f", narrowed from `{records.parent_of(study)}`" if records.parent_of(study) else "")
         + ". Trials: "
         + ", ".join(f"{n} {state.lower()}" for state, n in sorted(counts.items()))
         + ".",
     ]
     if len(best):
         row = best.iloc[0]
-        lines.append(f"Best {value} {row['value']:.4f} (trial {int(row['number'])}).")
-    if "test_accuracy" in study.user_attrs:
+        lines.append(f"Best {metric.label} {row['value']:.4f} (trial {int(row['number'])}).")
+    if metric.test_attr in study.user_attrs:
         lines.append(
-            f"Test accuracy of the retrained best configuration: "
-            f"{study.user_attrs['test_accuracy']:.4f}."
-        )
-    if "test_score" in study.user_attrs:
-        lines.append(
-            f"Test score of the best configuration (the entry's call with config.final): "
-            f"{study.user_attrs['test_score']:.4f}."
+            f"{metric.test_label.capitalize()} of the best configuration (`hpsearch final`): "
+            f"{study.user_attrs[metric.test_attr]:.4f}."
         )
     lines += ["", "## Narrowing for the next round", ""]
     if narrowing is not None:

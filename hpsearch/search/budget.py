@@ -16,12 +16,11 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch import records
 from hpsearch.errors import HpsearchError
+from hpsearch.records import FINISHED, NOT_RUN
 from hpsearch.storage import count_live_trials
-from hpsearch.trials.network import Objective
-
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-NOT_RUN = "not run:"  # how the stop_reason of a trial refused for a full budget starts
+from hpsearch.trials import TrialObjective
 
 
 def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
@@ -30,7 +29,7 @@ def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
     return [
         trial
         for trial in study.get_trials(deepcopy=False, states=FINISHED)
-        if "copied_from" not in trial.user_attrs
+        if not records.is_copy(trial)
     ]
 
 
@@ -92,7 +91,9 @@ class WithinBudget:
     with the reason in a user attr and never counts; a finished trial is never lost.
     """
 
-    def __init__(self, objective: Objective, n_trials: int, claim: Any, gate: Any = None) -> None:
+    def __init__(
+        self, objective: TrialObjective, n_trials: int, claim: Any, gate: Any = None
+    ) -> None:
         self.objective = objective
         self.gate = (
             gate  # a reproducible study's (hpsearch.search.reproducible.Gate): it decides by slot
@@ -110,7 +111,7 @@ class WithinBudget:
         ahead = sum(n for state, n in counts.items() if state != TrialState.FAIL.name)
         if ahead >= self.n_trials:
             reason = f"{NOT_RUN} the study's {self.n_trials} trials were taken by other workers"
-            trial.set_user_attr("stop_reason", reason)
+            trial.set_user_attr(records.STOP_REASON, reason)
             raise BudgetFilled(reason)
         return self.objective(trial)
 

@@ -15,14 +15,17 @@ from collections.abc import Callable, Iterator
 import optuna
 from threadpoolctl import threadpool_limits
 
+from hpsearch import records
+from hpsearch.records import stored_spec
 from hpsearch.search.budget import Budget
 from hpsearch.search.runner import RunResult, run
 from hpsearch.search.samplers import make_pruner, make_sampler
-from hpsearch.search.study import load_existing_study, open_study, stored_spec
+from hpsearch.search.study import open_study
 from hpsearch.spec import StudySpec
 from hpsearch.storage import HEARTBEAT_SECONDS, open_storage
-from hpsearch.trials.network import worker_name
-from hpsearch.trials.python import prepare
+from hpsearch.storage.studies import load_existing_study
+from hpsearch.trials import kind_of
+from hpsearch.trials.context import worker_name
 
 
 def submit(spec: StudySpec) -> tuple[optuna.Study, Budget]:
@@ -30,7 +33,7 @@ def submit(spec: StudySpec) -> tuple[optuna.Study, Budget]:
     a trial. Everything a worker will need is checked here first: sampler and pruner
     options, the data set, and that the network fits the data."""
     sampler, pruner = make_sampler(spec), make_pruner(spec)
-    prepare(spec)  # workers will need the same data, and the same module (--code)
+    kind_of(spec).prepare(spec)  # workers will need the same data, and the same module (--code)
     study = open_study(spec, open_storage(spec.storage), sampler, pruner)
     return study, Budget.of(study, spec.search.n_trials)
 
@@ -47,7 +50,7 @@ def _specs_with_budget(
         studies = [
             optuna.load_study(study_name=frozen.study_name, storage=storage)
             for frozen in storage.get_all_studies()
-            if "spec" in frozen.user_attrs
+            if records.SPEC in frozen.user_attrs
         ]
     for study in studies:
         spec = stored_spec(study).with_overrides(storage=storage_url)

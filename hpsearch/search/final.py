@@ -8,17 +8,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.data import without_validation
-from hpsearch.search.reproducible import place
-from hpsearch.search.study import StudyError, check_data_files, load_existing_study, stored_spec
+from hpsearch import records
+from hpsearch.errors import StudyError
+from hpsearch.records import Metric, place, stored_spec
+from hpsearch.search.study import check_data_files
 from hpsearch.spec import StudySpec
-from hpsearch.train import Diverged, fit
-from hpsearch.trials.network import build, load_split, resolve, trial_rng
-from hpsearch.trials.python import final_score
+from hpsearch.storage.studies import load_existing_study
+from hpsearch.train import Diverged
+from hpsearch.trials import FinalRun, kind_of
 
 
 class RetrainDiverged(StudyError):
@@ -38,23 +38,12 @@ class RetrainDiverged(StudyError):
 class FinalResult:
     trial_number: int
     params: dict[str, Any]
-    validation_accuracy: float
-    test_accuracy: float
+    validation_value: float
+    test_value: float
     epochs: int
     train_examples: int
-    metric: str = "accuracy"  # "score" for a python entry, whose value is its own
-
-
-def retrain_and_test(
-    spec: StudySpec, params: dict[str, Any], rng: np.random.Generator
-) -> tuple[float, int]:
-    """Train a configuration on train + validation for the full epoch count and return
-    its test accuracy and the number of training examples; raises `Diverged`."""
-    config = resolve(spec, params)
-    split = without_validation(load_split(spec.data, spec.seed))
-    net, optimizer = build(config, split, rng)
-    fit(net, optimizer, split, epochs=config.epochs, batch_size=config.batch_size, rng=rng)
-    return net.accuracy(split.x_test, split.t_test), len(split.t_train)
+    metric: Metric
+    how: str  # how the test value was made
 
 
 def final(study_name: str, storage_url: str, trial_number: int | None = None) -> FinalResult:
@@ -72,17 +61,15 @@ def final(study_name: str, storage_url: str, trial_number: int | None = None) ->
             raise StudyError(f"study {study_name!r} has no completed trial {trial_number}")
     if not candidates:
         raise StudyError(f"study {study_name!r} has no completed trial to evaluate")
+    kind = kind_of(spec)
+    sign = 1 if kind.metric.direction == "maximize" else -1
     # Ties go to the earliest trial: by slot in a reproducible search, whose numbers
     # differ between runs that hold the same trials.
-    best = max(candidates, key=lambda t: (t.value, -place(t)))
-    seed_trial = best.user_attrs.get("seed_trial", best.number)
-    if spec.model.kind == "python":
-        return _final_python(study, spec, best, seed_trial)
-    rng = trial_rng(spec, seed_trial)
+    best = max(candidates, key=lambda t: (sign * t.value, -place(t)))
     try:
-        test_accuracy, train_examples = retrain_and_test(spec, best.params, rng)
+        run = kind.final(spec, best.params, best.number, records.seed_trial(best))
     except Diverged as exc:
-        ranked = sorted(complete, key=lambda t: t.value, reverse=True)
+        ranked = sorted(complete, key=lambda t: sign * t.value, reverse=True)
         others = [t.number for t in ranked if t.number != best.number][:3]
         hint = (
             f"; evaluate another with --trial N (next best: {', '.join(map(str, others))})"
@@ -94,52 +81,35 @@ def final(study_name: str, storage_url: str, trial_number: int | None = None) ->
             f"{exc.epoch}, step {exc.step} (loss {exc.loss}); the test split was not read" + hint,
             best.number,
         ) from None
-    return _stored(study, spec, best, test_accuracy, train_examples)
+    return _stored(study, spec, best, run, kind.metric)
 
 
 def _stored(
-    study: optuna.Study,
-    spec: StudySpec,
-    best: FrozenTrial,
-    test_value: float,
-    train_examples: int,
-    metric: str = "accuracy",
-    **extra: Any,
+    study: optuna.Study, spec: StudySpec, best: FrozenTrial, run: FinalRun, metric: Metric
 ) -> FinalResult:
-    """The result, kept with the study: `test_accuracy` (`test_score` for a python
-    entry) and the whole of it as `final`."""
+    """The result, kept with the study: the metric's test attribute (`test_accuracy`,
+    `test_score`) and the whole of it as `final`."""
     result = FinalResult(
         trial_number=best.number,
         params=dict(best.params),
-        validation_accuracy=float(best.value),
-        test_accuracy=test_value,
+        validation_value=float(best.value),
+        test_value=run.test_value,
         epochs=spec.training.epochs,
-        train_examples=train_examples,
+        train_examples=run.train_examples,
         metric=metric,
+        how=run.how,
     )
-    test = f"test_{metric}"
-    study.set_user_attr(test, result.test_accuracy)
+    study.set_user_attr(metric.test_attr, result.test_value)
     study.set_user_attr(
-        "final",
+        records.FINAL,
         {
             "trial": result.trial_number,
             "params": result.params,
-            f"validation_{result.metric}": result.validation_accuracy,
-            test: result.test_accuracy,
+            metric.test_attr.replace("test", "validation", 1): result.validation_value,
+            metric.test_attr: result.test_value,
             "epochs": result.epochs,
             "train_examples": result.train_examples,
         }
-        | extra,
+        | dict(run.extra),
     )
     return result
-
-
-def _final_python(
-    study: optuna.Study, spec: StudySpec, best: FrozenTrial, seed_trial: int
-) -> FinalResult:
-    """A python entry's one call on the test split (`config.final`), stored as the
-    study's `test_score`."""
-    place = seed_trial if spec.search.reproducible else best.number  # its config.trial
-    score, train_examples, reported = final_score(spec, best.params, place, seed_trial)
-    extra = {"reported": reported, "entry": spec.model.entry}
-    return _stored(study, spec, best, score, train_examples, "score", **extra)

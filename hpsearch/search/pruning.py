@@ -31,6 +31,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch import records
 from hpsearch.storage import count_live_trials, running_curves, startup_trials
 
 
@@ -66,7 +67,7 @@ class ParallelMedianPruner(optuna.pruners.BasePruner):
             self._completed = [
                 t
                 for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if "copied_from" not in t.user_attrs
+                if not records.is_copy(t)
             ]
         judged: list[Any] = self._completed
         # Only this trial running (one worker): nothing to add, no second query.

@@ -20,14 +20,16 @@ import optuna
 from hpsearch import spec as spec_module
 from hpsearch.analysis.frames import trials_frame
 from hpsearch.analysis.narrowing import Narrowing, narrow
+from hpsearch.records import VAL_ACCURACY, Metric, metric_of, stored_spec
 from hpsearch.search.runner import RunResult, run
-from hpsearch.search.study import load_existing_study, stored_spec
 from hpsearch.spec import StudySpec
 from hpsearch.storage import HEARTBEAT_SECONDS
+from hpsearch.storage.studies import load_existing_study
+from hpsearch.trials import kind_of
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TOLERANCE = 0.002  # validation accuracy a round must add to earn the next one
+DEFAULT_TOLERANCE = 0.002  # what a round must add to its parent's best to earn the next one
 
 
 @dataclass
@@ -83,10 +85,11 @@ def write_spec(next_spec: StudySpec, narrowing: Narrowing, folder: Path) -> Path
     """studies/NAME-rK.toml, with the narrowing table as its header comment."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{next_spec.name}.toml"
+    metric = kind_of(next_spec).metric
     header = (
         f"Round {next_spec.round} of {next_spec.parent}, written by hpsearch narrow.\n"
         f"Ranges from the best {narrowing.top_trials} of {narrowing.completed} completed "
-        f"trials (best validation accuracy {narrowing.best_value:.4f}):\n\n"
+        f"trials (best {metric.label} {narrowing.best_value:.4f}):\n\n"
         + narrowing.table().to_string(index=False)
         + "\n"
     )
@@ -94,14 +97,16 @@ def write_spec(next_spec: StudySpec, narrowing: Narrowing, folder: Path) -> Path
     return path
 
 
-def note_markdown(narrowing: Narrowing, parent: str, child: str) -> str:
+def note_markdown(
+    narrowing: Narrowing, parent: str, child: str, metric: Metric = VAL_ACCURACY
+) -> str:
     """The narrowing table as the Markdown note the dashboard shows on both studies."""
     lines = [
         f"## Range narrowing: {parent} -> {child}",
         "",
         f"Best {narrowing.top_trials} of {narrowing.completed} completed trials of "
         f"`{parent}` (top {narrowing.top:.0%}, margin {narrowing.margin:.0%} of the old "
-        f"width). Best validation accuracy {narrowing.best_value:.4f}.",
+        f"width). Best {metric.label} {narrowing.best_value:.4f}.",
         "",
         narrowing.markdown(),
     ]
@@ -123,12 +128,17 @@ def save_notes(storage: str, narrowing: Narrowing, parent: str, child: str) -> b
     except ImportError:
         logger.info("optuna-dashboard is not installed: no dashboard note")
         return False
-    body = note_markdown(narrowing, parent, child)
+    studies = []
     for name in (parent, child):
         try:
-            save_note(optuna.load_study(study_name=name, storage=storage), body)
+            studies.append(optuna.load_study(study_name=name, storage=storage))
         except KeyError:
             continue
+    if not studies:
+        return False
+    body = note_markdown(narrowing, parent, child, metric_of(studies[0]))
+    for study in studies:
+        save_note(study, body)
     return True
 
 
@@ -164,7 +174,7 @@ def run_rounds(
 ) -> list[RoundResult]:
     """Run `spec`, then up to `rounds - 1` narrowed rounds, each warm started from its
     parent; stop early when a round adds no more than `tolerance` to its parent's best
-    validation accuracy."""
+    value."""
     results: list[RoundResult] = []
     current, narrowing = spec, None
     for index in range(rounds):

@@ -22,10 +22,10 @@ from typing import Any
 import optuna
 
 from hpsearch.data import Split, without_test
-from hpsearch.errors import HpsearchError
+from hpsearch.errors import HpsearchError, StudyError
 from hpsearch.search.budget import Budget, count_finished
 from hpsearch.search.samplers import make_pruner, make_sampler
-from hpsearch.search.study import StudyError, open_study
+from hpsearch.search.study import open_study
 from hpsearch.search.work import quiet_optuna, work
 from hpsearch.spec import StudySpec, from_dict
 from hpsearch.stop import Interrupted, graceful_stop
@@ -38,8 +38,8 @@ from hpsearch.storage import (
     open_storage,
     retry_until_stopped,
 )
+from hpsearch.trials import kind_of
 from hpsearch.trials.entry import trust_code, trusted_code
-from hpsearch.trials.python import make_objective, prepare
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def run(
         raise StudyError(f"--workers must be at least 1, got {workers}")
     retry_for = spec.search.retry_for if retry_for is None else retry_for
     sampler, pruner = make_sampler(spec), make_pruner(spec)
-    split = prepare(spec)
+    split = kind_of(spec).prepare(spec)
     storage = open_storage(
         spec.storage, heartbeat=heartbeat, retry_for=retry_for, max_retry=max_retry(spec)
     )
@@ -166,7 +166,7 @@ def _run_here(
     threads = 1 if spec.search.reproducible else None
     with graceful_stop() as stop, threadpool_limits(limits=threads):
         retry_until_stopped(study, stop)
-        objective = make_objective(spec, stop, split)
+        objective = kind_of(spec).objective(spec, stop, split)
         work(study, objective, spec.search.n_trials, deadline, callbacks)
     return stop.requested()
 
@@ -286,7 +286,7 @@ def _worker_main(plan: WorkerPlan, worker: int, claim: Any, errors: Any) -> None
                 pruner=make_pruner(spec),
             )
             retry_until_stopped(study, stop)
-            objective = make_objective(spec, stop, plan.split)
+            objective = kind_of(spec).objective(spec, stop, plan.split)
             work(study, objective, spec.search.n_trials, plan.deadline, claim=claim)
     except KeyboardInterrupt:  # a signal before the handler was in place: nothing started
         raise SystemExit(0) from None

@@ -17,7 +17,7 @@ from optuna.storages import fail_stale_trials
 from optuna.trial import FrozenTrial
 
 from hpsearch.search.budget import Budget, BudgetFilled, WithinBudget
-from hpsearch.search.reproducible import Gate
+from hpsearch.search.reproducible import Gate, attach
 from hpsearch.stop import Interrupted
 from hpsearch.storage import (
     GRACE_FACTOR,
@@ -28,7 +28,7 @@ from hpsearch.storage import (
     running_without_heartbeat,
 )
 from hpsearch.storage.retry import error_chain
-from hpsearch.trials.network import Objective
+from hpsearch.trials import TrialObjective
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ STALE_CHECK_SECONDS = 1.0
 
 def work(
     study: optuna.Study,
-    objective: Objective,
+    objective: TrialObjective,
     n_trials: int,
     deadline: float | None,
     callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = (),
@@ -60,6 +60,8 @@ def work(
     stop = objective.stop
     search = objective.spec.search
     gate = Gate(n_trials, search.lag, stop, deadline) if search.reproducible else None
+    if gate is not None:
+        attach(study, gate)
     guarded = WithinBudget(objective, n_trials, claim or threading.Lock(), gate)
     poll, next_stale_check = POLL_SECONDS[0], 0.0
     while not stop.requested() and (deadline is None or time.time() < deadline):

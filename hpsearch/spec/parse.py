@@ -94,7 +94,7 @@ def from_dict(
     kind = check.text(model_raw.get("kind", ModelSpec.kind), "model.kind")
     if kind not in MODEL_KINDS:
         check.fail("model.kind", f"unknown kind {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
-    python = kind == "python"
+    python = MODEL_KINDS[kind].own_function
     if python and "data" not in top:
         data = DataSpec(name=NO_DATA)
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc", "grid")
@@ -67,7 +68,20 @@ class DataSpec:
     standardize: bool | None = None
 
 
-MODEL_KINDS = ("multilayernet", "python")
+@dataclass(frozen=True)
+class ModelShape:
+    """What a model kind's spec tables hold. hpsearch's network: its layer settings in
+    [model], an optimizer and lr in [training], its own parameter names, a [data]
+    table. A user's own function: an entry and free-form settings, any parameter
+    names, [training]'s epochs and batch size only, and its own data if it likes."""
+
+    own_function: bool
+
+
+# The spec's model kinds; what each kind does in a trial is hpsearch.trials'.
+MODEL_KINDS = MappingProxyType(
+    {"multilayernet": ModelShape(own_function=False), "python": ModelShape(own_function=True)}
+)
 NO_DATA = "none"  # a python entry's [data] when the spec has none: it loads its own
 
 
@@ -87,6 +101,10 @@ class ModelSpec:
     weight_decay: float = 0.0
     batchnorm: bool = False
     dropout: float = 0.0
+
+    @property
+    def shape(self) -> ModelShape:
+        return MODEL_KINDS[self.kind]
 
 
 @dataclass(frozen=True)
@@ -220,11 +238,11 @@ class StudySpec:
             del raw["model"]["settings"]
         if not self.search.reproducible:  # absent, as before reproducible searches
             del raw["search"]["reproducible"], raw["search"]["lag"]
-        if self.model.kind == "multilayernet":  # the default, as before python entries
+        if self.model.kind == ModelSpec.kind:  # the default, left out as before other kinds
             del raw["model"]["kind"]
         if self.data.name == NO_DATA:
             raw["data"] = {"name": NO_DATA}
-        if self.model.kind == "python":  # the network's settings do not apply to it
+        if self.model.shape.own_function:  # the network's settings do not apply to it
             raw["model"] = {k: raw["model"].get(k) for k in ("kind", "entry", "settings")}
             raw["training"] = {key: raw["training"][key] for key in ("epochs", "batch_size")}
         return drop_none(raw)

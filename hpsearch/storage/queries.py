@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 from sqlalchemy import text
 
+from hpsearch.records import COPIED_FROM
 from hpsearch.storage.fast_rdb import rdb_backend, study_id, to_stored
 from hpsearch.storage.pool import read_connection
 
@@ -38,12 +39,13 @@ def count_live_trials(study: optuna.Study, *, before: int | None = None) -> dict
     if storage is None:
         counts: dict[str, int] = {}
         for trial in study.get_trials(deepcopy=False):
-            if "copied_from" in trial.user_attrs or (before is not None and trial.number >= before):
+            if COPIED_FROM in trial.user_attrs or (before is not None and trial.number >= before):
                 continue
             counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
         return counts
-    with _TALLY_LOCK:  # threads of one process share a study's tally
-        tally = _TALLIES.setdefault(study, _Tally())
+    tallies, lock = _tallies(storage)
+    with lock:  # threads of one process share a study's tally
+        tally = tallies.setdefault(study, _Tally())
         if before is not None and before <= tally.last_number:  # a question about the past
             tally = _Tally()
         rows = _read(storage, _TAIL, {"study": study_id(study), "after": tally.last_id})
@@ -70,15 +72,23 @@ class _Tally:
     counts: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
 
-# One tally per Study object (a study deleted and made again under the same name is a
-# new object): a worker keeps one for its whole run.
-_TALLIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_TALLY_LOCK = threading.Lock()
+def _tallies(storage: optuna.storages.RDBStorage) -> tuple[weakref.WeakKeyDictionary, Any]:
+    """The tallies of a storage's studies and their lock, kept on the storage object
+    whose rows they count: one per Study object (a study deleted and made again under
+    the same name is a new object), so a worker keeps one for its whole run."""
+    kept = vars(storage).get("hpsearch_tallies")
+    if kept is None:
+        kept = vars(storage).setdefault(
+            "hpsearch_tallies", (weakref.WeakKeyDictionary(), threading.Lock())
+        )
+    return kept
+
+
 _FINISHED = frozenset(s.name for s in optuna.trial.TrialState if s.is_finished())
 # The study's trials after an id, oldest first, with whether each is a warm-start copy.
 _TAIL = text(
     "SELECT t.trial_id, t.number, t.state, EXISTS (SELECT 1 FROM trial_user_attributes a "
-    "WHERE a.trial_id = t.trial_id AND a.key = 'copied_from') "
+    f"WHERE a.trial_id = t.trial_id AND a.key = '{COPIED_FROM}') "
     "FROM trials t WHERE t.study_id = :study AND t.trial_id > :after ORDER BY t.trial_id"
 )
 

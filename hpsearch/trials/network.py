@@ -1,4 +1,6 @@
-"""One trial: suggest -> build -> train -> report/prune -> value and user attrs.
+"""The built-in trial kind: hpsearch's NumPy MultiLayerNet, built from the spec's fixed
+settings overlaid with a trial's sampled ones, trained for the spec's epochs and judged
+by its validation accuracy after the last one.
 
 Knows Optuna's trial API and nothing of storage. Every random draw of a trial comes
 from a Generator seeded by (spec seed, trial number), so a trial's numbers depend only
@@ -7,39 +9,41 @@ on its spec, its number and its parameters.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import os
-import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import optuna
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
 
-from hpsearch import data
+from hpsearch import data, records
 from hpsearch.errors import ConfigError
 from hpsearch.nn import MultiLayerNet, Optimizer, make_optimizer
-from hpsearch.spec import (
-    Choice,
-    DataSpec,
-    FloatRange,
-    InitHealth,
-    IntRange,
-    Param,
-    StudySpec,
-)
+from hpsearch.records import VAL_ACCURACY
+from hpsearch.spec import Choice, FloatRange, IntRange, StudySpec
 from hpsearch.stop import StopRequest
 from hpsearch.storage import set_user_attrs
 from hpsearch.train import Diverged, History, fit
+from hpsearch.trials.context import load_split, trial_rng, worker_name
+from hpsearch.trials.init_health import init_problem, pinned_fraction
+from hpsearch.trials.kind import FinalRun
+from hpsearch.trials.space import contains, suggest
 
 logger = logging.getLogger(__name__)
+
+__all__ = [
+    "NetworkKind",
+    "Objective",
+    "TrialConfig",
+    "build",
+    "load_split",
+    "resolve",
+    "suggest",
+    "trial_rng",
+    "worker_name",
+]
 
 
 @dataclass(frozen=True)
@@ -83,36 +87,6 @@ def resolve(spec: StudySpec, values: Mapping[str, Any]) -> TrialConfig:
     )
 
 
-def suggest(trial: optuna.Trial, params: Mapping[str, Param]) -> dict[str, Any]:
-    """Ask the trial for every searched parameter, in the spec's order."""
-    values: dict[str, Any] = {}
-    for name, param in params.items():
-        if isinstance(param, Choice):
-            values[name] = trial.suggest_categorical(name, list(param.choices))
-        elif isinstance(param, IntRange):
-            values[name] = trial.suggest_int(
-                name, param.low, param.high, step=param.step, log=param.log
-            )
-        else:
-            values[name] = trial.suggest_float(
-                name, param.low, param.high, step=param.step, log=param.log
-            )
-    return values
-
-
-def distributions(params: Mapping[str, Param]) -> dict[str, BaseDistribution]:
-    """The Optuna distributions `suggest` samples from, for copying trials in."""
-    result: dict[str, BaseDistribution] = {}
-    for name, param in params.items():
-        if isinstance(param, Choice):
-            result[name] = CategoricalDistribution(list(param.choices))
-        elif isinstance(param, IntRange):
-            result[name] = IntDistribution(param.low, param.high, log=param.log, step=param.step)
-        else:
-            result[name] = FloatDistribution(param.low, param.high, log=param.log, step=param.step)
-    return result
-
-
 def build(
     config: TrialConfig,
     split: data.Split,
@@ -136,30 +110,6 @@ def build(
     return net, make_optimizer(config.optimizer, config.lr)
 
 
-_SPLITS: dict[tuple[DataSpec, int, tuple], data.Split] = {}
-
-
-def load_split(data_spec: DataSpec, seed: int) -> data.Split:
-    """The spec's data, loaded once per process and shared by its trials (loaded again
-    when a data file changed on disk)."""
-    key = (data_spec, seed, data.file_stamp(data_spec.name, data_spec.test))
-    if key not in _SPLITS:
-        if len(_SPLITS) >= 4:
-            _SPLITS.pop(next(iter(_SPLITS)))
-        _SPLITS[key] = data.read_only(
-            data.load(
-                data_spec.name,
-                train_size=data_spec.train_size,
-                validation_fraction=data_spec.validation_fraction,
-                seed=seed,
-                label=data_spec.label,
-                test=data_spec.test,
-                standardize=data_spec.standardize,
-            )
-        )
-    return _SPLITS[key]
-
-
 def check_against_data(spec: StudySpec, split: data.Split) -> None:
     """Catch settings that only the loaded data can refute, before any trial runs."""
     batch_sizes = [spec.training.batch_size]
@@ -176,64 +126,9 @@ def check_against_data(spec: StudySpec, split: data.Split) -> None:
         )
 
 
-# Optimizers whose step is proportional to the gradient: a collapsed signal shrinks their
-# steps by the same factor. Adaptive ones (adagrad, rmsprop, adam) rescale it away.
-PROPORTIONAL_STEP = frozenset({"sgd", "momentum", "nesterov"})
-# (centre, half-width): a unit beyond centre +- half-width is pinned at a limit, where
-# the derivative is under 1/25 (sigmoid) or 1/50 (tanh) of its peak.
-PINNED = {"sigmoid": (0.5, 0.49), "tanh": (0.0, 0.99)}
-
-
-def pinned_fraction(activations: Sequence[np.ndarray], activation: str) -> list[float]:
-    """Per hidden layer, the fraction of activations pinned at the activation's limits
-    (none for relu, which has no upper limit)."""
-    if activation not in PINNED:
-        return []
-    centre, half_width = PINNED[activation]
-    return [float(np.mean(np.abs(a - centre) > half_width)) for a in activations]
-
-
-def init_problem(
-    std: Sequence[float],
-    pinned: Sequence[float],
-    optimizer: str,
-    rule: InitHealth,
-) -> str | None:
-    """Why a freshly built net cannot learn, from its hidden layers' activation std and
-    pinned fractions at init, or None if it looks healthy (see `hpsearch.spec.InitHealth`)."""
-    for layer, value in enumerate(std, start=1):
-        if value == 0.0:
-            return (
-                f"init-health: signal collapsed: hidden layer {layer} of {len(std)} gives "
-                "one value for every unit and example (activation std 0)"
-            )
-    if std and optimizer in PROPORTIONAL_STEP and std[-1] < rule.collapse * std[0]:
-        return (
-            f"init-health: signal collapsed: the last hidden layer's activation std "
-            f"{std[-1]:.3g} is {std[-1] / std[0]:.3g} of the first's (collapse = "
-            f"{rule.collapse:g}), and {optimizer} steps shrink with it"
-        )
-    for layer, fraction in enumerate(pinned, start=1):
-        if fraction > rule.saturation:
-            return (
-                f"init-health: saturated: {fraction:.0%} of hidden layer {layer}'s "
-                f"activations are pinned at their limits (saturation = {rule.saturation:g})"
-            )
-    return None
-
-
-def worker_name() -> str:
-    """Which machine and process this is: stored on every trial it runs, to tell
-    workers apart when one misbehaves."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def trial_rng(spec: StudySpec, trial_number: int) -> np.random.Generator:
-    return np.random.default_rng([spec.seed, trial_number])
-
-
 class Objective:
-    """The callable handed to `study.optimize`: returns final validation accuracy."""
+    """The callable handed to `study.optimize`: returns the last epoch's validation
+    accuracy."""
 
     def __init__(
         self, spec: StudySpec, stop: StopRequest | None = None, split: data.Split | None = None
@@ -248,6 +143,7 @@ class Objective:
         and sha256 were checked against what the run loaded at its start)."""
         if self._split is None:
             self._split = load_split(self.spec.data, self.spec.seed)
+            check_against_data(self.spec, self._split)
         return self._split
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -255,9 +151,9 @@ class Objective:
         config = resolve(spec, suggest(trial, spec.search.params))
         # A trial re-queued after its worker died inherits the user attrs of the one it
         # retries, this among them: it trains with the same numbers.
-        seed_trial = trial.user_attrs.get("seed_trial", trial.number)
+        seed_trial = records.seed_trial(trial)
         rng = trial_rng(spec, seed_trial)
-        started = {"seed_trial": seed_trial, "worker": worker_name()}
+        started = {records.SEED_TRIAL: seed_trial, records.WORKER: worker_name()}
 
         def report(epoch: int, history: History) -> None:
             self.stop.check(f"after epoch {epoch}")
@@ -301,8 +197,8 @@ class Objective:
         set_user_attrs(
             trial,
             started
-            | {"init_activation_std": init_std}
-            | ({"init_pinned_fraction": pinned} if pinned else {}),
+            | {records.INIT_ACTIVATION_STD: init_std}
+            | ({records.INIT_PINNED_FRACTION: pinned} if pinned else {}),
         )
         if spec.search.init_health.enabled:
             problem = init_problem(init_std, pinned, config.optimizer, spec.search.init_health)
@@ -324,11 +220,67 @@ def _store_history(
     trial: optuna.Trial, history: History, *, diverged: bool, reason: str | None
 ) -> None:
     attrs = {
-        "train_loss": history.train_loss,
-        "train_accuracy": history.train_accuracy,
-        "val_accuracy": history.val_accuracy,
-        "epochs_run": history.epochs,
-        "seconds": round(sum(history.seconds), 4),
-        "diverged": diverged,
+        records.TRAIN_LOSS: history.train_loss,
+        records.TRAIN_ACCURACY: history.train_accuracy,
+        VAL_ACCURACY.name: history.val_accuracy,
+        records.EPOCHS_RUN: history.epochs,
+        records.SECONDS: round(sum(history.seconds), 4),
+        records.DIVERGED: diverged,
     }
-    set_user_attrs(trial, attrs | ({"stop_reason": reason} if reason is not None else {}))
+    set_user_attrs(trial, attrs | ({records.STOP_REASON: reason} if reason is not None else {}))
+
+
+class NetworkKind:
+    """hpsearch's own network as a trial kind (`[model] kind = "multilayernet"`)."""
+
+    metric = VAL_ACCURACY
+    imports_code = False
+
+    def prepare(self, spec: StudySpec) -> data.Split:
+        split = load_split(spec.data, spec.seed)
+        check_against_data(spec, split)
+        return split
+
+    def objective(
+        self, spec: StudySpec, stop: StopRequest | None, split: data.Split | None
+    ) -> Objective:
+        return Objective(spec, stop, split)
+
+    def start_point(self, spec: StudySpec) -> dict[str, Any]:
+        """The network's own values: init scale 1 (the init rule itself), the optimizer's
+        usual lr, the spec's fixed settings. A search's first trial there anchors it: with
+        init scale searched, most of a wide space cannot train at all, and TPE's random
+        start-up trials can miss every trainable region."""
+        config = resolve(spec, {})
+        values = dataclasses.asdict(config) | {
+            "lr": config.lr if config.lr is not None else make_optimizer(config.optimizer).lr,
+            "hidden_width": config.hidden_sizes[0] if config.hidden_sizes else None,
+            "hidden_depth": len(config.hidden_sizes),
+        }
+        point: dict[str, Any] = {}
+        for name, param in spec.search.params.items():
+            value = values.get(name)
+            if value is None or not contains(param, value):
+                continue
+            if isinstance(param, Choice):
+                point[name] = value
+            else:
+                point[name] = int(value) if isinstance(param, IntRange) else float(value)
+        return point
+
+    def final(
+        self, spec: StudySpec, params: Mapping[str, Any], number: int, seed_trial: int
+    ) -> FinalRun:
+        """The configuration trained on train + validation for the full epoch count,
+        tested once on the test split."""
+        rng = trial_rng(spec, seed_trial)
+        config = resolve(spec, params)
+        split = data.without_validation(load_split(spec.data, spec.seed))
+        net, optimizer = build(config, split, rng)
+        fit(net, optimizer, split, epochs=config.epochs, batch_size=config.batch_size, rng=rng)
+        examples = len(split.t_train)
+        how = f"after retraining on {examples} examples for {config.epochs} epochs"
+        return FinalRun(net.accuracy(split.x_test, split.t_test), examples, how)
+
+    def init_reference(self, spec: StudySpec) -> tuple[str, int]:
+        return spec.model.init, spec.model.hidden_sizes[0] if spec.model.hidden_sizes else 100

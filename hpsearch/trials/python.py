@@ -37,26 +37,23 @@ from typing import Any
 import numpy as np
 import optuna
 
+from hpsearch import records
 from hpsearch.data import Split, read_only, without_test, without_validation
 from hpsearch.errors import HpsearchError
-from hpsearch.spec import NO_DATA, StudySpec
+from hpsearch.records import VAL_SCORE
+from hpsearch.spec import NO_DATA, Choice, IntRange, StudySpec
 from hpsearch.stop import StopRequest
 from hpsearch.storage import set_user_attrs
+from hpsearch.trials.context import load_split, trial_rng, worker_name
 from hpsearch.trials.entry import EntryError, describe_error, load_entry
-from hpsearch.trials.network import (
-    Objective,
-    check_against_data,
-    load_split,
-    suggest,
-    trial_rng,
-    worker_name,
-)
+from hpsearch.trials.kind import FinalRun
+from hpsearch.trials.space import contains, suggest
 
-METRIC_NAME = "val_score"  # a python entry's value: its validation score
-# User attrs hpsearch writes itself: a curve may not take their names.
+# What hpsearch writes on a python entry's trial: a named curve may not take these names.
 RESERVED = frozenset(
-    {"seed_trial", "worker", "entry", "epochs_run", "seconds", "diverged", "stop_reason"}
-    | {"copied_from", "start", METRIC_NAME}
+    {records.SEED_TRIAL, records.WORKER, records.ENTRY, records.EPOCHS_RUN, records.SECONDS}
+    | {records.DIVERGED, records.STOP_REASON, records.COPIED_FROM, records.START, records.SLOT}
+    | {VAL_SCORE.name}
 )
 
 
@@ -116,12 +113,12 @@ class Curves:
         return (
             dict(self.named)
             | {
-                METRIC_NAME: self.values,
-                "epochs_run": len(self.values),
-                "seconds": round(self.seconds, 4),
-                "diverged": diverged,
+                VAL_SCORE.name: self.values,
+                records.EPOCHS_RUN: len(self.values),
+                records.SECONDS: round(self.seconds, 4),
+                records.DIVERGED: diverged,
             }
-            | ({"stop_reason": reason} if reason is not None else {})
+            | ({records.STOP_REASON: reason} if reason is not None else {})
         )
 
 
@@ -140,7 +137,7 @@ class PythonObjective:
         self.stop = stop or StopRequest()
         self.function = load_entry(spec.model.entry)
         # The data of every trial of this run, loaded once and read-only (see
-        # Objective.split); without its test arrays, which only `final` reads.
+        # network.Objective.split); without its test arrays, which only `final` reads.
         self.split = None
         if spec.data.name != NO_DATA:
             loaded = split if split is not None else load_split(spec.data, spec.seed)
@@ -149,9 +146,14 @@ class PythonObjective:
     def __call__(self, trial: optuna.Trial) -> float:
         spec = self.spec
         values = suggest(trial, spec.search.params)
-        seed_trial = trial.user_attrs.get("seed_trial", trial.number)
+        seed_trial = records.seed_trial(trial)
         set_user_attrs(
-            trial, {"seed_trial": seed_trial, "worker": worker_name(), "entry": spec.model.entry}
+            trial,
+            {
+                records.SEED_TRIAL: seed_trial,
+                records.WORKER: worker_name(),
+                records.ENTRY: spec.model.entry,
+            },
         )
         # A reproducible search's function is told the slot: what it seeds from it repeats.
         place = seed_trial if spec.search.reproducible else trial.number
@@ -258,30 +260,6 @@ def final_data(spec: StudySpec) -> Split | None:
     )
 
 
-def final_score(
-    spec: StudySpec, params: Mapping[str, Any], trial_number: int, seed_trial: int
-) -> tuple[float, int, list[float]]:
-    """`final` for a python entry: the function called once with `config.final` True,
-    on train + validation with the test split as its validation data. Returns the test
-    score, the number of training examples and the scores it reported."""
-    function = load_entry(spec.model.entry)
-    data = final_data(spec)
-    curves = Curves()
-    config = Config.of(spec, params, trial_number, final=True)
-    raised: list[BaseException] = []
-    report = _reporter(curves, lambda epoch, value: None, raised)
-    rng = trial_rng(spec, seed_trial)
-    try:
-        value = call_entry(function, spec.model.entry, config, report, data, rng)
-        if raised:
-            raise raised[0]
-    except _Diverged as exc:
-        raise HpsearchError(f"final: {spec.model.entry} {exc}; the score is not stored") from None
-    if not _finite(value):
-        raise HpsearchError(f"final: {spec.model.entry} returned {value!r}, not a finite number")
-    return float(value), (0 if data is None else len(data.t_train)), curves.values
-
-
 def _as_number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise EntryError(f"report: {name} must be a number, got {value!r}")
@@ -296,24 +274,72 @@ def _finite(value: Any) -> bool:
     )
 
 
-def prepare(spec: StudySpec) -> Split | None:
-    """What every trial of a run needs, checked before the database is touched: a
-    python entry importable here (before the data: a worker that must refuse it says
-    so at once), the data loaded (None when a python spec has none), and hpsearch's
-    network fitting the data."""
-    if spec.model.kind == "python":
+def _fits(value: Any, param: Any) -> bool:
+    """Whether a setting can be its searched parameter's start point: a value of the
+    parameter's type, inside it (a setting may hold anything)."""
+    if isinstance(param, Choice):
+        return any(value == c and type(value) is type(c) for c in param.choices)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or (isinstance(param, IntRange) and not isinstance(value, int)):
+        return False
+    return contains(param, value)
+
+
+class PythonKind:
+    """A user's own training function as a trial kind (`[model] kind = "python"`)."""
+
+    metric = VAL_SCORE
+    imports_code = True
+
+    def prepare(self, spec: StudySpec) -> Split | None:
+        """The entry importable here (before the data: a worker that must refuse it says
+        so at once), then the data, if the spec has any."""
         load_entry(spec.model.entry)
-    split = None if spec.data.name == NO_DATA else load_split(spec.data, spec.seed)
-    if split is not None and spec.model.kind != "python":
-        check_against_data(spec, split)
-    return split
+        return None if spec.data.name == NO_DATA else load_split(spec.data, spec.seed)
 
-
-def make_objective(
-    spec: StudySpec, stop: StopRequest | None = None, split: Split | None = None
-) -> Any:
-    """The objective of a spec's model kind: hpsearch's network, or the user's function;
-    `split` is the run's data, loaded when it started."""
-    if spec.model.kind == "python":
+    def objective(
+        self, spec: StudySpec, stop: StopRequest | None, split: Split | None
+    ) -> PythonObjective:
         return PythonObjective(spec, stop, split)
-    return Objective(spec, stop, split)
+
+    def start_point(self, spec: StudySpec) -> dict[str, Any]:
+        """The settings of the searched names, where they fit their ranges."""
+        return {
+            name: value
+            for name, value in spec.model.settings.items()
+            if name in spec.search.params and _fits(value, spec.search.params[name])
+        }
+
+    def final(
+        self, spec: StudySpec, params: Mapping[str, Any], number: int, seed_trial: int
+    ) -> FinalRun:
+        """The function called once with `config.final` True, on train + validation with
+        the test split as its validation data; its return is the test score."""
+        # A reproducible search told the function its slot: what it seeded from it repeats.
+        place = seed_trial if spec.search.reproducible else number
+        function = load_entry(spec.model.entry)
+        data = final_data(spec)
+        curves = Curves()
+        config = Config.of(spec, params, place, final=True)
+        raised: list[BaseException] = []
+        report = _reporter(curves, lambda epoch, value: None, raised)
+        rng = trial_rng(spec, seed_trial)
+        entry = spec.model.entry
+        try:
+            value = call_entry(function, entry, config, report, data, rng)
+            if raised:
+                raise raised[0]
+        except _Diverged as exc:
+            raise HpsearchError(f"final: {entry} {exc}; the score is not stored") from None
+        if not _finite(value):
+            raise HpsearchError(f"final: {entry} returned {value!r}, not a finite number")
+        train_examples = 0 if data is None else len(data.t_train)
+        how = (
+            f"from the entry's one call with config.final (trained on {train_examples} "
+            "examples, tested on the test split)"
+        )
+        extra = {"reported": curves.values, "entry": entry}
+        return FinalRun(float(value), train_examples, how, extra)
+
+    def init_reference(self, spec: StudySpec) -> None:
+        return None

@@ -157,8 +157,8 @@ def test_final_evaluates_the_best_trial_once_on_the_test_split(tmp_path):
     result = final(spec.name, spec.storage)
     study = optuna.load_study(study_name=spec.name, storage=spec.storage)
     assert result.trial_number == study.best_trial.number
-    assert result.test_accuracy == study.user_attrs["test_accuracy"]
-    assert result.test_accuracy > 0.8  # digits: chance is 0.1
+    assert result.test_value == study.user_attrs["test_accuracy"]
+    assert result.test_value > 0.8  # digits: chance is 0.1
     assert result.train_examples == 1438  # train + validation of 1,797 - 359 test
     assert study.user_attrs["final"]["params"] == study.best_trial.params
     other = next(
@@ -178,7 +178,7 @@ def test_final_whose_retraining_diverges_names_the_next_best_trials(tmp_path, mo
     import pickle
 
     from hpsearch.cli import main
-    from hpsearch.search import final as final_module
+    from hpsearch.trials import network
     from hpsearch.search.final import RetrainDiverged
     from hpsearch.train import Diverged
 
@@ -188,7 +188,7 @@ def test_final_whose_retraining_diverges_names_the_next_best_trials(tmp_path, mo
     def diverging_fit(*args, **kwargs):
         raise Diverged(3, 7, float("nan"))
 
-    monkeypatch.setattr(final_module, "fit", diverging_fit)
+    monkeypatch.setattr(network, "fit", diverging_fit)
     code = main(["final", "--study", spec.name, "--storage", spec.storage])
     err = capsys.readouterr().err.strip()
     study = optuna.load_study(study_name=spec.name, storage=spec.storage)
@@ -252,8 +252,8 @@ def test_a_new_study_starts_at_the_searched_parameters_own_defaults(tmp_path):
 
 
 def test_default_point_keeps_only_values_inside_the_searched_space():
-    from hpsearch.search.study import default_point
     from hpsearch.spec import Choice, FloatRange, IntRange, SearchSpec
+    from hpsearch.trials import kind_of
 
     search = SearchSpec(
         params={
@@ -264,7 +264,8 @@ def test_default_point_keeps_only_values_inside_the_searched_space():
             "activation": Choice(("tanh",)),  # relu is not a choice
         }
     )
-    point = default_point(dataclasses.replace(ROOT_SPEC, search=search))
+    searched = dataclasses.replace(ROOT_SPEC, search=search)
+    point = kind_of(searched).start_point(searched)
     assert point == {"init_scale": 1.0, "hidden_depth": 6, "optimizer": "sgd"}
 
 

@@ -33,6 +33,7 @@ from hpsearch.storage.fast_rdb import (
     OVERRIDDEN_WRITES,
     READ_METHODS,
     STALE_CHECK,
+    rdb_backend,
     reads,
 )
 from hpsearch.storage.fast_rdb import storage as fast_storage
@@ -471,7 +472,8 @@ def test_counts_stay_exact_while_each_reads_only_the_trials_after_the_settled_on
         return dict(counts)
 
     def tally():
-        return queries._TALLIES[study]
+        tallies, _lock = queries._tallies(rdb_backend(study))
+        return tallies[study]
 
     first, second, third = study.ask(), study.ask(), study.ask()
     study.tell(second, 1.0)

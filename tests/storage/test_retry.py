@@ -175,7 +175,8 @@ def test_the_spec_sets_the_retry_limit_and_refuses_a_negative_one():
 def test_a_workers_study_lookups_keep_its_retry_limit(tmp_path, monkeypatch):
     """`hpsearch worker --retry-for 3s` holds between studies too, where it reads the
     stored specs, not only inside a run."""
-    from hpsearch.search import distributed, study
+    from hpsearch.search import distributed
+    from hpsearch.storage import studies
     from tests.support import tiny_spec
 
     spec = tiny_spec(tmp_path, n_trials=1)
@@ -189,7 +190,7 @@ def test_a_workers_study_lookups_keep_its_retry_limit(tmp_path, monkeypatch):
 
         return opened
 
-    monkeypatch.setattr(study, "open_storage", recording(study.open_storage))
+    monkeypatch.setattr(studies, "open_storage", recording(studies.open_storage))
     monkeypatch.setattr(distributed, "open_storage", recording(distributed.open_storage))
     for name in (spec.name, None):  # one study, or every study of the database
         found = list(distributed._specs_with_budget(spec.storage, name, 3.0))

@@ -117,7 +117,10 @@ def test_a_users_function_runs_with_two_workers_prunes_narrows_and_finals(
     out = tmp_path / "report"
     assert main(["report", "--study", module, "--storage", db, "--out", str(out)]) == 0
     text = (out / "report.md").read_text()
-    assert "Best validation score" in text and f"entry's call with config.final): {score}" in text
+    assert (
+        "Best validation score" in text
+        and f"Test score of the best configuration (`hpsearch final`): {score}" in text
+    )
 
 
 def hpsearch(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -30,7 +30,7 @@ wait on a trial only it could run.
 """
 
 from hpsearch.search.reproducible.gate import Gate, GiveWay
-from hpsearch.search.reproducible.search import LaggedPruner, LaggedSampler
-from hpsearch.search.reproducible.slots import Snapshot, place, slots
+from hpsearch.search.reproducible.search import LaggedPruner, LaggedSampler, attach
+from hpsearch.search.reproducible.slots import Snapshot, slots
 
-__all__ = ["Gate", "GiveWay", "LaggedPruner", "LaggedSampler", "Snapshot", "place", "slots"]
+__all__ = ["Gate", "GiveWay", "LaggedPruner", "LaggedSampler", "Snapshot", "attach", "slots"]

@@ -13,7 +13,9 @@ import optuna
 from optuna.storages import fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.search.budget import NOT_RUN, BudgetFilled
+from hpsearch import records
+from hpsearch.records import NOT_RUN, is_copy
+from hpsearch.search.budget import BudgetFilled
 from hpsearch.search.reproducible.slots import SHOWN, Snapshot, copied, finished, slots, unresolved
 from hpsearch.stop import StopRequest
 from hpsearch.storage import heartbeat_interval, set_user_attrs
@@ -27,9 +29,6 @@ logger = logging.getLogger(__name__)
 
 class GiveWay(BudgetFilled):
     """Raised in a trial that needs a queued trial first: it ends, and runs again later."""
-
-
-_current: dict[tuple[str, int], Snapshot] = {}  # this process's trial's, by (study, number)
 
 
 @dataclass
@@ -47,6 +46,7 @@ class Gate:
     # parameters it was queued with)
     _first: dict[int, tuple[int, list[int], dict[str, Any]]] = field(default_factory=dict)
     _latest: Snapshot | None = None  # the newest read while the running trial was pruned
+    current: Snapshot | None = None  # the running trial's, for its sampler and pruner
 
     def run(self, trial: optuna.Trial, objective: Callable[[optuna.Trial], float]) -> float:
         """The objective on the admitted trial. A trial that does not end (stopped,
@@ -58,14 +58,14 @@ class Gate:
             self._repeat(trial, str(error))
             raise
         except BudgetFilled as error:
-            trial.set_user_attr("stop_reason", str(error))
+            trial.set_user_attr(records.STOP_REASON, str(error))
             raise
         except BaseException:
             self._repeat(trial, "stopped while it waited")
             raise
-        set_user_attrs(trial, {"slot": taken.slot, "seed_trial": taken.slot})  # its draws too
-        _current.clear()
-        _current[study.study_name, trial.number] = taken
+        # Its draws are seeded by the slot too.
+        set_user_attrs(trial, {records.SLOT: taken.slot, records.SEED_TRIAL: taken.slot})
+        self.current = taken
         try:
             return objective(trial)
         except optuna.TrialPruned:
@@ -80,7 +80,7 @@ class Gate:
         def admitted(taken: Snapshot) -> tuple[list[int], int | None]:
             if number not in self.slots:  # raced: created past another machine's last
                 raise BudgetFilled(f"{NOT_RUN} the study's slots were taken by other workers")
-            copies = sum(1 for t in taken.trials if "copied_from" in t.user_attrs)
+            copies = sum(1 for t in taken.trials if is_copy(t))
             if taken.slot >= copies + self.n_trials:
                 raise BudgetFilled(
                     f"{NOT_RUN} the study's {self.n_trials} trials were taken by other workers"
@@ -168,7 +168,7 @@ class Gate:
         self.slots = slots(trials)
         self._remember_first(trials, number)
         slot = self.slots.get(number, -1)
-        return Snapshot(number, slot, trials, self, study.direction)
+        return Snapshot(number, slot, trials, self.slots, self.lag, study.direction)
 
     def _refresh(self, study: optuna.Study, taken: Snapshot, waiting_for: list[int]) -> Snapshot:
         """The running trials read again, when every slot waited for runs (a few rows,
@@ -179,7 +179,7 @@ class Gate:
         if others >= set(waiting_for):
             newer = {t.number: t for t in running}
             trials = [newer.get(t.number, t) for t in taken.trials]
-            return Snapshot(taken.number, taken.slot, trials, self, taken.direction)
+            return Snapshot(taken.number, taken.slot, trials, self.slots, self.lag, taken.direction)
         return self._read(study, taken.number)
 
     def _repeat(self, trial: optuna.Trial, reason: str) -> None:
@@ -190,13 +190,13 @@ class Gate:
         if all(t.number != trial.number for t in running):
             return  # failed as stale while its worker stood still: Optuna queued it again
         original, history, fixed = self._first.get(trial.number, (trial.number, [], {}))
-        trial.set_user_attr("stop_reason", reason)
+        trial.set_user_attr(records.STOP_REASON, reason)
         trial.study.add_trial(
             optuna.trial.create_trial(
                 state=TrialState.WAITING,
                 params=trial.params,
                 distributions=trial.distributions,
-                user_attrs={k: v for k, v in trial.user_attrs.items() if k != "stop_reason"},
+                user_attrs={k: v for k, v in trial.user_attrs.items() if k != records.STOP_REASON},
                 system_attrs={"failed_trial": original, "retry_history": [*history, trial.number]}
                 | ({"fixed_params": fixed} if fixed else {}),  # a start point's, not yet asked
             )
@@ -213,12 +213,10 @@ class Gate:
             dict(mine.system_attrs.get("fixed_params", {})),
         )
 
-
-def snapshot(study: optuna.Study, number: int, lag: int) -> Snapshot:
-    """The snapshot the gate took for trial `number` (taken here, waiting without a
-    stop, when the sampler runs before the gate, as Optuna releases that sample
-    relative parameters at `ask` do)."""
-    taken = _current.get((study.study_name, number))
-    if taken is None:
-        taken = Gate(n_trials=2**62, lag=lag).admit(study, number)
-    return taken
+    def snapshot(self, study: optuna.Study, number: int) -> Snapshot:
+        """The snapshot this gate took for trial `number` (taken now, waiting without a
+        stop, when the sampler runs before the gate, as Optuna releases that sample
+        relative parameters at `ask` do)."""
+        if self.current is not None and self.current.number == number:
+            return self.current
+        return Gate(n_trials=2**62, lag=self.lag).admit(study, number)

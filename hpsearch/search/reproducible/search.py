@@ -11,7 +11,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from hpsearch.search.pruning import CompletedTrialsView
-from hpsearch.search.reproducible.gate import snapshot
+from hpsearch.search.reproducible.gate import Gate
 from hpsearch.search.reproducible.slots import slot_seed
 
 
@@ -20,13 +20,14 @@ class LaggedSampler(optuna.samplers.BaseSampler):
 
     def __init__(self, make: Callable[[int], optuna.samplers.BaseSampler], seed: int, lag: int):
         self.make, self.seed, self.lag = make, seed, lag
+        self.gate = Gate(n_trials=2**62, lag=lag)  # the worker's own, once `attach` gives it
         self._number: int | None = None
         self._inner: optuna.samplers.BaseSampler | None = None
 
     def _for(
         self, study: optuna.Study, trial: FrozenTrial
     ) -> tuple[optuna.samplers.BaseSampler, optuna.Study]:
-        taken = snapshot(study, trial.number, self.lag)
+        taken = self.gate.snapshot(study, trial.number)
         if self._number != trial.number or self._inner is None:
             self._number, self._inner = trial.number, self.make(slot_seed(self.seed, taken.slot))
         return self._inner, taken.shown()
@@ -56,12 +57,21 @@ class LaggedPruner(optuna.pruners.BasePruner):
 
     def __init__(self, inner: optuna.pruners.BasePruner, lag: int, warmup: int = 0) -> None:
         self.inner, self.lag, self.warmup = inner, lag, warmup
+        self.gate = Gate(n_trials=2**62, lag=lag)  # the worker's own, once `attach` gives it
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         step = trial.last_step
         if step is None or step < self.warmup:  # nothing to wait for: no pruning yet
             return False
-        taken = snapshot(study, trial.number, self.lag)
-        values = taken.gate.reached(study, taken, step)
+        taken = self.gate.snapshot(study, trial.number)
+        values = self.gate.reached(study, taken, step)
         judged = [SimpleNamespace(intermediate_values={step: value}) for value in values]
         return self.inner.prune(CompletedTrialsView(study, judged), trial)
+
+
+def attach(study: optuna.Study, gate: Gate) -> None:
+    """Let a reproducible study's sampler and pruner read the snapshots `gate` takes of
+    the trials it admits in this process, and wait as it does (its stop, its deadline)."""
+    for part in (study.sampler, study.pruner):
+        if isinstance(part, LaggedSampler | LaggedPruner):
+            part.gate = gate

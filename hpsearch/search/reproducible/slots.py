@@ -4,21 +4,17 @@ slot's, refused trials have none), and a trial's snapshot of the study."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.search.budget import NOT_RUN
+from hpsearch.records import FINISHED, is_copy, was_refused
 
-if TYPE_CHECKING:
-    from hpsearch.search.reproducible.gate import Gate
-
-SHOWN = (TrialState.COMPLETE, TrialState.PRUNED)
+SHOWN = FINISHED  # what a later slot learns from: a trial that ran to its end or was pruned
 
 
 def slots(trials: Sequence[FrozenTrial]) -> dict[int, int]:
@@ -34,19 +30,11 @@ def slots(trials: Sequence[FrozenTrial]) -> dict[int, int]:
                 skipped += 1
                 if original in found:
                     found[trial.number] = found[original]
-            elif str(trial.user_attrs.get("stop_reason", "")).startswith(NOT_RUN):
+            elif was_refused(trial):
                 skipped += 1
             else:
                 found[trial.number] = trial.number - skipped
     return found
-
-
-def place(trial: FrozenTrial) -> int:
-    """Where a trial stands in its study's search: its slot, or its number (a free
-    search's trials, and a round's copies of its parent's, which come first)."""
-    if "copied_from" in trial.user_attrs:
-        return trial.number
-    return trial.user_attrs.get("slot", trial.number)
 
 
 def slot_seed(seed: int, slot: int) -> int:
@@ -61,14 +49,15 @@ class Snapshot:
     number: int
     slot: int
     trials: list[FrozenTrial]
-    gate: Gate
+    slots: Mapping[int, int]  # trial number -> slot, as read with `trials`
+    lag: int
     direction: optuna.study.StudyDirection
     _shown: optuna.Study | None = None
 
     def by_slot(self) -> dict[int, list[FrozenTrial]]:
         grouped: dict[int, list[FrozenTrial]] = {}
         for trial in self.trials:
-            slot = self.gate.slots.get(trial.number)
+            slot = self.slots.get(trial.number)
             if slot is not None:
                 grouped.setdefault(slot, []).append(trial)
         return grouped
@@ -78,10 +67,10 @@ class Snapshot:
         below slot - lag, and the copies of a parent round, in slot order."""
         if self._shown is None:
             first: list[FrozenTrial] = []
-            below = self.slot - self.gate.lag
+            below = self.slot - self.lag
             for slot, trials in sorted(self.by_slot().items()):
                 done = [t for t in trials if t.state in SHOWN]
-                if done and (slot < below or "copied_from" in done[0].user_attrs):
+                if done and (slot < below or is_copy(done[0])):
                     first.append(done[0])
             self._shown = optuna.create_study(
                 storage=optuna.storages.InMemoryStorage(), direction=self.direction
@@ -106,7 +95,7 @@ def finished(trials: Sequence[FrozenTrial]) -> bool:
 
 
 def copied(trials: Sequence[FrozenTrial]) -> bool:
-    return any("copied_from" in t.user_attrs for t in trials)
+    return any(is_copy(t) for t in trials)
 
 
 def unresolved(

@@ -1,0 +1,65 @@
+"""The one interface every kind of trial offers: what its value is (name, direction),
+how it checks and loads what its trials need, how it runs one trial (suggest, train,
+report, prune), where a new study's search starts, and how `final` runs it once more
+on the test split. The spec names the kind; `hpsearch.trials.kind_of` finds it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import optuna
+
+from hpsearch.data import Split
+from hpsearch.records import Metric
+from hpsearch.spec import StudySpec
+from hpsearch.stop import StopRequest
+
+
+class TrialObjective(Protocol):
+    """What `study.optimize` calls for each trial; `stop` ends it between epochs."""
+
+    spec: StudySpec
+    stop: StopRequest
+
+    def __call__(self, trial: optuna.Trial) -> float: ...
+
+
+@dataclass(frozen=True)
+class FinalRun:
+    """What `final`'s one run on the test split gave: the test value, how many examples
+    it trained on, and what else the kind stores with the result."""
+
+    test_value: float
+    train_examples: int
+    how: str  # how the test value was made, as `final` prints it
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class TrialKind(Protocol):
+    metric: Metric  # what a trial's value is, and which way is better
+    imports_code: bool  # its trials import the user's code: workers need --code folders
+
+    def prepare(self, spec: StudySpec) -> Split | None:
+        """Check, before the database is touched, what every trial of a run needs, and
+        load the data they share (None when there is none)."""
+
+    def objective(
+        self, spec: StudySpec, stop: StopRequest | None, split: Split | None
+    ) -> TrialObjective:
+        """The callable `study.optimize` runs: one trial, reporting every epoch."""
+
+    def start_point(self, spec: StudySpec) -> dict[str, Any]:
+        """The searched parameters' own values in the spec, where inside their ranges:
+        a new study's first trial."""
+
+    def final(
+        self, spec: StudySpec, params: Mapping[str, Any], number: int, seed_trial: int
+    ) -> FinalRun:
+        """Train trial `number`'s configuration on train + validation and test it once;
+        raises `hpsearch.train.Diverged` when retraining diverges."""
+
+    def init_reference(self, spec: StudySpec) -> tuple[str, int] | None:
+        """The init rule and layer width an `init_scale` gain refers to, or None when
+        the kind's init scale (if any) is its own."""
