@@ -1,0 +1,86 @@
+"""What was recorded before the code was reorganised still holds: the default spec at
+3 epochs gives the same trials, to the last digit, and a database written by that code
+(tests/fixtures/af28084: a network study with its final, a python entry's study that
+reports a macro F1 with its final, a narrowed round, a reproducible study) opens with
+`trials`, `report`, `narrow` and `final`, every attribute it holds named by the record
+schema."""
+
+import json
+import shutil
+from pathlib import Path
+
+import optuna
+import pytest
+
+from hpsearch import records
+from hpsearch.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "af28084"
+STUDIES = ("digits-net", "digits-f1", "digits-net-r2", "digits-net-reproducible")
+
+
+def trials_table(storage: str, name: str) -> list[dict]:
+    study = optuna.load_study(study_name=name, storage=storage)
+    return [
+        {
+            "number": t.number,
+            "state": t.state.name,
+            "params": t.params,
+            "value": t.value,
+            "intermediate_values": {str(k): v for k, v in sorted(t.intermediate_values.items())},
+        }
+        for t in study.get_trials(deepcopy=False)
+    ]
+
+
+@pytest.fixture
+def old_database(tmp_path) -> str:
+    """A copy of the database written by the earlier code (the original stays as it is)."""
+    copy = tmp_path / "studies.db"
+    shutil.copy(FIXTURES / "studies.db", copy)
+    return f"sqlite:///{copy}"
+
+
+def test_the_default_spec_at_three_epochs_gives_the_recorded_trials(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'default.db'}"
+    spec = str(ROOT / "studies" / "mnist_lr_wd_init.toml")
+    argv = ["run", spec, "--epochs", "3", "--workers", "1", "--no-progress", "--storage", storage]
+    assert main(argv) == 0
+    recorded = json.loads((FIXTURES / "default_3_epochs.json").read_text())
+    now = json.loads(json.dumps(trials_table(storage, "mnist-lr-wd-init")))
+    assert len(now) == len(recorded) == 100
+    differing = [old["number"] for old, new in zip(recorded, now, strict=True) if old != new]
+    assert not differing, f"trials that differ from the recorded ones: {differing[:10]}"
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_an_older_database_opens_with_trials_report_narrow_and_final(
+    name, old_database, tmp_path, capsys
+):
+    before = trials_table(old_database, name)
+    common = ["--storage", old_database, "--study", name]
+    assert main(["trials", *common]) == 0
+    listed = capsys.readouterr().out
+    assert str(max(t["number"] for t in before)) in listed
+    assert main(["report", *common, "--out", str(tmp_path / "report")]) == 0
+    assert (tmp_path / "report" / "report.md").read_text().startswith(f"# Study `{name}`")
+    assert main(["narrow", *common, "--out", str(tmp_path / "specs")]) == 0
+    assert (tmp_path / "specs").is_dir()
+    assert main(["final", *common, "--code", str(FIXTURES)]) == 0
+    assert "test " in capsys.readouterr().out
+    assert trials_table(old_database, name) == before  # read, never rewritten
+
+
+def test_every_attribute_an_older_database_holds_is_in_the_record_schema(old_database):
+    study_names = {a.name for a in records.STUDY_ATTRIBUTES}
+    trial_names = {a.name for a in records.TRIAL_ATTRIBUTES}
+    for name in STUDIES:
+        study = optuna.load_study(study_name=name, storage=old_database)
+        assert set(study.user_attrs) <= study_names, name
+        for trial in study.get_trials(deepcopy=False):
+            assert set(trial.user_attrs) <= trial_names, (name, trial.number)
+    f1 = optuna.load_study(study_name="digits-f1", storage=old_database)
+    assert records.metric_of(f1) is records.VAL_SCORE
+    net = optuna.load_study(study_name="digits-net", storage=old_database)
+    assert records.metric_of(net) is records.VAL_ACCURACY
