@@ -23,17 +23,17 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup $(PYTEST_ARGS)
 
 # Not part of `make test`: minutes of measurement, printed as ratios with PASS/FAIL. Without
-# ARGS it also renders the README's speed block from the results file the run wrote;
-# ARGS="--quick" for a short run, ARGS="--render bench/results/bench-….json" to render only.
+# ARGS it also renders docs/benchmarks.md from the results file the run wrote;
+# ARGS="--quick" for a short run, ARGS="--render" to render only (from the newest results).
 bench: $(VENV)/.installed-bench
-	$(BIN)/python scripts/bench.py $(or $(ARGS),--docs)
+	$(BIN)/python -m bench speed $(or $(ARGS),--docs)
 
 # Not part of `make test`: search strategies on every task in bench/tasks, 5 report seeds,
-# against each task's oracle (see the README for its time on two cores). Without ARGS it
-# also renders docs/search-quality.md and the README's table from the results;
+# against each task's oracle (docs/search-quality.md gives its time on two cores). Without
+# ARGS it also renders docs/search-quality.md from the results;
 # ARGS="--tasks my.toml --strategies default,random-100 --seeds 3 --out DIR" for your own.
 bench-search: $(VENV)/.installed
-	$(BIN)/python scripts/bench_search.py $(or $(ARGS),--docs)
+	$(BIN)/python -m bench search $(or $(ARGS),--docs)
 
 $(VENV)/.installed-bench: pyproject.toml requirements.lock | $(BIN)/python
 	$(PIP) -e '.[bench,dashboard]'

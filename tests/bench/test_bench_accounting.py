@@ -7,20 +7,16 @@ import itertools
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bench import ROOT
+from bench.speed import trial_clock
+from bench.speed.trial_clock import PARTS, Clock
+from bench.speed.workloads import SIZES, step_flops, training_step
 from hpsearch.nn import layers
 from tests.support import TINY
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from benchkit import trial_clock
-from benchkit.trial_clock import PARTS, Clock
-from benchkit.workloads import SIZES, step_flops, training_step
-
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
 class CountingNumpy:
@@ -57,8 +53,8 @@ def test_the_trial_clock_charges_the_whole_loop_to_its_parts(tmp_path):
     spec = tmp_path / "tiny.toml"
     spec.write_text(TINY.format(n_trials=5, sampler="tpe", pruner="median"))
     done = subprocess.run(
-        [sys.executable, "-m", "benchkit.trial_clock", str(spec), str(tmp_path / "c.db"), "5"],
-        cwd=SCRIPTS,
+        [sys.executable, "-m", "bench.speed.trial_clock", str(spec), str(tmp_path / "c.db"), "5"],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
@@ -111,20 +107,20 @@ def test_the_clock_charges_each_instant_to_the_innermost_timed_call(monkeypatch)
 
 
 def test_the_study_at_scale_runs_hpsearchs_whole_trial_and_charges_its_windows(tmp_path):
-    """The study at scale's trials (`benchkit.scale_run`, a synthetic curve in place of
+    """The study at scale's trials (`bench.speed.scale_run`, a synthetic curve in place of
     training) write what real trials write, and each window's parts add up to its time
     per trial; plain Optuna adds its trials to a copy."""
     import optuna
 
     from hpsearch.trials.network import worker_name
 
-    study = SCRIPTS.parent / "studies" / "mnist_lr_wd_init.toml"
+    study = ROOT / "studies" / "mnist_lr_wd_init.toml"
     database, early = tmp_path / "scale.db", tmp_path / "early.db"
     done = subprocess.run(
-        [sys.executable, "-m", "benchkit.scale_run", "build", study, database, "300", early],
+        [sys.executable, "-m", "bench.speed.scale_run", "build", study, database, "300", early],
         capture_output=True,
         text=True,
-        cwd=SCRIPTS,
+        cwd=ROOT,
         check=True,
     )
     built = json.loads(done.stdout.strip().splitlines()[-1])
@@ -147,10 +143,10 @@ def test_the_study_at_scale_runs_hpsearchs_whole_trial_and_charges_its_windows(t
     copy = optuna.load_study(study_name="mnist-lr-wd-init", storage=f"sqlite:///{early}")
     assert len(copy.get_trials()) == 150  # copied when the first window ended
     plain = subprocess.run(
-        [sys.executable, "-m", "benchkit.scale_run", "plain", study, early, "5"],
+        [sys.executable, "-m", "bench.speed.scale_run", "plain", study, early, "5"],
         capture_output=True,
         text=True,
-        cwd=SCRIPTS,
+        cwd=ROOT,
         check=True,
     )
     added = json.loads(plain.stdout.strip().splitlines()[-1])

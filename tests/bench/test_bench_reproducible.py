@@ -4,17 +4,13 @@ made-up runs (nothing here times or trains)."""
 
 import dataclasses
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from benchkit import readme, record, reproducible  # noqa: E402
-from benchkit.studies import StudyRun  # noqa: E402
-from searchbench import schedule, strategies, summary  # noqa: E402
+from bench import ROOT
+from bench.search import schedule, strategies, summary
+from bench.speed import page, record, reproducible
+from bench.speed.studies import StudyRun
 
 
 def _runs(scaling: float) -> dict[str, list[StudyRun]]:
@@ -50,13 +46,18 @@ def test_the_target_fails_below_x1_6_and_differing_trials_say_no():
     assert json.loads(json.dumps(f)) == f  # the results JSON keeps them as they are
 
 
-def test_the_readme_block_shows_the_reproducible_rows_only_from_runs_that_measured_them():
-    # The last results file from before the reproducible search was measured.
-    source = ROOT / "bench" / "results" / "bench-20261203T183303Z.json"
-    older = record.load(source)
-    assert "reproducible" not in readme.render_speed(older, source)
-    newer = dict(older, figures=older["figures"] | reproducible.figures_of(_runs(1.7), 0))
-    rendered = readme.render_speed(newer, source)
+def test_the_page_shows_the_reproducible_rows_only_from_runs_that_measured_them():
+    source = record.newest_sufficient()
+    measured = record.load(source)
+    # A run from before the reproducible search was measured: the same file without its
+    # figures (they all start with "repro") and its target.
+    figures = {k: v for k, v in measured["figures"].items() if not k.startswith("repro")}
+    targets = [t for t in measured["targets"] if "reproducible" not in t["target"]]
+    older = dict(measured, figures=figures, targets=targets)
+    assert record.sufficient(older)
+    assert "reproducible" not in page.figures_section(older, source)
+    newer = dict(older, figures=figures | reproducible.figures_of(_runs(1.7), 0))
+    rendered = page.figures_section(newer, source)
     assert "| reproducible search, 2 workers against 1" in rendered
     assert "**x1.70** trials/min" in rendered and "workers: yes |" in rendered
     assert "| reproducible against free search" in rendered

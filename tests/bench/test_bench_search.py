@@ -1,13 +1,15 @@
-"""`scripts/bench_search.py` on a task file of a user's own, outside the repository."""
+"""`python -m bench search` on a task file of a user's own, outside the repository."""
 
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from bench import ROOT
+from bench.search.runs import oracle_for_seed
+
+SEARCH = [sys.executable, "-m", "bench", "search"]
 
 TASK = """
 name = "my-digits"
@@ -31,8 +33,7 @@ def test_bench_search_runs_a_users_task_and_reports_the_gap_to_its_oracle(tmp_pa
     task.write_text(TASK)
     out = tmp_path / "out"
     command = [
-        sys.executable,
-        str(ROOT / "scripts" / "bench_search.py"),
+        *SEARCH,
         "--tasks",
         str(task),
         "--strategies",
@@ -46,7 +47,7 @@ def test_bench_search_runs_a_users_task_and_reports_the_gap_to_its_oracle(tmp_pa
         "--out",
         str(out),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "[1/" in done.stdout  # progress while it runs
     (results,) = out.glob("search-quality-*.json")
@@ -87,6 +88,7 @@ def test_bench_search_runs_a_users_task_and_reports_the_gap_to_its_oracle(tmp_pa
         capture_output=True,
         text=True,
         timeout=600,
+        cwd=ROOT,
     )
     assert again.returncode == 0, again.stderr[-2000:]
     assert " runs, 0 oracle searches," in again.stdout
@@ -96,19 +98,17 @@ def test_bench_search_refuses_a_bad_task_in_one_line(tmp_path):
     task = tmp_path / "bad.toml"
     task.write_text("[model]\nactivation = 'swish'\n")
     done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench_search.py"), "--tasks", str(task)],
+        [*SEARCH, "--tasks", str(task)],
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=ROOT,
     )
     assert done.returncode == 2
     assert "bad.toml" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_the_oracle_measures_its_choice_on_retrainings_that_did_not_choose_it():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from searchbench.runs import oracle_for_seed
-
     lucky = [0.95, 0.95, 0.95, 0.85, 0.85, 0.85]  # looked best, then regressed
     steady = [0.90] * 6
     diverged = [0.99, None, 0.99, 0.99, 0.99, 0.99]
@@ -116,20 +116,3 @@ def test_the_oracle_measures_its_choice_on_retrainings_that_did_not_choose_it():
     assert oracle["config"] == 1 and oracle["test"] == pytest.approx(0.85)
     assert oracle["optimistic"] == pytest.approx(0.90)  # the best mean of all retrainings
     assert oracle_for_seed([diverged])["test"] is None
-
-
-def test_the_readme_and_docs_search_quality_figures_match_a_results_file_in_the_repository():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import readme_blocks
-    from searchbench import report, summary
-
-    block = readme_blocks.read_block((ROOT / "README.md").read_text(), report.BLOCK)
-    named = readme_blocks.named_results(block)
-    assert named, "the README's search-quality block names no results file"
-    source = ROOT / named
-    assert source.is_file(), f"the README's search-quality block names {named}, which is not there"
-    record = summary.derived(json.loads(source.read_text()))
-    again = f"python scripts/bench_search.py --render {named}"
-    assert report.readme_block(record, source) == block, f"the README's block differs: {again}"
-    docs = (ROOT / "docs" / "search-quality.md").read_text()
-    assert report.page(record, "search-quality.png") == docs, f"docs/ differs: {again}"

@@ -1,0 +1,143 @@
+"""The Markdown page a search-quality results record is rendered to: each results file's
+.md beside it, and docs/search-quality.md from the newest results file. The page names
+the file, the commit and the date measured, and every figure on it comes from the record;
+tests/bench/test_rendered_docs.py renders docs/search-quality.md again and compares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import newest
+from bench.search import summary
+from bench.search.runs import ORACLE_RETRAINS, ORACLE_TOP
+from bench.search.strategies import BASELINE, describe, from_record
+
+# What each part of the default adds, in the summary: (with it, without it)
+STEPS = [
+    ("tpe", "random-100"),
+    ("tpe+median", "tpe"),
+    ("default", "tpe+median"),
+    ("rounds-3", "default"),
+    ("random-100", "book-ranges-random-100"),
+]
+
+
+def _day(record: dict) -> str:
+    when = record["when"]
+    return f"{when[:4]}-{when[4:6]}-{when[6:8]}"
+
+
+def _merged(record: dict) -> str:
+    if not record.get("merged_from"):
+        return ""
+    return (
+        "\nMerged from " + ", ".join(f"`{name}`" for name in record["merged_from"]) + " (newest "
+        "first; a newer run of a strategy replaces an older one's rows)."
+    )
+
+
+def page(record: dict, figure: str, source: Path) -> str:
+    """The page of `record` (with its summary and targets derived), read from the results
+    file `source`, showing the image file `figure` (a path relative to the page)."""
+    seeds = record["seeds"]
+    return f"""# Search quality on several tasks
+
+<!-- Rendered by `python -m bench search` from the results file named below: edit
+bench/search/page.py or measure again, not this file. -->
+
+Written by `python -m bench search` on {_day(record)} (commit {record["commit"]},
+{record["machine"]}, {record["wall_seconds"] / 60:.0f} min on 2 cores) from
+`{newest.shown(source)}`. Report seeds
+{seeds[0]} to {seeds[-1]}: they chose nothing. hpsearch's defaults were chosen on the
+development seeds 0 to 9 of the book protocol (earlier `make bench-search` runs).{_merged(record)}
+
+The test accuracy is that of each run's chosen configuration retrained on train +
+validation and evaluated once on the task's held-out test split (`hpsearch final`).
+The oracle of a task is the best test accuracy its search space allows, estimated once
+per task and seed: {record["oracles"] and next(iter(record["oracles"].values()))["trials"]}
+random trials at full epochs, and the {ORACLE_TOP} best by validation
+accuracy retrained {ORACLE_RETRAINS} times on each seed's data. The first half
+of the retrainings chooses the best configuration by its mean test accuracy (the oracle
+may look at the test split: it is the reference, not a strategy); the other half measures
+it, so that the luck which made it look best is not counted twice. The best mean over
+all retrainings ("optimistic") is shown beside it: where configurations tie within
+retraining noise it is higher, by that luck. Gaps are in points of test accuracy, mean ±
+std over seeds, worst seed in brackets.
+
+Strategies (every one but the random baseline is held to a third of the epochs the
+random baseline spent on the same task and seed):
+
+{describe(from_record(record["strategies"]))}
+
+## Summary
+
+{summary_section(record)}
+
+## Oracles
+
+{summary.oracle_table(record["oracles"], seeds)}
+
+## Results
+
+{summary.table(record["summary"])}
+
+{chr(10).join("- " + line for line in record["targets"])}
+
+![gap to the oracle per task]({figure})
+
+## Tasks
+
+{chr(10).join("- `" + t + "`" for t in record["tasks"])}
+
+## Running it
+
+`make bench-search` runs every strategy on every task in bench/tasks with the report seeds
+and renders this page from the results. On a task of your own: `python -m bench search
+--tasks my.toml --strategies default,random-100 --seeds 3 --out DIR` (JSON, Markdown and
+figure in DIR, progress while it runs; the oracle is searched once and kept in DIR).
+`--caps-from RESULTS` holds capped strategies to what random-100 spent in an earlier
+results file, so that some strategies can run again without it; `--merge NEWEST.json
+OLDER.json...` combines runs into one results file; `--render [RESULTS]` renders this
+page again (from the newest results file when none is named). After a run, commit the
+results file and its figure with this page and `git rm` the ones they replace.
+"""
+
+
+def summary_section(record: dict) -> str:
+    """The default against the oracle and random search per task, and what each part of
+    the default adds, as Markdown tables (rows only where the strategies ran)."""
+    rows = record["summary"]
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    lines = [
+        "| task | oracle | default | gap (worst seed) | random-100 | default's epochs |",
+        "|---|---|---|---|---|---|",
+    ]
+    for task in tasks:
+        default, base = summary.row_of(rows, task, "default"), summary.row_of(rows, task, BASELINE)
+        if default is None or base is None or default["gap"] is None:
+            continue
+        lines.append(
+            f"| {task} | {default['oracle']:.3f} | {default['test'][0]:.3f} ± "
+            f"{default['test'][1]:.3f} | {default['gap'][0] * 100:+.1f} "
+            f"({default['worst_gap'] * 100:+.1f}) | {base['test'][0]:.3f} ± {base['test'][1]:.3f} "
+            f"| {default['epochs'][0] / base['epochs'][0]:.2f}x |"
+        )
+    lines += [
+        "",
+        "What each part of the default adds, in points of mean test accuracy, each measured "
+        "against the row without it on the same space (`tpe` - `random-100` is the sampler "
+        "at a third of the epochs, then the pruner, the start points, and narrowing rounds "
+        "at the same trial budget); the book's own ranges against hpsearch's wider space is "
+        "the space:",
+        "",
+        "| task | sampler | pruner | start points | narrowing (3 rounds) | space (random-100) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for task in tasks:
+        mean = {r["strategy"]: r["test"][0] for r in rows if r["task"] == task}
+        cells = [
+            f"{(mean[a] - mean[b]) * 100:+.1f}" if a in mean and b in mean else "-"
+            for a, b in STEPS
+        ]
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,196 @@
+"""One strategy on one task and seed, and the oracle of a task: each runs in a worker
+process with one BLAS thread and returns plain data (JSON-ready dicts)."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from bench.search.strategies import BASELINE, BY_NAME, Strategy, strategy_spec
+from bench.search.tasks import task_key, task_spec
+
+ORACLE_SEED = 424_242  # neither a development nor a report seed
+ORACLE_TRIALS = 300
+ORACLE_TOP = 10  # configurations retrained
+ORACLE_RETRAINS = 6  # retraining seeds per configuration: half choose, half measure
+
+
+def _epochs_of(study) -> list[tuple[int, float | None, int]]:
+    """(epochs run, value or None, trial number) of each finished trial run here."""
+    from hpsearch.search.budget import finished_trials
+
+    return [(t.user_attrs.get("epochs_run", 0), t.value, t.number) for t in finished_trials(study)]
+
+
+def within_cap(
+    rows: list[tuple[int, float | None, int]], full_epochs: int, cap: float | None
+) -> list[tuple[int, float | None, int]]:
+    """The trials (rows of `_epochs_of`), in order, that a search held to `cap` epochs
+    would have run: it stops before a full-length trial could take the total over the
+    cap. One worker runs trials one after another, each seeing only those before it, so
+    cutting a finished run here equals stopping it there."""
+    kept, spent = [], 0
+    for row in sorted(rows, key=lambda row: row[2]):
+        if cap is not None and spent + full_epochs > cap:
+            break
+        kept.append(row)
+        spent += row[0]
+    return kept
+
+
+def one_run(task_path: str, strategy: Strategy, seed: int, folder: str, cap: float | None) -> dict:
+    """`strategy` on the task with `seed`, held to `cap` epochs: best validation accuracy,
+    the test accuracy of the chosen configuration (`hpsearch final`), epochs and trials
+    spent. Each round is one uninterrupted `run` with one worker, as a user's `hpsearch
+    run` is."""
+    from threadpoolctl import threadpool_limits
+
+    from hpsearch.analysis.narrowing import NarrowingError
+    from hpsearch.search.final import RetrainDiverged, final
+    from hpsearch.search.rounds import next_round
+    from hpsearch.search.runner import run
+    from hpsearch.search.work import quiet_optuna
+
+    quiet_optuna()
+    path = Path(task_path)
+    storage = f"sqlite:///{Path(folder) / f'{path.stem}-{strategy.name}-s{seed}.db'}"
+    start = time.perf_counter()
+    with threadpool_limits(limits=1):
+        spec = strategy_spec(path, strategy, seed, storage)
+        full = spec.training.epochs
+        spent, best, trials = 0, -math.inf, 0
+        candidates: list[tuple[float, int, str, int]] = []  # value, order, study, trial
+        decisions: list[dict[str, str]] = []
+        stopped = ""
+        for round_index in range(strategy.rounds):
+            study = run(spec).study
+            finished = _epochs_of(study)
+            rows = within_cap(finished, full, None if cap is None else cap - spent)
+            trials += len(rows)
+            for epochs, value, number in rows:
+                spent += epochs
+                if value is not None:
+                    best = max(best, value)
+                    candidates.append((value, -len(candidates), study.study_name, number))
+            if round_index == strategy.rounds - 1:
+                break
+            if len(rows) < len(finished):
+                stopped = "epoch cap reached"
+                break
+            try:
+                following = next_round(spec.name, storage, n_trials=strategy.n_trials)
+            except NarrowingError as exc:  # no completed trial at all
+                stopped = str(exc)
+                break
+            decisions.append(
+                {
+                    name: f"{change.decision} -> {list(change.new)}"
+                    for name, change in following.narrowing.changes.items()
+                }
+            )
+            spec = following.spec
+        # As a user would after `hpsearch final` reports that the retraining diverged:
+        # the next best trial (the diverged retraining never read the test split).
+        diverged = []
+        for _, _, study_name, number in sorted(candidates, reverse=True):
+            try:
+                result = final(study_name, storage, trial_number=number)
+                break
+            except RetrainDiverged:
+                diverged.append(number)
+        else:
+            raise RuntimeError(f"{path.stem} {strategy.name} seed {seed}: no retraining trained")
+    return {
+        "task": path.stem,
+        "strategy": strategy.name,
+        "seed": seed,
+        "epoch_cap": cap,
+        "best_val": result.validation_accuracy,
+        "test": result.test_accuracy,
+        "epochs": spent,
+        "trials": trials,
+        "best_params": result.params,
+        "rounds": decisions,
+        "stopped": stopped,
+        "final_diverged": diverged,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def oracle_search(task_path: str, folder: str, trials: int = ORACLE_TRIALS) -> dict:
+    """The long search behind a task's oracle: `trials` random configurations of the
+    task's space at full epochs, unpruned."""
+    from threadpoolctl import threadpool_limits
+
+    from hpsearch.search.runner import run
+    from hpsearch.search.work import quiet_optuna
+    from hpsearch.spec import with_overrides
+
+    quiet_optuna()
+    path = Path(task_path)
+    storage = f"sqlite:///{Path(folder) / f'{path.stem}-oracle.db'}"
+    start = time.perf_counter()
+    baseline = BY_NAME[BASELINE]
+    with threadpool_limits(limits=1):
+        spec = with_overrides(
+            strategy_spec(path, baseline, ORACLE_SEED, storage),
+            n_trials=trials,
+            name=f"{path.stem}-oracle",
+        )
+        study = run(spec).study
+        complete = [t for t in study.trials if t.value is not None]
+        ranked = sorted(complete, key=lambda t: t.value, reverse=True)[:ORACLE_TOP]
+    return {
+        "task": path.stem,
+        "key": task_key(path),
+        "trials": trials,
+        "seed": ORACLE_SEED,
+        "top": [{"number": t.number, "val": t.value, "params": t.params} for t in ranked],
+        "search_seconds": time.perf_counter() - start,
+    }
+
+
+def oracle_retrain(task_path: str, params: dict, seed: int, retrain: int) -> float | None:
+    """Test accuracy of one configuration retrained on the train + validation data of
+    `seed` (tasks with a `train_size` draw their examples by seed) with the retraining
+    seed `retrain`; None when it diverged."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    from hpsearch.spec import with_overrides
+    from hpsearch.train import Diverged
+    from hpsearch.trials.network import retrain_and_test
+
+    spec = with_overrides(task_spec(Path(task_path)), seed=seed)
+    rng = np.random.default_rng([ORACLE_SEED, seed, retrain])
+    with threadpool_limits(limits=1):
+        try:
+            accuracy, _ = retrain_and_test(spec, params, rng)
+        except Diverged:
+            return None
+    return accuracy
+
+
+def oracle_for_seed(retrained: list[list[float | None]]) -> dict:
+    """The oracle on one seed's data: the expected test accuracy of the best of the long
+    search's best configurations. The first half of each configuration's retrainings
+    chooses the configuration (the oracle may look at the test split: it is the
+    reference, not a strategy); the other half measures it, so the luck that made it
+    look best is not counted twice. `optimistic` is the best mean over all retrainings,
+    which that luck inflates (shown for comparison)."""
+    half = len(retrained[0]) // 2
+    usable = [i for i, row in enumerate(retrained) if all(a is not None for a in row)]
+    if not usable:
+        return {"retrained": retrained, "test": None, "config": None, "optimistic": None}
+
+    def mean(values) -> float:
+        return sum(values) / len(values)
+
+    chosen = max(usable, key=lambda i: mean(retrained[i][:half]))
+    return {
+        "retrained": retrained,
+        "test": mean(retrained[chosen][half:]),
+        "config": chosen,
+        "optimistic": max(mean(retrained[i]) for i in usable),
+    }
