@@ -127,7 +127,8 @@ def plain(spec_path: str, database: str, trials: int) -> dict[str, Any]:
     per trial and the study's size before."""
     from hpsearch import spec as spec_module
     from hpsearch.search.samplers import make_sampler
-    from hpsearch.trials.network import suggest, trial_rng
+    from hpsearch.trials.context import trial_rng
+    from hpsearch.trials.space import suggest
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = spec_module.load(spec_path)

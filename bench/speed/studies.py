@@ -60,7 +60,7 @@ def study_run(
     from hpsearch.search.work import quiet_optuna
     from hpsearch.spec import with_overrides
     from hpsearch.storage import open_storage
-    from hpsearch.trials.network import load_split
+    from hpsearch.trials.context import load_split
 
     quiet_optuna()
     study_spec = with_overrides(

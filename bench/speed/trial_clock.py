@@ -142,7 +142,7 @@ def main(spec_path: str, database: str, trials: int) -> dict[str, Any]:
     from hpsearch.search.runner import run
     from hpsearch.search.work import quiet_optuna
     from hpsearch.spec import with_overrides
-    from hpsearch.trials.network import load_split
+    from hpsearch.trials.context import load_split
 
     quiet_optuna()
     spec = with_overrides(spec_module.load(spec_path), n_trials=trials)

@@ -112,7 +112,7 @@ def test_the_study_at_scale_runs_hpsearchs_whole_trial_and_charges_its_windows(t
     per trial; plain Optuna adds its trials to a copy."""
     import optuna
 
-    from hpsearch.trials.network import worker_name
+    from hpsearch.trials.context import worker_name
 
     study = ROOT / "studies" / "mnist_lr_wd_init.toml"
     database, early = tmp_path / "scale.db", tmp_path / "early.db"
