@@ -14,6 +14,7 @@ import optuna
 from sqlalchemy.pool import NullPool
 
 from hpsearch import spec
+from hpsearch.spec import with_overrides
 
 TINY = """
 name = "tiny"
@@ -54,7 +55,7 @@ def tiny_spec(
         text = text.replace("start_at_defaults = true", "start_at_defaults = false")
     path.write_text(text + extra)
     db = tmp_path / "studies.db"
-    return spec.load(path).with_overrides(storage=f"sqlite:///{db}")
+    return with_overrides(spec.load(path), storage=f"sqlite:///{db}")
 
 
 def dump(db: Path) -> list[str]:

@@ -21,7 +21,7 @@ from hpsearch.search.budget import Budget
 from hpsearch.search.runner import RunResult, run
 from hpsearch.search.samplers import make_pruner, make_sampler
 from hpsearch.search.study import open_study
-from hpsearch.spec import StudySpec
+from hpsearch.spec import StudySpec, with_overrides
 from hpsearch.storage import HEARTBEAT_SECONDS, open_storage
 from hpsearch.storage.studies import load_existing_study
 from hpsearch.trials import kind_of
@@ -53,7 +53,7 @@ def _specs_with_budget(
             if records.SPEC in frozen.user_attrs
         ]
     for study in studies:
-        spec = stored_spec(study).with_overrides(storage=storage_url)
+        spec = with_overrides(stored_spec(study), storage=storage_url)
         if not Budget.of(study, spec.search.n_trials).done:
             yield spec
 

@@ -15,10 +15,9 @@ from optuna.trial import TrialState
 from hpsearch import __version__, records
 from hpsearch.data import file_record
 from hpsearch.errors import StudyError
-from hpsearch.records import metric_of, stored_spec
+from hpsearch.records import stored_spec
 from hpsearch.spec import FloatRange, StudySpec
 from hpsearch.storage import display_url
-from hpsearch.storage.studies import load_existing_study
 from hpsearch.trials import kind_of
 from hpsearch.trials.space import contains, distributions
 
@@ -192,11 +191,3 @@ def warm_start(study: optuna.Study, parent: optuna.Study, spec: StudySpec) -> in
     study.add_trials(copies)
     return len(copies)
 
-
-def value_name(source: optuna.Study | StudySpec, short: bool = False) -> str:
-    """What a study's trial values are called."""
-    metric = kind_of(source).metric if isinstance(source, StudySpec) else metric_of(source)
-    return metric.short if short else metric.label
-
-
-__all__ = ["load_existing_study", "open_study", "start_points", "value_name", "warm_start"]

@@ -7,11 +7,12 @@ lines. `hpsearch.spec` is the import path for all of it; the parts live in
   plain-data form;
 - `searchable`: the settings a search may vary, with their bounds and sensible limits;
 - `checks`: SpecError and the checks of one value, each naming the file and the key;
-- `parse`: load, loads and from_dict, which validate a whole spec, and dumps.
+- `parse`: load, loads and from_dict, which validate a whole spec; with_overrides, a
+  spec with command-line options applied and validated the same way; and dumps.
 """
 
 from hpsearch.spec.checks import SpecError
-from hpsearch.spec.parse import dumps, from_dict, load, loads
+from hpsearch.spec.parse import dumps, from_dict, load, loads, with_overrides
 from hpsearch.spec.schema import (
     DEFAULT_PRUNER_OPTIONS,
     DEFAULT_STORAGE,
@@ -64,4 +65,5 @@ __all__ = [
     "from_dict",
     "load",
     "loads",
+    "with_overrides",
 ]

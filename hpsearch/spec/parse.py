@@ -315,3 +315,38 @@ def _absolute(path: str, folder: Path | None) -> str:
     if expanded.is_absolute():
         return str(expanded)
     return str(((folder or Path.cwd()) / expanded).absolute())
+
+
+def with_overrides(
+    spec: StudySpec,
+    *,
+    name: str | None = None,
+    seed: int | None = None,
+    storage: str | None = None,
+    n_trials: int | None = None,
+    epochs: int | None = None,
+    timeout: float | None = None,
+    retry_for: float | None = None,
+    reproducible: bool | None = None,
+) -> StudySpec:
+    """The spec with command-line overrides applied and validated like the file."""
+    raw = spec.to_dict()
+    overrides = [
+        (name, ("name",)),
+        (seed, ("seed",)),
+        (storage, ("storage",)),
+        (n_trials, ("search", "n_trials")),
+        (epochs, ("training", "epochs")),
+        (timeout, ("search", "timeout")),
+        (retry_for, ("search", "retry_for")),
+        (reproducible, ("search", "reproducible")),
+    ]
+    if all(value is None for value, _ in overrides):
+        return spec
+    for value, path in overrides:
+        if value is not None:
+            target = raw
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = value
+    return from_dict(raw, source=f"{spec.source} (with command-line options)")

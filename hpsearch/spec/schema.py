@@ -142,16 +142,14 @@ class InitHealth:
       |tanh| above 0.99), where the derivative is at most 1/25 (sigmoid) or 1/50 (tanh)
       of its peak. Any optimizer.
 
-    Why these defaults: the articles' nets that learn keep a last/first std ratio well
-    above 1e-3, and those they show unable to learn sit below it. In a sweep on 6x100
-    nets (digits and mnist-5k; its figures are in commit 30857dd, which added
-    init-health pruning), every sgd or momentum trial below 1e-3 stayed near chance,
-    while momentum could still learn well a little above it: `collapse` = 1e-3 prunes
-    only the hopeless. Adam learned from nets with far smaller ratios, hence the
-    exemption. The articles' saturated nets pin about half or more of their units; in
-    the sweep, trials whose most saturated layer pinned more than 0.8 stayed far below
-    healthy inits, while those pinning a little less could still learn well:
-    `saturation` = 0.8.
+    Why these defaults: the reference articles' nets that learn keep the last/first
+    std ratio well above 1e-3 and those they show unable to learn sit below it; in a
+    sweep on 6x100 nets (digits and mnist-5k), sgd and momentum trials below it stayed
+    near chance while momentum could still learn a little above it, so `collapse` =
+    1e-3 prunes only the hopeless. Adam learned from far smaller ratios, hence its
+    exemption. The articles' saturated nets pin about half of their units or more; in
+    the sweep, trials pinning more than 0.8 of a layer stayed far below healthy inits,
+    while those pinning a little less could still learn well.
     """
 
     enabled: bool = False
@@ -259,43 +257,6 @@ class StudySpec:
         if search.reproducible:  # absent from a free search's, as before
             experiment["reproducible"] = f"lag {search.lag}"
         return experiment
-
-    def with_overrides(
-        self,
-        *,
-        name: str | None = None,
-        seed: int | None = None,
-        storage: str | None = None,
-        n_trials: int | None = None,
-        epochs: int | None = None,
-        timeout: float | None = None,
-        retry_for: float | None = None,
-        reproducible: bool | None = None,
-    ) -> StudySpec:
-        """The spec with command-line overrides applied and validated like the file."""
-        # Imported here: the validator builds these dataclasses, so it imports this module.
-        from hpsearch.spec.parse import from_dict
-
-        raw = self.to_dict()
-        overrides = [
-            (name, ("name",)),
-            (seed, ("seed",)),
-            (storage, ("storage",)),
-            (n_trials, ("search", "n_trials")),
-            (epochs, ("training", "epochs")),
-            (timeout, ("search", "timeout")),
-            (retry_for, ("search", "retry_for")),
-            (reproducible, ("search", "reproducible")),
-        ]
-        if all(value is None for value, _ in overrides):
-            return self
-        for value, path in overrides:
-            if value is not None:
-                target = raw
-                for key in path[:-1]:
-                    target = target[key]
-                target[path[-1]] = value
-        return from_dict(raw, source=f"{self.source} (with command-line options)")
 
 
 def param_to_dict(param: Param) -> dict[str, Any]:

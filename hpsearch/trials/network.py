@@ -230,6 +230,18 @@ def _store_history(
     set_user_attrs(trial, attrs | ({records.STOP_REASON: reason} if reason is not None else {}))
 
 
+def retrain_and_test(
+    spec: StudySpec, params: Mapping[str, Any], rng: np.random.Generator
+) -> tuple[float, int]:
+    """Train a configuration on train + validation for the full epoch count and return
+    its test accuracy and the number of training examples; raises `Diverged`."""
+    config = resolve(spec, params)
+    split = data.without_validation(load_split(spec.data, spec.seed))
+    net, optimizer = build(config, split, rng)
+    fit(net, optimizer, split, epochs=config.epochs, batch_size=config.batch_size, rng=rng)
+    return net.accuracy(split.x_test, split.t_test), len(split.t_train)
+
+
 class NetworkKind:
     """hpsearch's own network as a trial kind (`[model] kind = "multilayernet"`)."""
 
@@ -273,14 +285,9 @@ class NetworkKind:
     ) -> FinalRun:
         """The configuration trained on train + validation for the full epoch count,
         tested once on the test split."""
-        rng = trial_rng(spec, seed_trial)
-        config = resolve(spec, params)
-        split = data.without_validation(load_split(spec.data, spec.seed))
-        net, optimizer = build(config, split, rng)
-        fit(net, optimizer, split, epochs=config.epochs, batch_size=config.batch_size, rng=rng)
-        examples = len(split.t_train)
-        how = f"after retraining on {examples} examples for {config.epochs} epochs"
-        return FinalRun(net.accuracy(split.x_test, split.t_test), examples, how)
+        accuracy, examples = retrain_and_test(spec, params, trial_rng(spec, seed_trial))
+        how = f"after retraining on {examples} examples for {spec.training.epochs} epochs"
+        return FinalRun(accuracy, examples, how)
 
     def init_reference(self, spec: StudySpec) -> tuple[str, int]:
         return spec.model.init, spec.model.hidden_sizes[0] if spec.model.hidden_sizes else 100

@@ -11,15 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from bench.speed import browser
 from hpsearch.search.rounds import next_round, save_notes
 from hpsearch.search.runner import run
+from hpsearch.spec import with_overrides
 from tests.support import tiny_spec
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-from benchkit import browser  # noqa: E402
-
-CHROMIUM_FLAGS = browser.FLAGS  # the bench's (scripts/benchkit/browser.py): one list
+CHROMIUM_FLAGS = browser.FLAGS  # the bench's (bench/speed/browser.py): one list
 
 
 def free_port() -> int:
@@ -37,7 +36,7 @@ def get_json(url: str):
 def dashboard(tmp_path_factory):
     """A study with a narrowing note, served by `hpsearch dashboard` on a free port."""
     folder = tmp_path_factory.mktemp("dashboard")
-    spec = tiny_spec(folder, n_trials=12).with_overrides(name="mnist lr search 7f3a")
+    spec = with_overrides(tiny_spec(folder, n_trials=12), name="mnist lr search 7f3a")
     run(spec)
     following = next_round(spec.name, spec.storage)
     assert save_notes(spec.storage, following.narrowing, spec.name, following.spec.name)

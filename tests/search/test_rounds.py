@@ -11,7 +11,7 @@ from hpsearch.cli import main
 from hpsearch.search.budget import finished_trials
 from hpsearch.search.rounds import next_round, round_name, run_rounds
 from hpsearch.search.runner import run
-from hpsearch.spec import SEARCHABLE
+from hpsearch.spec import SEARCHABLE, with_overrides
 from tests.support import tiny_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +106,7 @@ def test_warm_start_copies_only_trials_inside_the_new_ranges(tmp_path):
     run(spec)
     following = next_round(spec.name, spec.storage, top=0.3)
     child_spec = following.spec
-    result = run(child_spec.with_overrides(n_trials=2))
+    result = run(with_overrides(child_spec, n_trials=2))
     parent = optuna.load_study(study_name=spec.name, storage=spec.storage)
     params = child_spec.search.params
     inside = [

@@ -10,7 +10,7 @@ from hpsearch import spec as spec_module
 from hpsearch.search.final import final
 from hpsearch.search.runner import run
 from hpsearch.search.study import StudyError
-from hpsearch.spec import SpecError
+from hpsearch.spec import SpecError, with_overrides
 from tests.support import dump, tiny_spec
 
 ROOT_SPEC = spec_module.StudySpec()
@@ -54,7 +54,7 @@ def test_same_spec_and_seed_give_identical_trials(tmp_path):
         runs.append([(t.params, t.value, t.state) for t in plain_trials(spec)])
     assert runs[0] == runs[1]
     (tmp_path / "c").mkdir()
-    other = tiny_spec(tmp_path / "c", n_trials=8).with_overrides(seed=1)
+    other = with_overrides(tiny_spec(tmp_path / "c", n_trials=8), seed=1)
     run(other)
     assert [t.params for t in plain_trials(other)] != [p for p, _, _ in runs[0]]
 
@@ -63,9 +63,9 @@ def test_rerunning_continues_to_the_total_budget(tmp_path):
     spec = tiny_spec(tmp_path, n_trials=4)
     run(spec)
     first = {t.number: (t.params, t.value) for t in plain_trials(spec)}
-    result = run(spec.with_overrides(n_trials=7))
+    result = run(with_overrides(spec, n_trials=7))
     assert (result.finished_before, result.finished_now) == (4, 7)
-    again = run(spec.with_overrides(n_trials=7))
+    again = run(with_overrides(spec, n_trials=7))
     assert again.finished_now == 7  # a total, not an increment
     kept = {t.number: (t.params, t.value) for t in plain_trials(spec) if t.number in first}
     assert kept == first
@@ -77,14 +77,14 @@ def test_continuing_a_study_proposes_new_trials_not_the_first_runs_again(tmp_pat
     used to propose the very first trial's params every time."""
     spec = tiny_spec(tmp_path, n_trials=1, sampler=sampler)
     for total in range(1, 6):
-        run(spec.with_overrides(n_trials=total))
+        run(with_overrides(spec, n_trials=total))
     params = [tuple(sorted(t.params.items())) for t in plain_trials(spec)]
     assert len(params) == 5 and len(set(params)) == 5
     # ...and the continued run is still reproducible.
     (tmp_path / "again").mkdir()
     again = tiny_spec(tmp_path / "again", n_trials=1, sampler=sampler)
     for total in range(1, 6):
-        run(again.with_overrides(n_trials=total))
+        run(with_overrides(again, n_trials=total))
     assert [tuple(sorted(t.params.items())) for t in plain_trials(again)] == params
 
 
@@ -147,7 +147,7 @@ def test_a_study_with_another_experiment_is_refused_and_left_untouched(tmp_path)
     with pytest.raises(StudyError, match=r"experiment \(params.lr.high: 1.0 there, 0.5 here\)"):
         run(changed)
     with pytest.raises(StudyError, match="training.epochs: 4 there, 5 here"):
-        run(spec.with_overrides(epochs=5))
+        run(with_overrides(spec, epochs=5))
     assert dump(tmp_path / "studies.db") == before
 
 
@@ -178,9 +178,9 @@ def test_final_whose_retraining_diverges_names_the_next_best_trials(tmp_path, mo
     import pickle
 
     from hpsearch.cli import main
-    from hpsearch.trials import network
     from hpsearch.search.final import RetrainDiverged
     from hpsearch.train import Diverged
+    from hpsearch.trials import network
 
     spec = tiny_spec(tmp_path, n_trials=6)
     run(spec)
@@ -219,8 +219,8 @@ def test_runs_with_workers_after_a_run_in_the_same_process_keep_sqlite_intact(tm
 
     spec = tiny_spec(tmp_path, n_trials=6)
     run(spec)
-    run(spec.with_overrides(name="second"), workers=2)
-    run(spec.with_overrides(name="third"), workers=2)
+    run(with_overrides(spec, name="second"), workers=2)
+    run(with_overrides(spec, name="third"), workers=2)
     with sqlite3.connect(tmp_path / "studies.db") as connection:
         assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     names = optuna.get_all_study_names(spec.storage)

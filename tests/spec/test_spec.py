@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from hpsearch import spec
-from hpsearch.spec import Choice, FloatRange, IntRange, SpecError, StudySpec
+from hpsearch.spec import Choice, FloatRange, IntRange, SpecError, StudySpec, with_overrides
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,9 +79,9 @@ step = 0.1
 def test_to_dict_round_trips_and_experiment_ignores_the_budget():
     original = StudySpec()
     assert spec.from_dict(original.to_dict()) == original
-    more = original.with_overrides(n_trials=7, storage="sqlite:///x.db")
+    more = with_overrides(original, n_trials=7, storage="sqlite:///x.db")
     assert more.search.n_trials == 7 and more.experiment() == original.experiment()
-    assert original.with_overrides(epochs=3).experiment() != original.experiment()
+    assert with_overrides(original, epochs=3).experiment() != original.experiment()
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 
 from hpsearch.search.runner import run
 from hpsearch.search.study import open_study
+from hpsearch.spec import with_overrides
 from hpsearch.storage import (
     SharedRDBStorage,
     count_live_trials,
@@ -58,8 +59,8 @@ def test_open_storage_gives_the_fast_path_on_this_optuna(database_url):
 
 def test_user_attrs_are_written_together_and_overwritten_like_optunas(tmp_path, database_url):
 
-    spec = tiny_spec(tmp_path, n_trials=1, start_at_defaults=False).with_overrides(
-        storage=database_url
+    spec = with_overrides(
+        tiny_spec(tmp_path, n_trials=1, start_at_defaults=False), storage=database_url
     )
     study = open_study(spec, open_storage(spec.storage))
     trial = study.ask()
@@ -81,8 +82,8 @@ def test_reports_are_stored_as_optuna_reads_them(tmp_path, database_url):
     """SharedRDBStorage writes a report with one upsert; plain Optuna reads back the
     same values, infinities and NaN included, and a finished trial refuses reports."""
 
-    spec = tiny_spec(tmp_path, n_trials=1, start_at_defaults=False).with_overrides(
-        storage=database_url
+    spec = with_overrides(
+        tiny_spec(tmp_path, n_trials=1, start_at_defaults=False), storage=database_url
     )
     storage = open_storage(spec.storage)
     study = open_study(spec, storage)

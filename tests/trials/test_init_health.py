@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from hpsearch import spec as spec_module
 from hpsearch.search.runner import run
-from hpsearch.spec import FloatRange, InitHealth, SpecError, StudySpec
+from hpsearch.spec import FloatRange, InitHealth, SpecError, StudySpec, with_overrides
 from hpsearch.trials.network import Objective, init_problem, pinned_fraction
 from tests.support import tiny_spec
 
@@ -220,7 +220,7 @@ def test_the_spec_option_loads_and_round_trips(tmp_path):
     }
     assert spec_module.from_dict(raw) == spec
     assert spec_module.loads(tomli_w.dumps(raw)) == spec
-    assert spec.with_overrides(n_trials=3).search.init_health == spec.search.init_health
+    assert with_overrides(spec, n_trials=3).search.init_health == spec.search.init_health
     assert "init_health" not in spec.experiment()
 
 
