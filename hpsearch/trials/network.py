@@ -33,17 +33,7 @@ from hpsearch.trials.space import contains, suggest
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "NetworkKind",
-    "Objective",
-    "TrialConfig",
-    "build",
-    "load_split",
-    "resolve",
-    "suggest",
-    "trial_rng",
-    "worker_name",
-]
+__all__ = ["NetworkKind", "Objective", "TrialConfig", "build", "resolve", "retrain_and_test"]
 
 
 @dataclass(frozen=True)
