@@ -27,14 +27,16 @@ from hpsearch.storage.queries import (
     running_without_heartbeat,
 )
 from hpsearch.storage.retry import DEFAULT_RETRY_SECONDS, StorageUnavailable
-from hpsearch.storage.sqlite_files import StorageError, reading
+from hpsearch.storage.sqlite_files import MissingDatabase, StorageError, reading
 from hpsearch.storage.urls import (
     GRACE_FACTOR,
     HEARTBEAT_SECONDS,
     MAX_RETRY,
+    absolute_url,
     display_url,
     open_storage,
     sqlite_path,
+    storage_place,
 )
 
 __all__ = [
@@ -44,9 +46,11 @@ __all__ = [
     "MAX_RETRY",
     "OPTIMIZE_LOGGER",
     "RDB_LOGGER",
+    "MissingDatabase",
     "SharedRDBStorage",
     "StorageError",
     "StorageUnavailable",
+    "absolute_url",
     "close_connections",
     "count_live_trials",
     "display_url",
@@ -60,5 +64,6 @@ __all__ = [
     "set_user_attrs",
     "sqlite_path",
     "startup_trials",
+    "storage_place",
     "study_storage",
 ]

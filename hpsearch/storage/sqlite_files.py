@@ -33,6 +33,11 @@ class StorageError(HpsearchError):
     """A storage URL that cannot be opened as a study database."""
 
 
+class MissingDatabase(StorageError):
+    """A read-only open of a database that does not exist (or holds no studies): the
+    storage is left as it was, nothing created."""
+
+
 # Set while a storage method that only reads runs: its SQLite transaction then begins
 # DEFERRED (a WAL reader, which never waits for the write lock) instead of IMMEDIATE.
 _reading: contextvars.ContextVar[bool] = contextvars.ContextVar("hpsearch_reading", default=False)
@@ -75,9 +80,11 @@ def begin_immediate(connection) -> None:
     connection.exec_driver_sql("BEGIN" if _reading.get() else "BEGIN IMMEDIATE")
 
 
-def prepare_sqlite(path: Path) -> None:
+def prepare_sqlite(path: Path, *, create: bool = True) -> None:
     """Refuse a path that is not (or cannot become) an SQLite database, and put the
-    database in WAL mode.
+    database in WAL mode. `create`: a missing file (and its folder) may be created;
+    without it, a missing file or one without Optuna's tables is a MissingDatabase
+    and nothing is written.
 
     The file is only ever opened through SQLite itself: a plain open() and close() of
     a database file releases every POSIX lock this process's SQLite connections hold
@@ -85,6 +92,8 @@ def prepare_sqlite(path: Path) -> None:
     """
     if path.exists() and not path.is_file():
         raise StorageError(f"storage path {path} exists but is not a file")
+    if not create and not path.exists():
+        raise MissingDatabase(f"there is no database at {os.path.abspath(path)}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -93,7 +102,8 @@ def prepare_sqlite(path: Path) -> None:
     try:
         with contextlib.closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS)) as db:
             db.execute("PRAGMA schema_version")  # reads the header: fails on other files
-            _check_optuna_schema(db, path)  # before anything writes to the file
+            if not _check_optuna_schema(db, path) and not create:
+                raise MissingDatabase(f"{os.path.abspath(path)} holds no studies (no tables)")
             # WAL lets readers (dashboard, progress) run beside one writer; it persists.
             db.execute("PRAGMA journal_mode=WAL")
     except sqlite3.DatabaseError as exc:
@@ -121,13 +131,14 @@ def _unwritable(folder: Path) -> str | None:
     return None
 
 
-def _check_optuna_schema(db: sqlite3.Connection, path: Path) -> None:
+def _check_optuna_schema(db: sqlite3.Connection, path: Path) -> bool:
     """Refuse, by reading only, a database that Optuna would change on opening: another
     program's database, or one of another Optuna schema version (Optuna would add
-    missing tables before noticing, and its fix is to upgrade the file in place)."""
+    missing tables before noticing, and its fix is to upgrade the file in place).
+    Whether the database has tables (False: a new, empty one)."""
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if not tables:
-        return  # a new database
+        return False  # a new database
     if not tables & OPTUNA_TABLES:
         listing = ", ".join(sorted(tables)[:5])
         raise StorageError(
@@ -145,7 +156,7 @@ def _check_optuna_schema(db: sqlite3.Connection, path: Path) -> None:
     if (revision is None or revision == expected_revision) and (
         schema is None or schema == expected_schema
     ):
-        return
+        return True
     made_by = f"Optuna {library}" if library else "another Optuna"
     raise StorageError(
         f"{path} was made by {made_by} (schema {revision or schema}); Optuna "

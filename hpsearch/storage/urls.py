@@ -18,6 +18,7 @@ worker killed mid-trial costs a rerun of that trial, never the study's budget.
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from hpsearch.storage.pool import ping_when_idle
 from hpsearch.storage.retry import RetryPolicy
 from hpsearch.storage.sqlite_files import (
     BUSY_TIMEOUT_SECONDS,
+    MissingDatabase,
     StorageError,
     begin_immediate,
     on_connect,
@@ -65,6 +67,32 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def storage_place(url: str) -> str:
+    """Where `url` keeps its studies, for messages: the absolute path of an SQLite
+    database or a journal file (a relative sqlite:/// URL depends on the working
+    folder, which the reader of a message may not know), else the URL with any
+    password masked."""
+    path = _file_path(url)
+    return os.path.abspath(path) if path is not None else display_url(url)
+
+
+def absolute_url(url: str) -> str:
+    """The URL with an SQLite or journal path made absolute, any password masked: a
+    printed command that names it runs from any folder."""
+    path = _file_path(url)
+    if path is None:
+        return display_url(url)
+    if url.startswith(JOURNAL_PREFIX):
+        return f"{JOURNAL_PREFIX}{os.path.abspath(path)}"
+    return make_url(url).set(database=os.path.abspath(path)).render_as_string(hide_password=True)
+
+
+def _file_path(url: str) -> Path | None:
+    if url.startswith(JOURNAL_PREFIX):
+        return Path(url[len(JOURNAL_PREFIX) :])
+    return sqlite_path(url)
+
+
 def open_storage(
     url: str,
     *,
@@ -72,6 +100,7 @@ def open_storage(
     checked: bool = False,
     retry_for: float | None = None,
     max_retry: int | None = MAX_RETRY,
+    create: bool = True,
 ) -> optuna.storages.BaseStorage:
     """An Optuna storage for `url`, or a StorageError saying what is wrong with it.
 
@@ -83,10 +112,12 @@ def open_storage(
     opened (None: the spec's default; a URL that cannot be opened at all fails at once:
     it is more often a typo than an outage). `max_retry`: how many times a dead
     worker's trial is queued again (None: until it finishes; a reproducible search
-    cannot go on without it).
+    cannot go on without it). `create`: a new SQLite database or journal file (and its
+    folder) may be created; without it (a command that only reads), a missing one is
+    a MissingDatabase and nothing is created.
     """
     if url.startswith(JOURNAL_PREFIX):
-        return _open_journal(Path(url[len(JOURNAL_PREFIX) :]))
+        return _open_journal(Path(url[len(JOURNAL_PREFIX) :]), create=create)
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -101,7 +132,7 @@ def open_storage(
     engine_kwargs: dict = {}
     if path is not None:
         if not checked:
-            prepare_sqlite(path)
+            prepare_sqlite(path, create=create)
         engine_kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_SECONDS}}
     elif parsed.drivername == "postgresql":  # SQLAlchemy would reach for psycopg2
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
@@ -172,12 +203,14 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _open_journal(path: Path) -> optuna.storages.JournalStorage:
+def _open_journal(path: Path, *, create: bool = True) -> optuna.storages.JournalStorage:
     """Optuna's append-only journal on a file; an existing file must already be one."""
     from optuna.storages.journal import JournalFileBackend
 
     if path.is_dir():
         raise StorageError(f"{path} is a folder; journal:PATH names a journal file")
+    if not create and not path.is_file():
+        raise MissingDatabase(f"there is no journal at {os.path.abspath(path)}")
     if path.exists() and path.stat().st_size > 0:
         try:
             with path.open("rb") as stream:
