@@ -182,15 +182,42 @@ def _split_table(table, column: Any, path: Path) -> Arrays:
         if not (
             pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_complex_dtype(series)
         ):
-            example = series.dropna().iloc[0] if series.notna().any() else None
-            raise DataError(
-                f"{path}: column {str(name)!r} is not numeric (e.g. {example!r}); features "
-                "must be numbers: encode it, or drop it"
-            )
+            raise DataError(f"{path}: column {str(name)!r} {_first_bad_cell(series)}")
     x = features.to_numpy(dtype=np.float64, na_value=np.nan)
     _check_finite(x, path, [str(c) for c in features.columns])
     where = f"{path} column {str(column)!r}"
     return Arrays(x.astype(np.float32), _plain_labels(labels.to_numpy(), where), where)
+
+
+def _first_bad_cell(series) -> str:
+    """Why a feature column is not numeric: its first cell that is not a number, that
+    cell's data row (1 = the first row after the header), and what to do."""
+    import pandas as pd
+
+    values = series.to_numpy(dtype=object)
+    present = series.notna().to_numpy()
+    try:
+        bad = present & pd.to_numeric(series, errors="coerce").isna().to_numpy()
+    except (TypeError, ValueError):  # cells that are lists, dicts, ... (Parquet)
+        bad = present
+    if not bad.any():  # numbers of several types, dates, ...: the column as a whole
+        bad = present
+    if not bad.any():
+        return "is not numeric; features must be numbers: encode it, or drop it"
+    row = int(np.argmax(bad))
+    value = values[row]
+    also = int(bad.sum()) - 1
+    others = f" and {also} other row{'s' if also > 1 else ''}" if also > 0 else ""
+    text = str(value).strip()
+    point = text.replace(",", ".")
+    if text.count(",") == 1 and not pd.isna(pd.to_numeric(point, errors="coerce")):
+        whole, decimals = text.split(",")
+        hint = f"a decimal comma? write {point}"
+        if len(decimals.strip()) == 3:  # 1,400 may be a thousand and four hundred
+            hint += f", or {whole.strip()}{decimals.strip()} if the comma separates thousands"
+    else:
+        hint = "features must be numbers: fix the cell, encode the column, or drop it"
+    return f"is not numeric (e.g. {value!r}) in data row {row + 1}{others}; {hint}"
 
 
 def _check_finite(x: np.ndarray, path: Path, columns: list[str] | None = None) -> None:
