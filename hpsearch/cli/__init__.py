@@ -4,7 +4,8 @@ This module owns the parser (build_parser: one subcommand per module of the pack
 `main`, and the exit codes: every user-facing problem arrives here as an `HpsearchError`
 and leaves as one line on stderr with exit code 2; argparse's own usage errors also exit 2.
 
-  common.py     default spec, spec loading, --heartbeat, the trial progress bar
+  common.py     the subcommands' parser, printed commands, default spec, spec loading,
+                --study and the study it names, --heartbeat, the trial progress
   searching.py  run, submit, worker
   results.py    final, trials, report, dashboard; report_table
   narrowing.py  narrow
@@ -20,7 +21,7 @@ import sys
 from collections.abc import Sequence
 
 from hpsearch import __version__
-from hpsearch.cli.common import DEFAULT_SPEC, spec_from_file
+from hpsearch.cli.common import DEFAULT_SPEC, CommandParser, spec_from_file
 from hpsearch.cli.narrowing import add_narrow_parser
 from hpsearch.cli.results import (
     add_dashboard_parser,
@@ -55,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hpsearch {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=CommandParser
+    )
     add_run_parser(commands)
     add_submit_parser(commands)
     add_worker_parser(commands)
@@ -66,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_dashboard_parser(commands)
     add_experiment_parser(commands)
     add_train_parser(commands)
+    for command in commands.choices.values():
+        command.siblings = commands.choices  # where an option typed in the wrong one is
     return parser
 
 

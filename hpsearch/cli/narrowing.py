@@ -4,13 +4,17 @@ write the next round's spec, and with --launch run it."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from hpsearch.cli.common import (
     DEFAULT_SPEC,
     TrialBar,
     add_code_option,
+    add_existing_study_option,
     best_text,
+    command,
+    existing_study,
     spec_from_file,
     trust_code_options,
 )
@@ -28,27 +32,47 @@ def add_narrow_parser(commands: argparse._SubParsersAction) -> None:
             "the good region touches. Writes studies/NAME-rK.toml; --launch runs it."
         ),
     )
-    narrow.add_argument("--study", required=True, help="the finished study to narrow")
+    add_existing_study_option(narrow, "the finished study to narrow")
     narrow.add_argument("--storage", default=DEFAULT_STORAGE, help="database URL")
-    narrow.add_argument("--top", type=float, default=0.2, help="fraction of best trials")
-    narrow.add_argument("--margin", type=float, default=0.1, help="fraction of the old width")
-    narrow.add_argument("--bootstrap", type=int, default=0, help="bootstrap resamples per bound")
-    narrow.add_argument("--trials", type=int, help="trial budget of the next round")
+    narrow.add_argument(
+        "--top", type=float, default=0.2, help="fraction of the completed trials that are best"
+    )
+    narrow.add_argument(
+        "--margin", type=float, default=0.1, help="widening, as a fraction of the old width"
+    )
+    narrow.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        help="bootstrap resamples per bound (0: the best trials' range as it is)",
+    )
+    narrow.add_argument(
+        "--trials",
+        type=int,
+        help="total trials of the next round, a new study (default: this study's budget)",
+    )
     narrow.add_argument("--out", type=Path, default=DEFAULT_SPEC.parent, help="spec folder")
     narrow.add_argument("--launch", action="store_true", help="run the next round now")
-    narrow.add_argument("--workers", type=int, default=1, help="worker processes with --launch")
+    narrow.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes with --launch, one BLAS thread each",
+    )
     add_code_option(narrow, "; for --launch")
     narrow.add_argument("--no-progress", action="store_true", help="no progress bar")
     narrow.set_defaults(handler=_narrow)
 
 
 def _narrow(args: argparse.Namespace) -> int:
+    from hpsearch.records import metric_of
     from hpsearch.search.rounds import next_round, save_notes, write_spec
     from hpsearch.search.runner import run
-    from hpsearch.search.study import value_name
     from hpsearch.search.work import quiet_optuna
+    from hpsearch.trials import kind_of
 
     quiet_optuna()
+    args.study = existing_study(args.storage, args.study)
     following = next_round(
         args.study,
         args.storage,
@@ -60,7 +84,7 @@ def _narrow(args: argparse.Namespace) -> int:
     narrowing, spec = following.narrowing, following.spec
     print(
         f"{args.study}: best {narrowing.top_trials} of {narrowing.completed} completed trials "
-        f"(best {value_name(spec)} {narrowing.best_value:.4f})"
+        f"(best {kind_of(spec).metric.label} {narrowing.best_value:.4f})"
     )
     print(narrowing.table().to_string(index=False))
     for name, sides in narrowing.at_edge.items():
@@ -78,10 +102,10 @@ def _narrow(args: argparse.Namespace) -> int:
     print(f"next round: {path}")
     if not args.launch:
         code = ""
-        if spec.model.kind == "python":  # the spec's new folder need not hold its module
+        if kind_of(spec).imports_code:  # the spec's new folder need not hold its module
             module = spec.model.entry.partition(":")[0].split(".")[0]
             code = f" --code DIR (the folder of {module}, unless it is installed)"
-        print(f"run it with: hpsearch run {path}{code}")
+        print(f"run it with: {command('run', os.fspath(path))}{code}")
         return 0
     trust_code_options(args)
     bar = TrialBar(args.no_progress)
@@ -89,8 +113,8 @@ def _narrow(args: argparse.Namespace) -> int:
     try:
         result = run(spec_from_file(path), workers=args.workers, on_progress=bar.update)
     finally:
-        bar.close()
+        bar.finish()
     save_notes(args.storage, narrowing, args.study, spec.name)
     print(report_table(result.study))
-    print(f"best {value_name(result.study)} {best_text(result.study)}")
+    print(f"best {metric_of(result.study).label} {best_text(result.study)}")
     return 0

@@ -8,17 +8,25 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpsearch.cli.common import add_code_option, trust_code_options
+from hpsearch.cli.common import (
+    add_code_option,
+    add_existing_study_option,
+    existing_study,
+    open_existing,
+    trust_code_options,
+)
 from hpsearch.errors import HpsearchError
 from hpsearch.spec import DEFAULT_STORAGE
-from hpsearch.storage import display_url
+from hpsearch.storage import storage_place
+
+REPORTS = Path("reports")  # report's default folder holds one folder per study
 
 if TYPE_CHECKING:
     import optuna
 
 
 def report_table(study: optuna.Study, top: int = 10) -> str:
-    """The best completed trials: params, validation accuracy, epochs, seconds."""
+    """The best completed trials: params, value, epochs, seconds."""
     import pandas as pd
     from optuna.trial import TrialState
 
@@ -26,9 +34,9 @@ def report_table(study: optuna.Study, top: int = 10) -> str:
     if not complete:
         return "no completed trials"
     best = sorted(complete, key=lambda t: t.value, reverse=True)[:top]
-    from hpsearch.search.study import value_name
+    from hpsearch.records import metric_of
 
-    column = value_name(study, short=True)
+    column = metric_of(study).short
     rows = [
         {"trial": t.number}
         | {name: value for name, value in t.params.items()}
@@ -58,14 +66,14 @@ def add_final_parser(commands: argparse._SubParsersAction) -> None:
         help="retrain the best configuration and evaluate it once on the test split",
         description=(
             "Retrain the study's best configuration on train + validation for the full epoch "
-            "count, then evaluate it once on the held-out test split. The test accuracy is "
-            "stored in the study."
+            "count, then evaluate it once on the held-out test split. The test value "
+            "(accuracy, or a python entry's score) is stored in the study."
         ),
     )
-    final.add_argument("--study", required=True, help="study name")
+    add_existing_study_option(final)
     final.add_argument("--storage", default=DEFAULT_STORAGE, help="database URL")
     final.add_argument(
-        "--trial", type=int, default=None, help="this completed trial instead of the best"
+        "--trial", type=int, default=None, help="this completed trial (default: the best)"
     )
     add_code_option(final)
     final.set_defaults(handler=_final)
@@ -75,6 +83,7 @@ def _final(args: argparse.Namespace) -> int:
     from hpsearch.search.final import final
 
     trust_code_options(args)
+    args.study = existing_study(args.storage, args.study)
     result = final(args.study, args.storage, args.trial)
     params = ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.params.items()
@@ -82,18 +91,10 @@ def _final(args: argparse.Namespace) -> int:
     chosen = "best trial" if args.trial is None else "trial"
     print(f"{chosen} {result.trial_number}: {params}")
     metric = result.metric
-    print(f"validation {metric} {result.validation_accuracy:.4f} (during the search)")
-    if metric == "score":
-        print(
-            f"test score {result.test_accuracy:.4f} from the entry's one call with "
-            f"config.final (trained on {result.train_examples} examples, tested on the test "
-            "split; stored as study user attr 'test_score')"
-        )
-        return 0
+    print(f"{metric.label} {result.validation_value:.4f} (during the search)")
     print(
-        f"test accuracy {result.test_accuracy:.4f} after retraining on "
-        f"{result.train_examples} examples for {result.epochs} epochs "
-        f"(stored as study user attr 'test_accuracy')"
+        f"{metric.test_label} {result.test_value:.4f} {result.how} "
+        f"(stored as study user attr '{metric.test_attr}')"
     )
     return 0
 
@@ -102,9 +103,12 @@ def add_trials_parser(commands: argparse._SubParsersAction) -> None:
     trials = commands.add_parser(
         "trials",
         help="print a study's trials as a table, or write them as CSV",
-        description="One row per trial of any study in the database (pandas).",
+        description=(
+            "One row per trial of any study in the database, hpsearch's or plain "
+            "Optuna's: number, state, value, parameters, epochs run, seconds."
+        ),
     )
-    trials.add_argument("--study", required=True, help="study name")
+    add_existing_study_option(trials)
     trials.add_argument("--storage", default=DEFAULT_STORAGE, help="database URL")
     trials.add_argument("--csv", type=Path, help="write CSV to this file instead of printing")
     trials.add_argument(
@@ -120,13 +124,15 @@ def add_trials_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _trials(args: argparse.Namespace) -> int:
+    args.study = existing_study(args.storage, args.study)
     from hpsearch.analysis.frames import trials_frame
-    from hpsearch.search.study import load_existing_study
     from hpsearch.storage import study_storage
+    from hpsearch.storage.studies import load_existing_study
 
-    study = load_existing_study(args.study, args.storage)  # a clear error if missing
+    study = load_existing_study(args.study, args.storage)
     if args.compare is not None:
-        other = load_existing_study(args.compare, args.compare_storage or args.storage)
+        other_storage = args.compare_storage or args.storage
+        other = load_existing_study(existing_study(other_storage, args.compare), other_storage)
         return _compare(study, other)
     frame = trials_frame(study_storage(study), args.study)  # the storage opened once
     names = study.metric_names
@@ -172,17 +178,29 @@ def add_report_parser(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser(
         "report",
         help="write a study's figures (PNG) and report.md with the narrowing table",
+        description=(
+            "Write a study's figures as PNGs (the best trials' curves, the value over the "
+            "searched ranges, the ranges of each round) and report.md, which shows them "
+            "with the trial counts and the narrowing table of the best trials."
+        ),
     )
-    report.add_argument("--study", required=True, help="study name")
+    add_existing_study_option(report)
     report.add_argument("--storage", default=DEFAULT_STORAGE, help="database URL")
-    report.add_argument("--out", type=Path, required=True, help="folder for the report")
+    report.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"folder for the report (default: ./{REPORTS}/STUDY)",
+    )
     report.set_defaults(handler=_report)
 
 
 def _report(args: argparse.Namespace) -> int:
+    args.study = existing_study(args.storage, args.study)  # before matplotlib's import
     from hpsearch.analysis.report import write_report
 
-    report = write_report(args.study, args.storage, args.out)
+    out = args.out if args.out is not None else REPORTS / args.study
+    report = write_report(args.study, args.storage, out)
     for path in report.figures:
         print(f"figure: {path}")
     print(f"report: {report.markdown}")
@@ -193,24 +211,27 @@ def add_dashboard_parser(commands: argparse._SubParsersAction) -> None:
     dashboard = commands.add_parser(
         "dashboard",
         help="serve optuna-dashboard for the database on 127.0.0.1",
+        description=(
+            "Serve optuna-dashboard for every study in the database, on this machine "
+            "only (127.0.0.1), until Ctrl-C. Needs the dashboard extra: "
+            "pip install 'hpsearch[dashboard]'."
+        ),
     )
     dashboard.add_argument("--storage", default=DEFAULT_STORAGE, help="database URL")
-    dashboard.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    dashboard.add_argument("--port", type=int, default=8080, help="port")
     dashboard.set_defaults(handler=_dashboard)
 
 
 def _dashboard(args: argparse.Namespace) -> int:
+    storage = open_existing(args.storage)
     try:
         from optuna_dashboard import run_server
     except ImportError:
         raise HpsearchError(
             "optuna-dashboard is not installed: pip install 'hpsearch[dashboard]'"
         ) from None
-    from hpsearch.storage import open_storage
-
-    storage = open_storage(args.storage)
     print(
-        f"optuna-dashboard for {display_url(args.storage)} at http://127.0.0.1:{args.port}/ "
+        f"optuna-dashboard for {storage_place(args.storage)} at http://127.0.0.1:{args.port}/ "
         "(Ctrl-C stops it)",
         flush=True,
     )

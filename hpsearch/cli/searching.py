@@ -5,7 +5,6 @@ spec on this machine), `submit` (a study in a shared database, no trials) and `w
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 from pathlib import Path
@@ -16,7 +15,9 @@ from hpsearch.cli.common import (
     add_code_option,
     add_heartbeat_option,
     add_retry_option,
+    add_study_option,
     best_text,
+    command,
     load_spec,
     trust_code_options,
 )
@@ -24,7 +25,12 @@ from hpsearch.cli.results import report_table
 from hpsearch.errors import HpsearchError
 from hpsearch.spec import DEFAULT_STORAGE
 from hpsearch.stop import Interrupted
-from hpsearch.storage import display_url
+from hpsearch.storage import absolute_url, display_url, storage_place
+
+TRIALS_HELP = (
+    "total finished trials the study should have, counting those it has already: running "
+    "again continues up to it (Optuna's n_trials is an increment: that many more)"
+)
 
 
 def add_run_parser(commands: argparse._SubParsersAction) -> None:
@@ -42,20 +48,32 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
         nargs="?",
         type=Path,
         default=None,
-        help=f"study spec (TOML); default {DEFAULT_SPEC}, or the built-in defaults",
+        help=f"study spec (TOML) (default: {DEFAULT_SPEC} if it exists, else the built-in "
+        "defaults)",
     )
-    run.add_argument("--trials", type=int, help="total finished trials wanted (not added)")
-    run.add_argument("--epochs", type=int, help="epochs per trial")
-    run.add_argument("--storage", help=f"database URL (default {DEFAULT_STORAGE})")
-    run.add_argument("--study", help="study name (default: the spec's name)")
+    run.add_argument("--trials", type=int, help=f"{TRIALS_HELP} (default: the spec's)")
+    run.add_argument("--epochs", type=int, help="epochs per trial (default: the spec's)")
+    run.add_argument(
+        "--storage", help=f"database URL (default: the spec's, else {DEFAULT_STORAGE})"
+    )
+    add_study_option(run, "study name (default: the spec's name)")
     run.add_argument(
         "--workers",
         type=int,
         default=os.cpu_count() or 1,
-        help="worker processes, one BLAS thread each (default: the number of cores)",
+        help="worker processes, one BLAS thread each (default: the number of cores, "
+        f"{os.cpu_count() or 1} here, where scikit-learn's n_jobs and Optuna's n_jobs "
+        "default to 1)",
     )
-    run.add_argument("--seed", type=int, help="seed of the split, sampler and trials")
-    run.add_argument("--timeout", type=float, help="stop starting trials after SECONDS")
+    run.add_argument(
+        "--seed", type=int, help="seed of the split, sampler and trials (default: the spec's)"
+    )
+    run.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="stop starting trials after SECONDS (default: the spec's, none unless it says)",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_reproducible_option(run)
     add_heartbeat_option(run)
@@ -65,9 +83,14 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
         "--rounds",
         type=int,
         default=1,
-        help="run this many range-narrowing rounds, each its own study (default 1)",
+        help="run this many range-narrowing rounds, each its own study",
     )
-    run.add_argument("--top", type=float, default=0.2, help="narrowing: fraction of best trials")
+    run.add_argument(
+        "--top",
+        type=float,
+        default=0.2,
+        help="narrowing: fraction of the completed trials that are best",
+    )
     run.add_argument(
         "--spec-folder",
         type=Path,
@@ -78,14 +101,14 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
         "--tolerance",
         type=float,
         default=None,
-        help="stop rounds when the best validation accuracy gains no more than this (0.002)",
+        help="stop rounds when the best value gains no more than this (default: 0.002)",
     )
     run.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from hpsearch.records import metric_of
     from hpsearch.search.rounds import DEFAULT_TOLERANCE, run_rounds
-    from hpsearch.search.study import value_name
     from hpsearch.search.work import quiet_optuna
 
     quiet_optuna()
@@ -102,13 +125,13 @@ def _run(args: argparse.Namespace) -> int:
     )
     folder = args.spec.parent if args.spec is not None else DEFAULT_SPEC.parent
     trust_code_options(args, spec, folder)
-    print(f"study {spec.name!r} from {spec.source} in {display_url(spec.storage)}")
+    print(f"study {spec.name!r} from {spec.source} in {storage_place(spec.storage)}")
     bar = TrialBar(args.no_progress)
     if args.spec_folder is not None:
         folder = args.spec_folder
 
     def on_round(done) -> None:
-        bar.bar.clear()
+        bar.finish()
         if done.narrowing is not None:
             print(f"\nround {done.spec.round}: {done.spec.name} (narrowed from {done.spec.parent})")
             print(done.narrowing.table().to_string(index=False))
@@ -116,7 +139,7 @@ def _run(args: argparse.Namespace) -> int:
         print(
             f"{done.result.finished_now} finished trials "
             f"({done.result.finished_now - done.result.finished_before} new); "
-            f"best {value_name(done.result.study)} {best_text(done.result.study)}"
+            f"best {metric_of(done.result.study).label} {best_text(done.result.study)}"
         )
 
     try:
@@ -139,28 +162,23 @@ def _run(args: argparse.Namespace) -> int:
         print("\nrounds:")
         for done in results:
             best = "none" if done.best_value is None else f"{done.best_value:.4f}"
-            print(f"  round {done.spec.round}  {done.spec.name}  best val acc {best}")
+            short = metric_of(done.result.study).short
+            print(f"  round {done.spec.round}  {done.spec.name}  best {short} {best}")
         if len(results) < args.rounds:
             print("  stopped early: the last round gained no more than the tolerance")
-    print(f"database: {_where(spec.storage)}")
+    print(f"database: {storage_place(spec.storage)}")
     print(f"dashboard: {_dashboard_command(spec.storage)}")
     return 0
 
 
-def _where(url: str) -> str:
-    from hpsearch.storage import sqlite_path
-
-    path = sqlite_path(url)
-    return str(path.resolve()) if path is not None else display_url(url)
-
-
 def _dashboard_command(url: str) -> str:
-    local = Path(sys.executable).parent / "hpsearch"
-    program = str(local) if local.exists() else "hpsearch"
-    with contextlib.suppress(ValueError):  # a path outside the working folder stays whole
-        program = str(Path(program).relative_to(Path.cwd()))
-    storage = "" if url == DEFAULT_STORAGE else f" --storage {display_url(url)}"
-    return f"{program} dashboard{storage}"
+    if url == DEFAULT_STORAGE:  # relative to this folder, where the hint is read
+        return command("dashboard")
+    return command("dashboard", "--storage", absolute_url(url)) + _password_note(url)
+
+
+def _password_note(url: str) -> str:
+    return " (put the password back in)" if display_url(url) != url else ""
 
 
 def add_submit_parser(commands: argparse._SubParsersAction) -> None:
@@ -174,9 +192,11 @@ def add_submit_parser(commands: argparse._SubParsersAction) -> None:
         ),
     )
     submit.add_argument("spec", type=Path, help="study spec (TOML)")
-    submit.add_argument("--storage", help=f"database URL (default: the spec's, {DEFAULT_STORAGE})")
-    submit.add_argument("--study", help="study name (default: the spec's name)")
-    submit.add_argument("--trials", type=int, help="total finished trials wanted")
+    submit.add_argument(
+        "--storage", help=f"database URL (default: the spec's, else {DEFAULT_STORAGE})"
+    )
+    add_study_option(submit, "study name (default: the spec's name)")
+    submit.add_argument("--trials", type=int, help=f"{TRIALS_HELP} (default: the spec's)")
     add_reproducible_option(submit)
     add_code_option(submit, "; the spec file's folder is always one")
     submit.set_defaults(handler=_submit)
@@ -196,6 +216,7 @@ def add_reproducible_option(parser: argparse.ArgumentParser) -> None:
 def _submit(args: argparse.Namespace) -> int:
     from hpsearch.search.distributed import submit
     from hpsearch.search.work import quiet_optuna
+    from hpsearch.trials import kind_of
 
     quiet_optuna()
     spec = load_spec(args.spec).with_overrides(
@@ -207,23 +228,16 @@ def _submit(args: argparse.Namespace) -> int:
     trust_code_options(args, spec, args.spec.parent)
     study, budget = submit(spec)
     print(
-        f"study {study.study_name!r} in {display_url(spec.storage)}: "
+        f"study {study.study_name!r} in {storage_place(spec.storage)}: "
         f"{budget.finished} of {budget.n_trials} trials finished"
     )
     print(
-        "start workers with: hpsearch worker "
-        f"--storage {_shell_quote(display_url(spec.storage))} "
-        f"--study {_shell_quote(study.study_name)}"
-        + (" (put the password back in)" if display_url(spec.storage) != spec.storage else "")
-        + (" --code DIR (the folder of its entry's module)" if spec.model.kind == "python" else "")
+        "start workers with: "
+        + command("worker", "--storage", absolute_url(spec.storage), "--study", study.study_name)
+        + _password_note(spec.storage)
+        + (" --code DIR (the folder of its entry's module)" if kind_of(spec).imports_code else "")
     )
     return 0
-
-
-def _shell_quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
 
 
 def add_worker_parser(commands: argparse._SubParsersAction) -> None:
@@ -239,12 +253,13 @@ def add_worker_parser(commands: argparse._SubParsersAction) -> None:
         ),
     )
     worker.add_argument("--storage", default=DEFAULT_STORAGE, help="database URL")
-    worker.add_argument("--study", help="study name (default: every study with budget left)")
+    add_study_option(worker, "study name (default: every study with budget left)")
     worker.add_argument(
         "--workers",
         type=int,
         default=1,
-        help="worker processes on this machine, one BLAS thread each (default 1)",
+        help="worker processes on this machine, one BLAS thread each (default: 1; `run` "
+        "uses every core)",
     )
     add_heartbeat_option(worker)
     add_retry_option(worker)
@@ -254,8 +269,8 @@ def add_worker_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from hpsearch.records import metric_of
     from hpsearch.search.distributed import work
-    from hpsearch.search.study import value_name
     from hpsearch.search.work import quiet_optuna
 
     quiet_optuna()
@@ -263,8 +278,8 @@ def _worker(args: argparse.Namespace) -> int:
     bar = TrialBar(args.no_progress)
 
     def on_study(spec) -> None:
-        bar.bar.clear()
-        print(f"study {spec.name!r} in {display_url(args.storage)}", flush=True)
+        bar.finish()
+        print(f"study {spec.name!r} in {storage_place(args.storage)}", flush=True)
         bar.start(spec)
 
     try:
@@ -286,11 +301,11 @@ def _worker(args: argparse.Namespace) -> int:
         if args.study:
             print(f"nothing to do: study {args.study!r} has used its trial budget")
         else:
-            print(f"nothing to do: no study in {display_url(args.storage)} has budget left")
+            print(f"nothing to do: no study in {storage_place(args.storage)} has budget left")
         return 0
     for result in results:
         print(
             f"{result.study.study_name}: {result.finished_now} finished trials; "
-            f"best {value_name(result.study)} {best_text(result.study)}"
+            f"best {metric_of(result.study).label} {best_text(result.study)}"
         )
     return 0

@@ -37,13 +37,20 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
         "train",
         help="train one network configuration and print its curves",
         description="Train one MultiLayerNet on a data set and print per-epoch accuracy.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     train.add_argument("--data", default="mnist-5k", help=f"one of {', '.join(DATASETS)}")
     train.add_argument(
-        "--train-size", type=int, default=None, help="examples before the validation split"
+        "--train-size",
+        type=int,
+        default=None,
+        help="examples before the validation split (default: all)",
     )
-    train.add_argument("--validation-fraction", type=float, default=0.2)
+    train.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.2,
+        help="fraction of the examples held out for validation",
+    )
     train.add_argument("--label", default=None, help="a table's label column (default: the last)")
     train.add_argument(
         "--test", default=None, help="a data file's test file (default: a stratified hold-out)"
@@ -57,21 +64,35 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
         "split's mean and std)",
     )
     train.add_argument(
-        "--hidden", type=parse_hidden_sizes, default=[100] * 6, help="e.g. 100x6 or 100,50"
+        "--hidden",
+        type=parse_hidden_sizes,
+        default=[100] * 6,
+        help="hidden layer widths, e.g. 100x6 or 100,50 (default: 100x6)",
     )
-    train.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
-    train.add_argument("--init", choices=INIT_RULES, default="he")
-    train.add_argument("--init-scale", type=float, default=1.0, help="gain on the init rule's std")
-    train.add_argument("--weight-decay", type=float, default=0.0)
-    train.add_argument("--batchnorm", action="store_true")
-    train.add_argument("--dropout", type=float, default=0.0)
-    train.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
     train.add_argument(
-        "--lr", type=float, default=None, help="default: the book's for the optimizer"
+        "--activation", choices=sorted(ACTIVATIONS), default="relu", help="hidden activation"
     )
-    train.add_argument("--epochs", type=int, default=20)
-    train.add_argument("--batch-size", type=int, default=100)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--init", choices=INIT_RULES, default="he", help="weight init rule")
+    train.add_argument("--init-scale", type=float, default=1.0, help="gain on the init rule's std")
+    train.add_argument(
+        "--weight-decay", type=float, default=0.0, help="L2 coefficient (lambda) on the weights"
+    )
+    train.add_argument(
+        "--batchnorm", action="store_true", help="batch norm after each hidden affine layer"
+    )
+    train.add_argument(
+        "--dropout", type=float, default=0.0, help="dropout rate after each hidden layer"
+    )
+    train.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd", help="optimizer")
+    train.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="learning rate (default: the book's for the optimizer)",
+    )
+    train.add_argument("--epochs", type=int, default=20, help="passes over the training split")
+    train.add_argument("--batch-size", type=int, default=100, help="examples per update")
+    train.add_argument("--seed", type=int, default=0, help="seed of the split, init and batches")
     train.add_argument("--float64", action="store_true", help="train in float64 instead of float32")
     train.set_defaults(handler=_train)
 
@@ -156,13 +177,13 @@ def add_experiment_parser(commands: argparse._SubParsersAction) -> None:
         "--out",
         type=Path,
         default=Path("experiments"),
-        help="folder for the PNGs (default ./experiments)",
+        help="folder for the PNGs (default: ./experiments)",
     )
-    experiment.add_argument("--seed", type=int, default=0)
+    experiment.add_argument("--seed", type=int, default=0, help="seed of the data and networks")
     experiment.add_argument(
         "--data",
         default=None,
-        help="the data set of init-mnist, optimizers, batchnorm and overfit (default "
+        help="the data set of init-mnist, optimizers, batchnorm and overfit (default: "
         f"mnist-5k): one of {', '.join(DATASETS)}; a table's label is its last column",
     )
     experiment.set_defaults(handler=_experiment)
