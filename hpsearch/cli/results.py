@@ -126,6 +126,7 @@ def add_trials_parser(commands: argparse._SubParsersAction) -> None:
 def _trials(args: argparse.Namespace) -> int:
     args.study = existing_study(args.storage, args.study)
     from hpsearch.analysis.frames import trials_frame
+    from hpsearch.records import metric_of
     from hpsearch.storage import study_storage
     from hpsearch.storage.studies import load_existing_study
 
@@ -134,10 +135,10 @@ def _trials(args: argparse.Namespace) -> int:
         other_storage = args.compare_storage or args.storage
         other = load_existing_study(existing_study(other_storage, args.compare), other_storage)
         return _compare(study, other)
+    # The value is `value` here, in the CSV and in trials_frame alike; the first line
+    # says what it measures (Optuna's own trials_dataframe() calls it value_<metric>).
     frame = trials_frame(study_storage(study), args.study)  # the storage opened once
-    names = study.metric_names
-    if names and len(names) == 1 and names[0] not in frame.columns:
-        frame = frame.rename(columns={"value": names[0]})  # name the objective
+    metric = metric_of(study)
     if args.csv is not None:
         try:
             frame.to_csv(args.csv, index=False)
@@ -147,6 +148,7 @@ def _trials(args: argparse.Namespace) -> int:
     else:
         import pandas as pd
 
+        print(f"value: {metric.label} (metric {metric.name!r}, {metric.direction}d)")
         with pd.option_context("display.max_rows", None, "display.width", 200):
             print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0

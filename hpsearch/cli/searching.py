@@ -23,7 +23,7 @@ from hpsearch.cli.common import (
 )
 from hpsearch.cli.results import report_table
 from hpsearch.errors import HpsearchError
-from hpsearch.spec import DEFAULT_STORAGE
+from hpsearch.spec import DEFAULT_STORAGE, with_overrides
 from hpsearch.stop import Interrupted
 from hpsearch.storage import absolute_url, display_url, storage_place
 
@@ -114,7 +114,8 @@ def _run(args: argparse.Namespace) -> int:
     quiet_optuna()
     if args.rounds < 1:
         raise HpsearchError(f"--rounds must be at least 1, got {args.rounds}")
-    spec = load_spec(args.spec).with_overrides(
+    spec = with_overrides(
+        load_spec(args.spec),
         name=args.study,
         seed=args.seed,
         storage=args.storage,
@@ -219,7 +220,8 @@ def _submit(args: argparse.Namespace) -> int:
     from hpsearch.trials import kind_of
 
     quiet_optuna()
-    spec = load_spec(args.spec).with_overrides(
+    spec = with_overrides(
+        load_spec(args.spec),
         name=args.study,
         storage=args.storage,
         n_trials=args.trials,

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from hpsearch import spec as spec_module
+from hpsearch.analysis.frames import trials_frame
 from hpsearch.analysis.narrowing import NarrowingError
 from hpsearch.cli import main
 from hpsearch.search.budget import finished_trials
@@ -180,8 +181,14 @@ def test_narrow_command_writes_the_next_spec_and_trials_command_writes_csv(tmp_p
     assert main(["trials", "--study", spec.name, "--storage", spec.storage, "--csv", str(csv)]) == 0
     frame = pd.read_csv(csv)
     assert len(frame) == 12 and "log10_lr" in frame.columns
-    # The objective has a name, for `trials` and optuna-dashboard alike.
-    assert optuna.load_study(study_name=spec.name, storage=spec.storage).metric_names == [
-        "val_accuracy"
-    ]
-    assert "val_accuracy" in frame.columns and "value" not in frame.columns
+    # One name for the value in hpsearch's tables (`trials`, its CSV, trials_frame): the
+    # objective's own name is Optuna's metric name, which optuna-dashboard shows and
+    # Optuna's trials_dataframe() puts in its column name.
+    study = optuna.load_study(study_name=spec.name, storage=spec.storage)
+    assert study.metric_names == ["val_accuracy"]
+    assert "value" in frame.columns and "val_accuracy" not in frame.columns
+    ours = trials_frame(spec.storage, spec.name)
+    assert ours.attrs["metric"] == "val_accuracy"
+    optunas = study.trials_dataframe()
+    assert list(frame["value"].fillna(-1)) == list(ours["value"].fillna(-1))
+    assert list(ours["value"].fillna(-1)) == list(optunas["value_val_accuracy"].fillna(-1))
