@@ -107,7 +107,8 @@ def test_hostile_study_names_run_and_read_back_unchanged(tmp_path, capsys):
         capsys.readouterr()
         assert main(["trials", "--study", name, "--storage", storage]) == 0
         out = capsys.readouterr().out
-        assert len(out.splitlines()) == 3 and "COMPLETE" in out  # header and two trials
+        # what the value is, the header and two trials
+        assert len(out.splitlines()) == 4 and "COMPLETE" in out
         # Running it again finds the same study: nothing was split or escaped on the way.
         assert main(["run", str(spec), "--study", name, "--storage", storage, *QUICK]) == 0
         assert len(optuna.load_study(study_name=name, storage=storage).trials) == 2
