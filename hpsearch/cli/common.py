@@ -379,13 +379,13 @@ def add_code_option(parser: argparse.ArgumentParser, extra: str = "") -> None:
     )
 
 
-def trust_code_options(
+def trusted_code(
     args: argparse.Namespace, spec: StudySpec | None = None, folder: Path | None = None
-) -> None:
-    """Let this process import entry points from the --code folders, and from the spec
-    file's `folder` when the spec names a python entry."""
+) -> tuple[str, ...]:
+    """The folders this command may import a python entry's module from: the --code
+    folders, and the spec file's `folder` when the spec names a python entry."""
     from hpsearch.trials import kind_of
-    from hpsearch.trials.entry import trust_code
+    from hpsearch.trials.entry import trusted
 
     python = spec is not None and kind_of(spec).imports_code
-    trust_code([*args.code, *([folder] if python and folder is not None else [])])
+    return trusted([*args.code, *([folder] if python and folder is not None else [])])

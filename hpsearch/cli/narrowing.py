@@ -4,6 +4,7 @@ write the next round's spec, and with --launch run it."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from hpsearch.cli.common import (
     command,
     existing_study,
     spec_from_file,
-    trust_code_options,
+    trusted_code,
 )
 from hpsearch.cli.results import report_table
 from hpsearch.spec import DEFAULT_STORAGE
@@ -107,11 +108,12 @@ def _narrow(args: argparse.Namespace) -> int:
             code = f" --code DIR (the folder of {module}, unless it is installed)"
         print(f"run it with: {command('run', os.fspath(path))}{code}")
         return 0
-    trust_code_options(args)
+    code = trusted_code(args)
     bar = TrialBar(args.no_progress)
     bar.start(spec)
     try:
-        result = run(spec_from_file(path), workers=args.workers, on_progress=bar.update)
+        launched = dataclasses.replace(spec_from_file(path), code=code)
+        result = run(launched, workers=args.workers, on_progress=bar.update)
     finally:
         bar.finish()
     save_notes(args.storage, narrowing, args.study, spec.name)

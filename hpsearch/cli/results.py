@@ -13,7 +13,7 @@ from hpsearch.cli.common import (
     add_existing_study_option,
     existing_study,
     open_existing,
-    trust_code_options,
+    trusted_code,
 )
 from hpsearch.errors import HpsearchError
 from hpsearch.spec import DEFAULT_STORAGE
@@ -82,9 +82,9 @@ def add_final_parser(commands: argparse._SubParsersAction) -> None:
 def _final(args: argparse.Namespace) -> int:
     from hpsearch.search.final import final
 
-    trust_code_options(args)
+    code = trusted_code(args)
     args.study = existing_study(args.storage, args.study)
-    result = final(args.study, args.storage, args.trial)
+    result = final(args.study, args.storage, args.trial, code)
     params = ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.params.items()
     )

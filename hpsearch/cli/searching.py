@@ -5,6 +5,7 @@ spec on this machine), `submit` (a study in a shared database, no trials) and `w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from hpsearch.cli.common import (
     best_text,
     command,
     load_spec,
-    trust_code_options,
+    trusted_code,
 )
 from hpsearch.cli.results import report_table
 from hpsearch.errors import HpsearchError
@@ -125,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
         reproducible=args.reproducible or None,
     )
     folder = args.spec.parent if args.spec is not None else DEFAULT_SPEC.parent
-    trust_code_options(args, spec, folder)
+    spec = dataclasses.replace(spec, code=trusted_code(args, spec, folder))
     print(f"study {spec.name!r} from {spec.source} in {storage_place(spec.storage)}")
     bar = TrialBar(args.no_progress)
     if args.spec_folder is not None:
@@ -227,7 +228,7 @@ def _submit(args: argparse.Namespace) -> int:
         n_trials=args.trials,
         reproducible=args.reproducible or None,
     )
-    trust_code_options(args, spec, args.spec.parent)
+    spec = dataclasses.replace(spec, code=trusted_code(args, spec, args.spec.parent))
     study, budget = submit(spec)
     print(
         f"study {study.study_name!r} in {storage_place(spec.storage)}: "
@@ -276,7 +277,7 @@ def _worker(args: argparse.Namespace) -> int:
     from hpsearch.search.work import quiet_optuna
 
     quiet_optuna()
-    trust_code_options(args)
+    code = trusted_code(args)
     bar = TrialBar(args.no_progress)
 
     def on_study(spec) -> None:
@@ -293,6 +294,7 @@ def _worker(args: argparse.Namespace) -> int:
             retry_for=args.retry_for,
             on_study=on_study,
             on_progress=bar.update,
+            code=code,
         )
     except Interrupted:
         bar.close()

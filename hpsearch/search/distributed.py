@@ -9,6 +9,7 @@ locally). Workers share the trial budget through the database alone (see
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections.abc import Callable, Iterator
 
@@ -39,10 +40,10 @@ def submit(spec: StudySpec) -> tuple[optuna.Study, Budget]:
 
 
 def _specs_with_budget(
-    storage_url: str, study_name: str | None, retry_for: float | None
+    storage_url: str, study_name: str | None, retry_for: float | None, code: tuple[str, ...]
 ) -> Iterator[StudySpec]:
     """The stored specs of the studies to work on, with this worker's storage URL (the
-    stored one has its password masked)."""
+    stored one has its password masked) and the folders it trusts."""
     if study_name is not None:
         studies = [load_existing_study(study_name, storage_url, retry_for=retry_for)]
     else:
@@ -54,6 +55,7 @@ def _specs_with_budget(
         ]
     for study in studies:
         spec = with_overrides(stored_spec(study), storage=storage_url)
+        spec = dataclasses.replace(spec, code=code)
         if not Budget.of(study, spec.search.n_trials).done:
             yield spec
 
@@ -74,16 +76,18 @@ def work(
     retry_for: float | None = None,
     on_study: Callable[[StudySpec], None] | None = None,
     on_progress: Callable[[int, float | None], None] | None = None,
+    code: tuple[str, ...] = (),
 ) -> list[RunResult]:
     """Run trials of `study_name`, or of every hpsearch study in the database with
     budget left, until none is left. Each study is worked on once per call: a study
-    whose remaining trials all run elsewhere is left to those workers."""
+    whose remaining trials all run elsewhere is left to those workers. `code`: the
+    folders a python entry's module may be imported from (see `trials.entry`)."""
     results: list[RunResult] = []
     attempted: set[str] = set()
     while True:
         pending = [
             spec
-            for spec in _specs_with_budget(storage_url, study_name, retry_for)
+            for spec in _specs_with_budget(storage_url, study_name, retry_for, code)
             if spec.name not in attempted
         ]
         if not pending:

@@ -5,6 +5,7 @@ and the result stored with the study.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,12 +47,18 @@ class FinalResult:
     how: str  # how the test value was made
 
 
-def final(study_name: str, storage_url: str, trial_number: int | None = None) -> FinalResult:
+def final(
+    study_name: str,
+    storage_url: str,
+    trial_number: int | None = None,
+    code: tuple[str, ...] = (),
+) -> FinalResult:
     """Retrain the best trial's configuration (or trial `trial_number`'s, a completed
     one) on train + validation for the full epoch count and evaluate it once on the
-    test split: the only reader of the test split."""
+    test split: the only reader of the test split. `code`: the folders a python
+    entry's module may be imported from."""
     study = load_existing_study(study_name, storage_url)
-    spec = stored_spec(study)
+    spec = dataclasses.replace(stored_spec(study), code=code)
     check_data_files(study, spec)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     candidates = complete

@@ -205,7 +205,7 @@ def run_rounds(
             break
         following = next_round(current.name, current.storage, top=top, margin=margin)
         narrowing = following.narrowing
-        current = following.spec
+        current = dataclasses.replace(following.spec, code=current.code)
         if spec_folder is not None:
             path = write_spec(current, narrowing, spec_folder)
             current = dataclasses.replace(current, source=str(path))

@@ -6,6 +6,7 @@ that die with their parent.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -39,7 +40,6 @@ from hpsearch.storage import (
     retry_until_stopped,
 )
 from hpsearch.trials import kind_of
-from hpsearch.trials.entry import trust_code, trusted_code
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def run(
                 start=start,
                 stream=stream,
                 split=None if split is None else without_test(split),  # workers never read it
-                code=trusted_code(),
+                code=spec.code,
             )
             stopped = _run_workers(study, plan, workers, spec.search.n_trials, on_progress)
         if stopped:
@@ -267,8 +267,7 @@ def _worker_main(plan: WorkerPlan, worker: int, claim: Any, errors: Any) -> None
     try:
         _die_with_parent()
         quiet_optuna()
-        spec = from_dict(plan.spec, source=plan.source)
-        trust_code(plan.code)
+        spec = dataclasses.replace(from_dict(plan.spec, source=plan.source), code=plan.code)
         with graceful_stop(escalate=False) as stop, threadpool_limits(limits=1):
             if os.getppid() != parent:  # the parent died before prctl took effect
                 return

@@ -217,11 +217,14 @@ class StudySpec:
     round: int = 1  # range-narrowing round; 1 for a study that has no parent
     parent: str | None = None  # the study this round's ranges were narrowed from
     source: str = field(default="<defaults>", compare=False)
+    # Folders the command running this spec trusts to import a python entry's module
+    # from (--code, the spec file's own folder): the command's to give, never stored.
+    code: tuple[str, ...] = field(default=(), compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data that `from_dict` turns back into an equal spec (for storage)."""
         raw = asdict(self)
-        del raw["source"]
+        del raw["source"], raw["code"]
         raw["search"]["params"] = {
             name: param_to_dict(param) for name, param in self.search.params.items()
         }

@@ -32,30 +32,24 @@ class EntryError(HpsearchError):
     """An entry point that cannot or may not be imported and called."""
 
 
-# The folders this process may import users' code from, besides its environment: set
-# once by the command (`--code`, the spec's folder for `run`), passed on to workers.
-_TRUSTED: list[Path] = []
-
-
-def trust_code(folders: Sequence[str | Path]) -> None:
-    """Let this process import entry points from `folders` too."""
+def trusted(folders: Sequence[str | Path]) -> tuple[str, ...]:
+    """The folders a command was told to trust (--code, a spec file's own folder),
+    checked and made absolute, once each: what it hands to the spec and its workers."""
+    found: list[str] = []
     for folder in folders:
         path = Path(folder).expanduser().resolve()
         if not path.is_dir():
             raise EntryError(f"--code {folder}: no such folder")
-        if path not in _TRUSTED:
-            _TRUSTED.append(path)
+        if str(path) not in found:
+            found.append(str(path))
+    return tuple(found)
 
 
-def trusted_code() -> tuple[str, ...]:
-    return tuple(str(path) for path in _TRUSTED)
-
-
-def load_entry(entry: str) -> Callable[..., float]:
+def load_entry(entry: str, code: Sequence[str | Path] = ()) -> Callable[..., float]:
     """The function `entry` names, imported from this process's environment or the
-    trusted folders only (`trust_code`); checked to take (config, report, data, rng)."""
+    `code` folders only (see `trusted`); checked to take (config, report, data, rng)."""
     module_name, _, function_name = entry.partition(":")
-    folders = list(_TRUSTED)
+    folders = [Path(folder) for folder in code]
     saved = list(sys.path)
     sys.path[:] = _trusted_path(folders)
     importlib.invalidate_caches()

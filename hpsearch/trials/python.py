@@ -135,7 +135,7 @@ class PythonObjective:
     ) -> None:
         self.spec = spec
         self.stop = stop or StopRequest()
-        self.function = load_entry(spec.model.entry)
+        self.function = load_entry(spec.model.entry, spec.code)
         # The data of every trial of this run, loaded once and read-only (see
         # network.Objective.split); without its test arrays, which only `final` reads.
         self.split = None
@@ -294,7 +294,7 @@ class PythonKind:
     def prepare(self, spec: StudySpec) -> Split | None:
         """The entry importable here (before the data: a worker that must refuse it says
         so at once), then the data, if the spec has any."""
-        load_entry(spec.model.entry)
+        load_entry(spec.model.entry, spec.code)
         return None if spec.data.name == NO_DATA else load_split(spec.data, spec.seed)
 
     def objective(
@@ -317,7 +317,7 @@ class PythonKind:
         the test split as its validation data; its return is the test score."""
         # A reproducible search told the function its slot: what it seeded from it repeats.
         place = seed_trial if spec.search.reproducible else number
-        function = load_entry(spec.model.entry)
+        function = load_entry(spec.model.entry, spec.code)
         data = final_data(spec)
         curves = Curves()
         config = Config.of(spec, params, place, final=True)

@@ -13,7 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.cli import main
-from hpsearch.trials.entry import EntryError, load_entry, trust_code
+from hpsearch.trials.entry import EntryError, load_entry, trusted
 
 # Softmax regression on the spec's data, trained by SGD; reports validation accuracy and
 # the training loss after every epoch. A learning rate near 1e-4 learns almost nothing in
@@ -343,7 +343,7 @@ def test_code_under_the_working_directory_is_untrusted_until_given_with_code(
 ):
     """On sys.path as `python -m` puts the working directory (".") or as a relative
     PYTHONPATH entry puts a folder under it ("sub"), it is the working directory's code
-    all the same; named with --code (trust_code), it is imported."""
+    all the same; named with --code (trusted), it is imported."""
     module = module_name(request)
     folder = tmp_path / where
     folder.mkdir(exist_ok=True)
@@ -352,8 +352,7 @@ def test_code_under_the_working_directory_is_untrusted_until_given_with_code(
     monkeypatch.syspath_prepend(str(folder.resolve()))
     with pytest.raises(EntryError, match="in the working directory, which is not trusted"):
         load_entry(f"{module}:objective")
-    trust_code([folder])
-    assert callable(load_entry(f"{module}:objective"))
+    assert callable(load_entry(f"{module}:objective", trusted([folder])))
 
 
 def test_run_without_a_spec_works_in_any_folder(tmp_path, monkeypatch):
