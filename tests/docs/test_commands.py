@@ -59,8 +59,6 @@ MAX_EPOCHS = 2
 STEP_TIMEOUT = 120  # seconds; a command that hangs fails instead of stalling the suite
 COPIED = ("studies", "examples", "scripts/run_study.py")
 
-pytestmark = pytest.mark.slow  # whole studies in subprocesses, like the other end-to-end tests
-
 FENCE = re.compile(r"^(\s*)```\s*([\w+-]*)(.*)$")
 FILE_LINE = re.compile(r"^#\s*file:\s*(\S+)\s*$")
 MANUAL = re.compile(r"(?:^|\s)#\s*manual:\s*(\S.*)$")
@@ -263,6 +261,7 @@ def run_steps(steps: list[Step], folder: Path, env: dict[str, str], page: str) -
     return ran
 
 
+@pytest.mark.slow  # whole studies in subprocesses, like the other end-to-end tests
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
 def test_every_command_of_the_page_runs(page: Path, tmp_path: Path) -> None:
     text = page.read_text()
