@@ -193,6 +193,6 @@ def test_a_workers_study_lookups_keep_its_retry_limit(tmp_path, monkeypatch):
     monkeypatch.setattr(studies, "open_storage", recording(studies.open_storage))
     monkeypatch.setattr(distributed, "open_storage", recording(distributed.open_storage))
     for name in (spec.name, None):  # one study, or every study of the database
-        found = list(distributed._specs_with_budget(spec.storage, name, 3.0))
+        found = list(distributed._specs_with_budget(spec.storage, name, 3.0, ()))
         assert [s.name for s in found] == [spec.name]
     assert limits == [3.0, 3.0]
