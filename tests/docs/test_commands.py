@@ -24,7 +24,10 @@ What the test substitutes, and nothing else:
 
 - `hpsearch` and `.venv/bin/hpsearch` run `sys.executable -m hpsearch.cli`, and `python`
   and `.venv/bin/python` run `sys.executable` (small scripts in the temporary
-  directory's .venv/bin, which is first on PATH).
+  directory's .venv/bin, which is first on PATH). A plain `hpsearch ...` line (no pipe,
+  redirect, variable, glob or `&&`) runs in this process instead, through
+  `hpsearch.cli.main` with the directory as its working directory: the same code the
+  script runs, without a new interpreter importing Optuna and scikit-learn for each.
 - The temporary directory holds copies of the repository's studies/*.toml, examples/
   and scripts/run_study.py, the files the pages name, and in each copied spec file
   `n_trials` is cut to at most 4 and `epochs` to at most 2, so that the pages' studies
@@ -37,6 +40,8 @@ the `$ ` lines and python blocks in the page's raw text, counted apart from the 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import shlex
@@ -49,6 +54,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from hpsearch.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "guide"
@@ -222,6 +229,32 @@ def workspace(folder: Path) -> dict[str, str]:
     return env
 
 
+def plain_hpsearch(command: str) -> list[str] | None:
+    """The arguments of a command that is `hpsearch` alone with its options, else None."""
+    if any(character in command for character in "|&;<>$`*?()\\\n"):
+        return None
+    words = shlex.split(command)
+    if words and words[0] in ("hpsearch", ".venv/bin/hpsearch"):
+        return words[1:]
+    return None
+
+
+def run_in_process(arguments: list[str], folder: Path) -> tuple[int, str, str]:
+    """`hpsearch ARGUMENTS` run by `hpsearch.cli.main` in `folder`: exit code, output."""
+    out, err = io.StringIO(), io.StringIO()
+    before = Path.cwd()
+    os.chdir(folder)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(arguments)
+            except SystemExit as stop:  # argparse's own exits
+                code = stop.code if isinstance(stop.code, int) else 1
+    finally:
+        os.chdir(before)
+    return code, out.getvalue(), err.getvalue()
+
+
 def run_steps(steps: list[Step], folder: Path, env: dict[str, str], page: str) -> int:
     """Run a page's steps in `folder`; the number of commands and python blocks run."""
     ran = 0
@@ -233,6 +266,17 @@ def run_steps(steps: list[Step], folder: Path, env: dict[str, str], page: str) -
             target = folder / step.path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(step.text)
+            continue
+        arguments = plain_hpsearch(step.text) if step.kind == "shell" else None
+        if arguments is not None:
+            code, stdout, stderr = run_in_process(arguments, folder)
+            done = subprocess.CompletedProcess(arguments, code, stdout, stderr)
+            if done.returncode != step.exit:
+                raise AssertionError(
+                    f"{where}: exit {done.returncode}, the page says {step.exit}:\n{step.text}\n"
+                    f"--- stdout (end)\n{stdout[-2000:]}\n--- stderr (end)\n{stderr[-2000:]}"
+                )
+            ran += 1
             continue
         argv = (
             ["bash", "-c", step.text] if step.kind == "shell" else [sys.executable, "-c", step.text]
