@@ -102,6 +102,10 @@ def _train(args: argparse.Namespace) -> int:
 
     from hpsearch.data import load
     from hpsearch.train import fit
+
+    # No monitor thread, as for the study's bar: a process that trains in-process next
+    # (tests, notebooks) would otherwise start its workers from a fork server.
+    tqdm.monitor_interval = 0
     from hpsearch.trials.network import TrialConfig, build
 
     split = load(
