@@ -30,7 +30,7 @@ def add_narrow_parser(commands: argparse._SubParsersAction) -> None:
         description=(
             "Take the range the best trials of a study occupy (log10 for log ranges), widen "
             "it by a margin, clip it to the old range, and extend instead of cut a side "
-            "the good region touches. Writes studies/NAME-rK.toml; --launch runs it."
+            "the good region touches. Writes NAME-rK.toml into --out; --launch runs it."
         ),
     )
     add_existing_study_option(narrow, "the finished study to narrow")

@@ -39,8 +39,9 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
         "run",
         help="run (or continue) a study from a spec file",
         description=(
-            "Run a study: Optuna samples the spec's search space, every trial trains a "
-            "MultiLayerNet and is judged on the validation split. Running a study again "
+            "Run a study: Optuna samples the spec's search space, every trial trains "
+            "hpsearch's MultiLayerNet (or calls your own training function, [model] kind = "
+            '"python") and is judged on the validation split. Running a study again '
             "continues it up to its trial budget."
         ),
     )
