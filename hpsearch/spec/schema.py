@@ -20,7 +20,7 @@ PRUNERS = ("none", "median", "successive-halving", "hyperband")
 # against the trials shown (the others write their rungs into the study).
 REPRODUCIBLE_SAMPLERS = ("tpe", "random")
 REPRODUCIBLE_PRUNERS = ("none", "median")
-DEFAULT_LAG = 8  # see the README, "Reproducible parallel search", for why 8
+DEFAULT_LAG = 8  # see docs/guide/reproducible.md, "The lag", for why 8
 DEFAULT_STORAGE = "sqlite:///studies/hpsearch.db"
 MAX_NAME_LENGTH = 512  # what Optuna's RDB storage keeps of a study name
 MAX_SEED = 2**32 - 1  # NumPy's legacy RandomState, which Optuna's samplers seed, stops here

@@ -267,7 +267,7 @@ def test_train_and_experiment_take_a_data_file(tmp_path, capsys):
 
 
 def test_the_wine_csv_example_runs_and_its_file_is_what_its_script_writes(tmp_path, capsys):
-    """README, "Tuning your own network": a scikit-learn data set as a CSV study."""
+    """docs/guide/own-code.md and data.md: a scikit-learn data set as a CSV study."""
     import runpy
     import shutil
 

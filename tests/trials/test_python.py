@@ -270,7 +270,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_the_chapter6_example_runs_and_finals(tmp_path, capsys):
-    """README, "Tuning your own network": the book's recipe on a net of its own."""
+    """docs/guide/own-code.md: the book's recipe on a net of its own."""
     db = f"sqlite:///{tmp_path / 'ex.db'}"
     spec = EXAMPLES / "chapter6" / "ch6.toml"
     args = ["run", str(spec), "--storage", db, "--trials", "6", "--epochs", "3", "--no-progress"]
