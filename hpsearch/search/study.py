@@ -190,4 +190,3 @@ def warm_start(study: optuna.Study, parent: optuna.Study, spec: StudySpec) -> in
     ]
     study.add_trials(copies)
     return len(copies)
-
