@@ -156,11 +156,6 @@ def was_refused(trial: FrozenTrial) -> bool:
     return str(trial.user_attrs.get(STOP_REASON, "")).startswith(NOT_RUN)
 
 
-def ran_here(trial: FrozenTrial) -> bool:
-    """Whether a trial finished in its own study: what the budget counts."""
-    return trial.state in FINISHED and not is_copy(trial)
-
-
 def seed_trial(trial: FrozenTrial) -> int:
     """The number a trial's random draws are seeded by (a retried trial keeps its
     original's; a reproducible trial's is its slot)."""
