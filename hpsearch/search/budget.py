@@ -95,9 +95,7 @@ class WithinBudget:
         self, objective: TrialObjective, n_trials: int, claim: Any, gate: Any = None
     ) -> None:
         self.objective = objective
-        self.gate = (
-            gate  # a reproducible study's (hpsearch.search.reproducible.Gate): it decides by slot
-        )
+        self.gate = gate  # a reproducible study's (search.reproducible.Gate): decides by slot
         self.stop = objective.stop
         self.n_trials = n_trials
         self.claim = claim
