@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from hpsearch.spec import StudySpec
 
 DEFAULT_SPEC = Path("studies/mnist_lr_wd_init.toml")
-MAX_LISTED = 10  # studies named in a message before it says how many more there are
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -193,6 +192,7 @@ def existing_study(url: str, name: str | None) -> str:
     import optuna
 
     from hpsearch.storage import MissingDatabase, storage_place
+    from hpsearch.storage.studies import count, listing, no_such_study
 
     try:
         storage = open_existing(url)
@@ -208,25 +208,11 @@ def existing_study(url: str, name: str | None) -> str:
         if not names:
             raise HpsearchError(f"{place} holds no studies; name another database with --storage")
         raise HpsearchError(
-            f"{place} holds {_studies(names)}; name one with --study: {_listing(names)}"
+            f"{place} holds {count(names)}; name one with --study: {listing(names)}"
         )
     if name in names:
         return name
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    there = f"{_studies(names)} there: {_listing(names)}" if names else "no studies there"
-    raise HpsearchError(f"no study named {name!r} in {place}{hint}; {there}")
-
-
-def _studies(names: list[str]) -> str:
-    return "1 study" if len(names) == 1 else f"{len(names)} studies"
-
-
-def _listing(names: list[str]) -> str:
-    """The names, or the first MAX_LISTED and how many more."""
-    shown = ", ".join(repr(n) for n in names[:MAX_LISTED])
-    more = len(names) - MAX_LISTED
-    return f"{shown} and {more} more" if more > 0 else shown
+    raise no_such_study(name, names, place)
 
 
 def add_heartbeat_option(parser: argparse.ArgumentParser) -> None:
