@@ -10,7 +10,6 @@ on its spec, its number and its parameters.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,8 +29,6 @@ from hpsearch.trials.context import load_split, trial_rng, worker_name
 from hpsearch.trials.init_health import init_problem, pinned_fraction
 from hpsearch.trials.kind import FinalRun
 from hpsearch.trials.space import contains, suggest
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["NetworkKind", "Objective", "TrialConfig", "build", "resolve", "retrain_and_test"]
 
@@ -100,6 +97,13 @@ def build(
     return net, make_optimizer(config.optimizer, config.lr)
 
 
+def checked_split(spec: StudySpec) -> data.Split:
+    """The spec's data, checked against what only the loaded data can refute."""
+    split = load_split(spec.data, spec.seed)
+    check_against_data(spec, split)
+    return split
+
+
 def check_against_data(spec: StudySpec, split: data.Split) -> None:
     """Catch settings that only the loaded data can refute, before any trial runs."""
     batch_sizes = [spec.training.batch_size]
@@ -132,8 +136,7 @@ class Objective:
         on disk while the run goes on is never mixed into it (the study's stored size
         and sha256 were checked against what the run loaded at its start)."""
         if self._split is None:
-            self._split = load_split(self.spec.data, self.spec.seed)
-            check_against_data(self.spec, self._split)
+            self._split = checked_split(self.spec)
         return self._split
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -151,7 +154,7 @@ class Objective:
             # After the last epoch there is nothing left to save: the trial completes.
             if epoch < config.epochs and trial.should_prune():
                 reason = (
-                    f"pruned after epoch {epoch} at validation accuracy "
+                    f"pruned after epoch {epoch} at {VAL_ACCURACY.label} "
                     f"{history.val_accuracy[-1]:.4f}"
                 )
                 _store_history(trial, history, diverged=False, reason=reason)
@@ -239,9 +242,7 @@ class NetworkKind:
     imports_code = False
 
     def prepare(self, spec: StudySpec) -> data.Split:
-        split = load_split(spec.data, spec.seed)
-        check_against_data(spec, split)
-        return split
+        return checked_split(spec)
 
     def objective(
         self, spec: StudySpec, stop: StopRequest | None, split: data.Split | None

@@ -155,9 +155,7 @@ class PythonObjective:
                 records.ENTRY: spec.model.entry,
             },
         )
-        # A reproducible search's function is told the slot: what it seeds from it repeats.
-        place = seed_trial if spec.search.reproducible else trial.number
-        config = Config.of(spec, values, place)
+        config = Config.of(spec, values, _told(spec, trial.number, seed_trial))
         split = self.split
         curves = Curves()
         raised: list[BaseException] = []  # what `report` raised, should the function swallow it
@@ -166,7 +164,7 @@ class PythonObjective:
             self.stop.check(f"after epoch {epoch}")
             trial.report(value, epoch)
             if epoch < spec.training.epochs and trial.should_prune():
-                reason = f"pruned after epoch {epoch} at validation score {value:.4f}"
+                reason = f"pruned after epoch {epoch} at {VAL_SCORE.label} {value:.4f}"
                 set_user_attrs(trial, curves.attrs(diverged=False, reason=reason))
                 raise optuna.TrialPruned(reason)
 
@@ -185,6 +183,12 @@ class PythonObjective:
             raise optuna.TrialPruned(reason)
         set_user_attrs(trial, curves.attrs(diverged=False, reason=None))
         return float(value)
+
+
+def _told(spec: StudySpec, number: int, seed_trial: int) -> int:
+    """The trial number a function is told (`config.trial`): a reproducible search's
+    slot, so that what the function seeds from it repeats; else the trial's number."""
+    return seed_trial if spec.search.reproducible else number
 
 
 def _reporter(
@@ -315,12 +319,10 @@ class PythonKind:
     ) -> FinalRun:
         """The function called once with `config.final` True, on train + validation with
         the test split as its validation data; its return is the test score."""
-        # A reproducible search told the function its slot: what it seeded from it repeats.
-        place = seed_trial if spec.search.reproducible else number
         function = load_entry(spec.model.entry, spec.code)
         data = final_data(spec)
         curves = Curves()
-        config = Config.of(spec, params, place, final=True)
+        config = Config.of(spec, params, _told(spec, number, seed_trial), final=True)
         raised: list[BaseException] = []
         report = _reporter(curves, lambda epoch, value: None, raised)
         rng = trial_rng(spec, seed_trial)
