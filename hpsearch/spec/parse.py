@@ -19,16 +19,22 @@ from hpsearch.data.files import file_kind
 from hpsearch.spec.checks import Checker, SpecError
 from hpsearch.spec.schema import (
     DEFAULT_STORAGE,
+    DIRECTIONS,
+    KNOWN_DIRECTIONS,
     MAX_NAME_LENGTH,
     MAX_SEED,
     MODEL_KINDS,
+    MULTI_OBJECTIVE_SAMPLERS,
     NO_DATA,
     PRUNERS,
     REPRODUCIBLE_PRUNERS,
     REPRODUCIBLE_SAMPLERS,
     SAMPLERS,
+    Bound,
     DataSpec,
+    ModelShape,
     ModelSpec,
+    Objective,
     SearchSpec,
     StudySpec,
     TrainingSpec,
@@ -123,13 +129,31 @@ def from_dict(
         lr=None if lr is None else check.setting(training_raw, "lr", None, "training"),
     )
 
-    search_raw = check.table(top.get("search", {}), "search", SearchSpec, nested=("params",))
+    search_raw = check.table(
+        top.get("search", {}), "search", SearchSpec, nested=("params", "objective")
+    )
     sampler = check.text(search_raw.get("sampler", SearchSpec.sampler), "search.sampler")
     if sampler not in SAMPLERS:
         check.fail(
             "search.sampler", f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}"
         )
-    pruner = check.text(search_raw.get("pruner", SearchSpec.pruner), "search.pruner")
+    objectives = _objectives(check, search_raw, MODEL_KINDS[kind])
+    several = len(objectives) > 1
+    # Optuna prunes single-objective studies only: several objectives run every trial.
+    default_pruner = "none" if several else SearchSpec.pruner
+    pruner = check.text(search_raw.get("pruner", default_pruner), "search.pruner")
+    if several and pruner != "none":
+        check.fail(
+            "search.pruner",
+            f"Optuna prunes single-objective studies only; with {len(objectives)} objectives "
+            'leave it out or write pruner = "none"',
+        )
+    if several and sampler not in MULTI_OBJECTIVE_SAMPLERS:
+        check.fail(
+            "search.sampler",
+            f"{sampler!r} searches one objective; with several choose one of "
+            f"{', '.join(MULTI_OBJECTIVE_SAMPLERS)}",
+        )
     if pruner not in PRUNERS:
         check.fail(
             "search.pruner", f"unknown pruner {pruner!r}; choose one of {', '.join(PRUNERS)}"
@@ -164,8 +188,12 @@ def from_dict(
             search_raw.get("reproducible", SearchSpec.reproducible), "search.reproducible"
         ),
         lag=check.integer(search_raw.get("lag", SearchSpec.lag), "search.lag", 0),
+        objectives=objectives,
+        constraints=_constraints(check, search_raw.get("constraints", {}), MODEL_KINDS[kind]),
     )
     _check_reproducible(check, search, "lag" in search_raw)
+    if search.reproducible and several:
+        check.fail("search.reproducible", "searches one objective, not several")
     if python and search.init_health.enabled:
         check.fail("search.init_health", "checks hpsearch's network: not for a python entry")
     return StudySpec(
@@ -180,6 +208,71 @@ def from_dict(
         parent=parent,
         source=source,
     )
+
+
+def _objectives(
+    check: Checker, search_raw: Mapping[str, Any], shape: ModelShape
+) -> tuple[Objective, ...]:
+    """`objective = "name"` (a known name's direction) or `objectives = [{ name, direction
+    }, ...]`; empty when neither is given (the kind's default)."""
+    if "objective" in search_raw and "objectives" in search_raw:
+        check.fail("search.objective", "give objective or objectives, not both")
+    if "objective" in search_raw:
+        raw: Any = [{"name": search_raw["objective"]}]
+        key = "search.objective"
+    else:
+        raw = search_raw.get("objectives", [])
+        key = "search.objectives"
+        if not isinstance(raw, list) or ("objectives" in search_raw and not raw):
+            check.fail(key, 'must be a list like [{ name = "val_loss", direction = "minimize" }]')
+    objectives = []
+    for item in raw:
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, Mapping) or "name" not in item or set(item) - {"name", "direction"}:
+            check.fail(key, f'an objective is {{ name = "...", direction = "..." }}, got {item!r}')
+        name = check.text(item["name"], key)
+        known = ", ".join(shape.metrics or ())
+        if shape.metrics is not None and name not in shape.metrics:
+            check.fail(key, f"unknown metric {name!r}; hpsearch's network measures {known}")
+        if not re.fullmatch(r"[A-Za-z_][\w.-]*", name):
+            check.fail(key, f"a metric name is a word (letters, digits, _ . -), got {name!r}")
+        direction = item.get("direction", KNOWN_DIRECTIONS.get(name))
+        if direction is None:
+            check.fail(
+                key,
+                f"{name!r} has no known direction; write objectives = "
+                f'[{{ name = "{name}", direction = "minimize" }}] (or "maximize")',
+            )
+        if direction not in DIRECTIONS:
+            check.fail(key, f"direction must be minimize or maximize, got {direction!r}")
+        objectives.append(Objective(name, direction))
+    names = [o.name for o in objectives]
+    if len(set(names)) != len(names):
+        check.fail(key, f"each metric once, got {names}")
+    return tuple(objectives)
+
+
+def _constraints(check: Checker, raw: Any, shape: ModelShape) -> dict[str, Bound]:
+    """`[search.constraints] n_params = { max = 200000 }`: bounds on measured metrics."""
+    if not isinstance(raw, Mapping):
+        check.fail("search.constraints", "must be a table like n_params = { max = 200000 }")
+    bounds = {}
+    for name, bound in raw.items():
+        key = f"search.constraints.{name}"
+        if shape.metrics is not None and name not in shape.metrics:
+            measured = ", ".join(shape.metrics)
+            check.fail(key, f"unknown metric; hpsearch's network measures {measured}")
+        if not isinstance(bound, Mapping) or not bound or set(bound) - {"min", "max"}:
+            check.fail(key, f"must be {{ min = ... }}, {{ max = ... }} or both, got {bound!r}")
+        low, high = (
+            None if bound.get(side) is None else check.number(bound[side], f"{key}.{side}")
+            for side in ("min", "max")
+        )
+        if low is not None and high is not None and low > high:
+            check.fail(key, f"min {low} is above max {high}")
+        bounds[name] = Bound(low, high)
+    return bounds
 
 
 def _python_model(check: Checker, model_raw: Mapping[str, Any]) -> ModelSpec:

@@ -13,7 +13,21 @@ from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc", "grid")
+SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc", "grid", "nsga2", "nsga3")
+# Samplers that search several objectives at once (Optuna's CMA-ES is single-objective).
+MULTI_OBJECTIVE_SAMPLERS = ("tpe", "random", "nsga2", "nsga3", "gp", "qmc", "grid")
+DIRECTIONS = ("maximize", "minimize")
+# Directions of the metric names hpsearch knows, so `objective = "val_loss"` needs no
+# direction; any other name is written with one.
+KNOWN_DIRECTIONS = MappingProxyType(
+    {
+        "val_accuracy": "maximize",
+        "val_score": "maximize",
+        "val_loss": "minimize",
+        "train_seconds": "minimize",
+        "n_params": "minimize",
+    }
+)
 PRUNERS = ("none", "median", "successive-halving", "hyperband")
 # What a reproducible search can use: samplers that draw from the trials they are shown
 # and a seed alone (the others keep state in the study), and pruners that judge a trial
@@ -72,15 +86,25 @@ class DataSpec:
 class ModelShape:
     """What a model kind's spec tables hold. hpsearch's network: its layer settings in
     [model], an optimizer and lr in [training], its own parameter names, a [data]
-    table. A user's own function: an entry and free-form settings, any parameter
-    names, [training]'s epochs and batch size only, and its own data if it likes."""
+    table, and the metrics it measures. A user's own function: an entry and free-form
+    settings, any parameter names, [training]'s epochs and batch size only, its own
+    data if it likes, and metrics of any name, which the function returns."""
 
     own_function: bool
+    default_objective: str
+    metrics: tuple[str, ...] | None  # None: any name the spec declares
 
+
+# What hpsearch's network measures in every trial: objectives and constraints choose
+# among these.
+NETWORK_METRICS = ("val_accuracy", "val_loss", "train_seconds", "n_params")
 
 # The spec's model kinds; what each kind does in a trial is hpsearch.trials'.
 MODEL_KINDS = MappingProxyType(
-    {"multilayernet": ModelShape(own_function=False), "python": ModelShape(own_function=True)}
+    {
+        "multilayernet": ModelShape(False, "val_accuracy", NETWORK_METRICS),
+        "python": ModelShape(True, "val_score", None),
+    }
 )
 NO_DATA = "none"  # a python entry's [data] when the spec has none: it loads its own
 
@@ -157,6 +181,22 @@ class InitHealth:
     saturation: float = 0.8  # a hidden layer's pinned fraction above this: saturated
 
 
+@dataclass(frozen=True)
+class Objective:
+    """One value a study optimizes: a metric's name and which way is better."""
+
+    name: str
+    direction: str = "maximize"
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A constraint on a metric: a trial is feasible when min <= value <= max."""
+
+    min: float | None = None
+    max: float | None = None
+
+
 # Options for a pruner when a spec gives none, chosen by `make bench-search`
 # (docs/search-quality.md): three epochs before the median pruner may stop a trial, since
 # nets near lr 0.01 and He's init start slower than large-init nets that plateau far
@@ -187,6 +227,10 @@ class SearchSpec:
     # earlier, waiting for them when they still run.
     reproducible: bool = False
     lag: int = DEFAULT_LAG
+    # What the study optimizes, in order (the first is what epochs report and pruners
+    # judge); empty: the model kind's default objective, maximized.
+    objectives: tuple[Objective, ...] = ()
+    constraints: Mapping[str, Bound] = field(default_factory=dict)
 
     @property
     def pruner_kwargs(self) -> dict[str, Any]:
@@ -221,6 +265,15 @@ class StudySpec:
     # from (--code, the spec file's own folder): the command's to give, never stored.
     code: tuple[str, ...] = field(default=(), compare=False)
 
+    @property
+    def objectives(self) -> tuple[Objective, ...]:
+        """What the study optimizes: the spec's objectives, or its model kind's default."""
+        return self.search.objectives or self.default_objectives()
+
+    def default_objectives(self) -> tuple[Objective, ...]:
+        name = self.model.shape.default_objective
+        return (Objective(name, KNOWN_DIRECTIONS[name]),)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data that `from_dict` turns back into an equal spec (for storage)."""
         raw = asdict(self)
@@ -239,6 +292,17 @@ class StudySpec:
             del raw["model"]["settings"]
         if not self.search.reproducible:  # absent, as before reproducible searches
             del raw["search"]["reproducible"], raw["search"]["lag"]
+        # Absent when the kind's default, as before objectives could be chosen.
+        if self.search.objectives in ((), self.default_objectives()):
+            del raw["search"]["objectives"]
+        else:
+            raw["search"]["objectives"] = [asdict(o) for o in self.search.objectives]
+        if self.search.constraints:
+            raw["search"]["constraints"] = {
+                name: drop_none(asdict(bound)) for name, bound in self.search.constraints.items()
+            }
+        else:
+            del raw["search"]["constraints"]
         if self.model.kind == ModelSpec.kind:  # the default, left out as before other kinds
             del raw["model"]["kind"]
         if self.data.name == NO_DATA:
@@ -259,6 +323,8 @@ class StudySpec:
         experiment["params"] = raw["search"]["params"]
         if search.reproducible:  # absent from a free search's, as before
             experiment["reproducible"] = f"lag {search.lag}"
+        if "objectives" in raw["search"]:  # other values, or other directions
+            experiment["objectives"] = raw["search"]["objectives"]
         return experiment
 
 
