@@ -10,23 +10,25 @@ by an older hpsearch, or by plain Optuna code, lacks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.errors import StudyError
-from hpsearch.spec import StudySpec, from_dict
+from hpsearch.spec import Bound, StudySpec, from_dict
 
 # -- what a study's values are ----------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Metric:
-    """What a trial's value measures. `name` is Optuna's metric name (optuna-dashboard
-    shows it, `study.trials_dataframe()` calls the column `value_<name>`, and a trial
-    stores its per-epoch curve under it); `label` is what sentences, figures and axes
-    say, `short` a table's column; `test_attr` the study attribute `final` writes."""
+    """What one of a trial's values measures. `name` is Optuna's metric name
+    (optuna-dashboard shows it, `study.trials_dataframe()` calls the column
+    `value_<name>`, and a trial stores its per-epoch curve under it); `label` is what
+    sentences, figures and axes say, `short` a table's column; `test_attr` the study
+    attribute `final` writes; `direction` which way is better."""
 
     name: str
     label: str
@@ -37,28 +39,96 @@ class Metric:
 
     @property
     def test_label(self) -> str:
-        return self.label.replace("validation", "test", 1)
+        if "validation" in self.label:
+            return self.label.replace("validation", "test", 1)
+        return f"test {self.label}"
+
+    @property
+    def maximized(self) -> bool:
+        return self.direction == "maximize"
+
+    @property
+    def better(self) -> str:
+        """'higher is better' or 'lower is better', for every output that shows values."""
+        return "higher is better" if self.maximized else "lower is better"
+
+    def goodness(self, value: float) -> float:
+        """The value turned so that larger is better: what every ranking sorts by."""
+        return value if self.maximized else -value
 
 
 VAL_ACCURACY = Metric(
     "val_accuracy", "validation accuracy", "val acc", "test_accuracy", unit_interval=True
 )
 VAL_SCORE = Metric("val_score", "validation score", "val score", "test_score")
-METRICS = (VAL_ACCURACY, VAL_SCORE)
+VAL_LOSS = Metric("val_loss", "validation loss", "val loss", "test_val_loss", "minimize")
+TRAIN_SECONDS = Metric(
+    "train_seconds", "training seconds", "train s", "final_train_seconds", "minimize"
+)
+N_PARAMS = Metric("n_params", "parameter count", "params", "final_n_params", "minimize")
+METRICS = (VAL_ACCURACY, VAL_SCORE, VAL_LOSS, TRAIN_SECONDS, N_PARAMS)
+
+
+def metric_named(name: str, direction: str | None = None) -> Metric:
+    """The metric of that name: hpsearch's own (in the direction given, if any), or a
+    user's, labelled by its name."""
+    for metric in METRICS:
+        if metric.name == name:
+            return (
+                metric
+                if direction in (None, metric.direction)
+                else replace(metric, direction=direction)
+            )
+    return Metric(name, name, name, f"test_{name}", direction or "maximize")
+
+
+def objectives_of(study: optuna.Study) -> tuple[Metric, ...]:
+    """The metrics a study's values are, in order, from the names and directions it
+    stored. A study that stored no names is hpsearch's network's when hpsearch made it
+    (before metric names were stored) and unnamed 'value's otherwise."""
+    directions = [d.name.lower() for d in study.directions]
+    names = study.metric_names
+    if names is None:
+        if SPEC in study.user_attrs and len(directions) == 1:
+            return (VAL_ACCURACY,)
+        names = (
+            ["value"] if len(directions) == 1 else [f"value_{i}" for i in range(len(directions))]
+        )
+    return tuple(metric_named(n, d) for n, d in zip(names, directions, strict=True))
+
+
+def spec_objectives(spec: StudySpec) -> tuple[Metric, ...]:
+    """The metrics a spec's study optimizes, in order."""
+    return tuple(metric_named(o.name, o.direction) for o in spec.objectives)
+
+
+def violations(measured: Mapping[str, float], constraints: Mapping[str, Bound]) -> list[float]:
+    """Optuna's constraint values, one per bound: <= 0 where it holds, else how far past
+    it the trial is. A metric the trial did not measure (stopped early) counts as met:
+    only completed trials are ever chosen."""
+    found = []
+    for name, bound in constraints.items():
+        value = measured.get(name)
+        if bound.min is not None:
+            found.append(0.0 if value is None else bound.min - value)
+        if bound.max is not None:
+            found.append(0.0 if value is None else value - bound.max)
+    return found
+
+
+def constraint_keys(constraints: Mapping[str, Bound]) -> list[str]:
+    """Optuna's constraint keys of a spec's bounds, in `violations`' order."""
+    keys = []
+    for name, bound in constraints.items():
+        keys += [f"{name}.min"] * (bound.min is not None) + [f"{name}.max"] * (
+            bound.max is not None
+        )
+    return keys
 
 
 def metric_of(study: optuna.Study) -> Metric:
-    """The metric a study's values are, from the metric name it stored. A study that
-    stored none is hpsearch's network's when hpsearch made it (before metric names were
-    stored) and an unnamed 'value' otherwise."""
-    names = study.metric_names
-    for metric in METRICS:
-        if names == [metric.name]:
-            return metric
-    if names is None and SPEC in study.user_attrs:
-        return VAL_ACCURACY
-    name = names[0] if names else "value"
-    return Metric(name, name, name, f"test_{name}")
+    """The metric of a study's (first) value: what epochs report and pruners judge."""
+    return objectives_of(study)[0]
 
 
 # -- the attributes ---------------------------------------------------------------------
@@ -101,6 +171,9 @@ STUDY_ATTRIBUTES = (
     Attribute(FINAL, "dict: final's whole result", "search.final", "report, cli"),
     Attribute(VAL_ACCURACY.test_attr, "float: the net's test accuracy", "search.final", "report"),
     Attribute(VAL_SCORE.test_attr, "float: a python entry's test score", "search.final", "report"),
+    Attribute(
+        "test_<metric>", "float: another objective's value at final", "search.final", "report"
+    ),
 )
 
 # Trial user attributes.
@@ -118,6 +191,8 @@ TRAIN_LOSS = "train_loss"
 TRAIN_ACCURACY = "train_accuracy"
 INIT_ACTIVATION_STD = "init_activation_std"
 INIT_PINNED_FRACTION = "init_pinned_fraction"
+MEASURED = "metrics"
+FEASIBLE = "feasible"
 
 TRIAL_ATTRIBUTES = (
     Attribute(SEED_TRIAL, "int: the number its random draws are seeded by", "trials", "final"),
@@ -134,11 +209,17 @@ TRIAL_ATTRIBUTES = (
     Attribute(TRAIN_ACCURACY, "[float] per epoch", "trials.network", "frames"),
     Attribute(VAL_ACCURACY.name, "[float] per epoch: the network's value", "trials", "frames"),
     Attribute(VAL_SCORE.name, "[float] per epoch: an entry's reports", "trials.python", "frames"),
+    Attribute(
+        VAL_LOSS.name, "[float] per epoch: the network's validation loss", "trials", "frames"
+    ),
+    Attribute("<objective>", "[float] per epoch: an entry's reports of it", "trials", "frames"),
+    Attribute(MEASURED, "{name: float}: every metric the trial measured", "trials", "all"),
+    Attribute(FEASIBLE, "bool: inside the spec's constraints", "trials", "all"),
     Attribute(INIT_ACTIVATION_STD, "[float] per hidden layer at init", "trials.network", "people"),
     Attribute(INIT_PINNED_FRACTION, "[float] saturated units at init", "trials.network", "people"),
 )
 # Curves hpsearch itself writes, per epoch.
-CURVES = (TRAIN_LOSS, TRAIN_ACCURACY, VAL_ACCURACY.name, VAL_SCORE.name)
+CURVES = (TRAIN_LOSS, TRAIN_ACCURACY, VAL_ACCURACY.name, VAL_LOSS.name, VAL_SCORE.name)
 
 # -- trials -----------------------------------------------------------------------------
 
@@ -154,6 +235,64 @@ def is_copy(trial: FrozenTrial) -> bool:
 def was_refused(trial: FrozenTrial) -> bool:
     """Whether a trial was refused before it ran, its study's budget being full."""
     return str(trial.user_attrs.get(STOP_REASON, "")).startswith(NOT_RUN)
+
+
+def is_feasible(trial: FrozenTrial) -> bool:
+    """Whether a trial met its study's constraints (a study without any: always)."""
+    return trial.user_attrs.get(FEASIBLE, True) is not False
+
+
+def candidates(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """The trials a study may choose among: completed and feasible."""
+    return [t for t in trials if t.state == TrialState.COMPLETE and is_feasible(t)]
+
+
+def ranked(trials: list[FrozenTrial], objectives: tuple[Metric, ...]) -> list[FrozenTrial]:
+    """The candidates best first: by the one objective in its direction, or, with
+    several, by Pareto front (the front first) and then by the first objective. Ties go
+    to the earliest trial: by slot in a reproducible search, whose numbers differ
+    between runs that hold the same trials."""
+    chosen = candidates(trials)
+    fronts = front_ranks(chosen, objectives) if len(objectives) > 1 else [0] * len(chosen)
+    order = sorted(
+        range(len(chosen)),
+        key=lambda i: (fronts[i], -objectives[0].goodness(chosen[i].values[0]), place(chosen[i])),
+    )
+    return [chosen[i] for i in order]
+
+
+def pareto_front(trials: list[FrozenTrial], objectives: tuple[Metric, ...]) -> list[FrozenTrial]:
+    """The feasible completed trials no other one dominates, by the first objective."""
+    chosen = candidates(trials)
+    fronts = front_ranks(chosen, objectives)
+    return sorted(
+        (t for t, rank in zip(chosen, fronts, strict=True) if rank == 0),
+        key=lambda t: (-objectives[0].goodness(t.values[0]), place(t)),
+    )
+
+
+def front_ranks(trials: list[FrozenTrial], objectives: tuple[Metric, ...]) -> list[int]:
+    """Each trial's Pareto front: 0 for the non-dominated, 1 for those only the first
+    front dominates, and so on (the non-dominated sorting of NSGA-II)."""
+    points = [
+        tuple(m.goodness(v) for m, v in zip(objectives, t.values, strict=True)) for t in trials
+    ]
+    ranks = [-1] * len(points)
+    left = set(range(len(points)))
+    rank = 0
+    while left:
+        front = {
+            i for i in left if not any(_dominates(points[j], points[i]) for j in left if j != i)
+        }
+        for i in front:
+            ranks[i] = rank
+        left -= front
+        rank += 1
+    return ranks
+
+
+def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return all(x >= y for x, y in zip(a, b, strict=True)) and a != b
 
 
 def seed_trial(trial: FrozenTrial) -> int:

@@ -45,6 +45,7 @@ class History:
     train_loss: list[float] = field(default_factory=list)
     train_accuracy: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
 
     @property
@@ -106,7 +107,9 @@ def fit(
             history.train_loss.append(loss)
             history.train_accuracy.append(accuracy)
             if len(x_val):  # the final run trains on train + validation: nothing to judge
-                history.val_accuracy.append(net.accuracy(x_val, split.t_val))
+                val_loss, val_accuracy = net.evaluate(x_val, split.t_val)
+                history.val_loss.append(val_loss)
+                history.val_accuracy.append(val_accuracy)
             history.seconds.append(time.perf_counter() - started)
             if on_epoch is not None:
                 on_epoch(epoch, history)

@@ -16,7 +16,7 @@ from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.storages import BaseStorage
 
 from hpsearch import records
-from hpsearch.records import CURVES, metric_of
+from hpsearch.records import CURVES
 from hpsearch.storage import open_storage
 
 # -- trials as pandas -------------------------------------------------------------------
@@ -46,20 +46,40 @@ def trials_frame(storage: str | BaseStorage, study: str) -> pd.DataFrame:
     Optuna code) are derived from what Optuna keeps: epochs from the intermediate
     values, seconds from the trial's start and end times.
 
-    Its `value` column is the study's value whatever it measures; `frame.attrs["metric"]`
-    names it (`val_accuracy`, `val_score`, ...), as Optuna's `trials_dataframe()` does
-    in its `value_<metric>` column."""
+    Its `value` column is the study's (first) value whatever it measures;
+    `frame.attrs["metric"]` names it (`val_accuracy`, `val_score`, ...), as Optuna's
+    `trials_dataframe()` does in its `value_<metric>` column, and
+    `frame.attrs["objectives"]` holds every objective's `records.Metric` (name and
+    direction). A study of several objectives also has a `value_<name>` column per
+    objective and `front`, each candidate's Pareto front (0: not dominated). `feasible`
+    says whether a trial met the study's constraints (always, without any)."""
     loaded = _load(storage, study)
     trials = loaded.get_trials(deepcopy=False)
+    objectives = records.objectives_of(loaded)
     logs = log_scale_params(trials)
     round_number = records.round_of(loaded)
+    several = len(objectives) > 1
+    chosen = records.candidates(trials)
+    fronts = dict(
+        zip(
+            (t.number for t in chosen),
+            records.front_ranks(chosen, objectives) if several else [],
+            strict=False,
+        )
+    )
     rows = []
     for trial in trials:
         row: dict[str, Any] = {
             "number": trial.number,
             "state": trial.state.name,
-            "value": trial.value if trial.values is not None else math.nan,
+            "value": trial.values[0] if trial.values is not None else math.nan,
         }
+        if several:
+            row |= {
+                f"value_{m.name}": trial.values[i] if trial.values is not None else math.nan
+                for i, m in enumerate(objectives)
+            }
+            row["front"] = fronts.get(trial.number, math.nan)
         row |= trial.params
         row |= {f"log10_{name}": math.log10(v) for name, v in trial.params.items() if name in logs}
         seconds = trial.user_attrs.get(records.SECONDS)
@@ -69,6 +89,7 @@ def trials_frame(storage: str | BaseStorage, study: str) -> pd.DataFrame:
             "epochs_run": trial.user_attrs.get(records.EPOCHS_RUN, len(trial.intermediate_values)),
             "seconds": seconds,
             "diverged": bool(trial.user_attrs.get(records.DIVERGED, False)),
+            "feasible": records.is_feasible(trial),
             "copied_from": trial.user_attrs.get(records.COPIED_FROM),
             "round": round_number,
         }
@@ -83,11 +104,13 @@ def trials_frame(storage: str | BaseStorage, study: str) -> pd.DataFrame:
                 "epochs_run",
                 "seconds",
                 "diverged",
+                "feasible",
                 "copied_from",
                 "round",
             ]
         )
-    frame.attrs["metric"] = metric_of(loaded).name
+    frame.attrs["metric"] = objectives[0].name
+    frame.attrs["objectives"] = objectives
     return frame
 
 
@@ -95,8 +118,11 @@ def curves_frame(storage: str | BaseStorage, study: str) -> pd.DataFrame:
     """Per-epoch curves in long format: number, state, epoch, metric, value. Studies not
     made by hpsearch give their intermediate values as metric 'intermediate'."""
     rows = []
-    for trial in _load(storage, study).get_trials(deepcopy=False):
-        recorded = [m for m in CURVES if m in trial.user_attrs]
+    loaded = _load(storage, study)
+    # hpsearch's own curves, and a python entry's reports under its first objective.
+    curves = (*CURVES, records.metric_of(loaded).name)
+    for trial in loaded.get_trials(deepcopy=False):
+        recorded = [m for m in dict.fromkeys(curves) if m in trial.user_attrs]
         for metric in recorded:
             for epoch, value in enumerate(trial.user_attrs[metric], start=1):
                 rows.append((trial.number, trial.state.name, epoch, metric, value))

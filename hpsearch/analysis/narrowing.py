@@ -23,6 +23,13 @@ Per float or integer parameter, on the parameter's own scale (log10 for log rang
 Choices are tested the same way (the statistic is the total-variation distance between
 the choice frequencies of the top trials and of the others); with evidence, choices
 that none of the top trials used are dropped.
+
+"Best" follows the study's objectives: the first one in its own direction, or, with
+several, the Pareto fronts in order (the front first, then what only it dominates, and
+so on, each front by the first objective): narrowing keeps the region where the front
+lies. Trials outside the study's constraints are never among the top trials. A user's
+own function's parameter never leaves the range its spec wrote, whatever its name:
+nothing says what the user's code accepts beyond it.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import pandas as pd
 
 from hpsearch.analysis.evidence import choice_evidence, range_evidence
 from hpsearch.errors import HpsearchError
+from hpsearch.records import VAL_ACCURACY, Metric
 from hpsearch.spec import SEARCHABLE, Choice, FloatRange, IntRange, Param, Setting
 
 MIN_COMPLETED = 10
@@ -156,10 +164,27 @@ def _fmt_range(bounds: tuple[float, float] | None) -> str:
     return "" if bounds is None else f"[{bounds[0]:.3g}, {bounds[1]:.3g}]"
 
 
+def best_first(frame: pd.DataFrame, objectives: tuple[Metric, ...]) -> pd.DataFrame:
+    """The completed, feasible trials of a trials frame, best first (see the module
+    docstring); ties keep the frame's order (the earlier trial first)."""
+    completed = frame[(frame["state"] == "COMPLETE") & frame["value"].notna()]
+    if "feasible" in completed:
+        completed = completed[completed["feasible"].astype(bool)]
+    goodness = completed["value"] * (1.0 if objectives[0].maximized else -1.0)
+    keys = pd.DataFrame({"goodness": goodness})
+    order, ascending = ["goodness"], [False]
+    if len(objectives) > 1 and "front" in completed:
+        keys["front"] = completed["front"]
+        order, ascending = ["front", *order], [True, *ascending]
+    return completed.loc[keys.sort_values(order, ascending=ascending, kind="stable").index]
+
+
 def narrow(
     frame: pd.DataFrame,
     space: Mapping[str, Param],
     *,
+    objectives: tuple[Metric, ...] | None = None,
+    own_limits: bool = False,
     top: float = 0.2,
     margin: float = 0.1,
     extend: float = 0.5,
@@ -168,7 +193,11 @@ def narrow(
     bootstrap: int = 0,
     seed: int = 0,
 ) -> Narrowing:
-    """The next round's ranges from a trials frame (see the module docstring)."""
+    """The next round's ranges from a trials frame (see the module docstring).
+    `objectives`: what "best" means (default: the frame's own, from `trials_frame`);
+    `own_limits`: the parameters are a user's function's, bounded by their ranges."""
+    if objectives is None:
+        objectives = frame.attrs.get("objectives") or (VAL_ACCURACY,)
     if not 0.0 < top <= 1.0:
         raise NarrowingError(f"top must be in (0, 1], got {top!r}")
     if not 0.0 <= margin < 0.5:
@@ -177,14 +206,15 @@ def narrow(
         raise NarrowingError(f"extend must be >= 0, got {extend!r}")
     if not 0.0 < alpha <= 1.0:
         raise NarrowingError(f"alpha must be in (0, 1], got {alpha!r}")
-    completed = frame[(frame["state"] == "COMPLETE") & frame["value"].notna()]
+    completed = best_first(frame, objectives)
     if completed.empty:
-        raise NarrowingError("no completed trials to narrow from (run more trials)")
+        outside = " inside the study's constraints" if (frame["state"] == "COMPLETE").any() else ""
+        raise NarrowingError(f"no completed trials{outside} to narrow from (run more trials)")
     # The others the top trials are compared with: every finished trial, pruned ones
     # too (they lost at some epoch, which is evidence as well).
     finished = frame[frame["state"].isin(("COMPLETE", "PRUNED"))]
     n_top = min(len(completed), max(3, math.ceil(top * len(completed))))
-    best = completed.nlargest(n_top, "value", keep="first")
+    best = completed.head(n_top)
     enough = len(completed) >= min_completed
     changes: dict[str, RangeChange | ChoiceChange] = {}
     params: dict[str, Param] = {}
@@ -210,13 +240,13 @@ def narrow(
             evidence = _p_text(p_value, n_top, len(pool))
             change = _kept(name, param, values, NO_EVIDENCE, evidence, p_value)
         else:
-            change = _narrow_range(name, param, values, margin, extend)
+            change = _narrow_range(name, param, values, margin, extend, own_limits)
             evidence = _p_text(p_value, n_top, len(pool))
             why = f"{evidence}; {change.why}" if change.why else evidence  # keep edge notes
             change = replace(change, p_value=p_value, why=why)
         if bootstrap and enough:  # how much the rule's bounds move with other trials
             change = _with_bootstrap(
-                change, param, completed, name, n_top, margin, extend, bootstrap, rng
+                change, param, completed, name, n_top, margin, extend, bootstrap, rng, own_limits
             )
         changes[name] = change
         params[name] = _as_param(param, change.new)
@@ -282,13 +312,19 @@ def _index(choices: tuple[Any, ...], value: Any) -> int:
 
 
 def _narrow_range(
-    name: str, param: FloatRange | IntRange, values: np.ndarray, margin: float, extend: float
+    name: str,
+    param: FloatRange | IntRange,
+    values: np.ndarray,
+    margin: float,
+    extend: float,
+    own_limits: bool = False,
 ) -> RangeChange:
     forward, back = (np.log10, lambda v: 10.0**v) if param.log else (np.asarray, np.asarray)
     old_lo, old_hi = float(forward(param.low)), float(forward(param.high))
     width = old_hi - old_lo
     step = min(extend * width, MAX_LOG_STEP if param.log else MAX_LINEAR_STEP * width)
-    sensible_lo, sensible_hi = _setting(name, param).sensible or (-math.inf, math.inf)
+    setting = _setting(name, param, own_limits)
+    sensible_lo, sensible_hi = setting.sensible or (-math.inf, math.inf)
     limit_lo = float(forward(sensible_lo)) if sensible_lo > 0 or not param.log else -math.inf
     limit_hi = float(forward(sensible_hi))
     scaled = forward(values.astype(float))
@@ -310,7 +346,7 @@ def _narrow_range(
             notes.append("high edge at the sensible limit")
     else:
         new_hi = min(old_hi, best_hi + margin * width)
-    low, high = _valid_bounds(name, param, float(back(new_lo)), float(back(new_hi)))
+    low, high = _valid_bounds(setting, param, float(back(new_lo)), float(back(new_hi)))
     if at_edge:
         decision = EXTENDED
     elif (low, high) != (param.low, param.high):
@@ -329,22 +365,21 @@ def _narrow_range(
     )
 
 
-def _setting(name: str, param: FloatRange | IntRange) -> Setting:
-    """hpsearch's setting of that name, or for a python entry's own parameter one whose
-    sensible limits are the user's range: narrowing never takes it past what the user
-    wrote, since nothing says what the user's code accepts beyond it."""
-    if name in SEARCHABLE:
+def _setting(name: str, param: FloatRange | IntRange, own_limits: bool) -> Setting:
+    """hpsearch's setting of that name, or for a user's own parameter (whatever it is
+    called) one whose sensible limits are the user's range: narrowing never takes it
+    past what the user wrote, since nothing says what the user's code accepts beyond it."""
+    if name in SEARCHABLE and not own_limits:
         return SEARCHABLE[name]
     kind = int if isinstance(param, IntRange) else float
     return Setting("python", kind, sensible=(param.low, param.high))
 
 
-def _valid_bounds(name: str, param: Param, low: float, high: float) -> tuple[float, float]:
+def _valid_bounds(setting: Setting, param: Param, low: float, high: float) -> tuple[float, float]:
     """Keep an extended range inside what the setting accepts: log ranges stay positive
     by construction; a linear range stops at the setting's minimum (at its old low when
     the minimum itself is excluded, as for lr) and halfway to an excluded maximum (as
     dropout's 1)."""
-    setting = _setting(name, param)
     minimum = setting.minimum
     if not param.log and minimum is not None:
         if setting.strict_minimum and low <= minimum:
@@ -375,14 +410,16 @@ def _with_bootstrap(
     extend: float,
     rounds: int,
     rng: np.random.Generator,
+    own_limits: bool,
 ) -> RangeChange:
-    """95% intervals of the new bounds over resampled sets of completed trials."""
+    """95% intervals of the new bounds over resampled sets of completed trials
+    (`completed` best first)."""
     lows, highs = [], []
-    values, scores = completed[name].to_numpy(), completed["value"].to_numpy()
+    values, ranks = completed[name].to_numpy(), np.arange(len(completed))
     for _ in range(rounds):
         pick = rng.integers(0, len(values), len(values))
-        order = np.argsort(-scores[pick], kind="stable")[:n_top]
-        resampled = _narrow_range(name, param, values[pick][order], margin, extend)
+        order = np.argsort(ranks[pick], kind="stable")[:n_top]
+        resampled = _narrow_range(name, param, values[pick][order], margin, extend, own_limits)
         lows.append(resampled.new[0])
         highs.append(resampled.new[1])
     return replace(

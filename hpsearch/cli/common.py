@@ -280,10 +280,10 @@ class TrialBar:
         self.started = time.monotonic()
 
     def start(self, spec: StudySpec) -> None:
-        from hpsearch.trials import kind_of
+        from hpsearch.records import spec_objectives
 
         self.finish()
-        self.value = kind_of(spec).metric.short
+        self.value = spec_objectives(spec)[0].short
         self.name = f"round {spec.round}" if spec.round > 1 else spec.name
         self.total = spec.search.n_trials
         self.shown = None
@@ -343,11 +343,22 @@ def _duration(seconds: float) -> str:
 
 
 def best_text(study: optuna.Study) -> str:
-    """'0.9375 (trial 12)', or a note that no trial has completed yet."""
-    try:
-        return f"{study.best_value:.4f} (trial {study.best_trial.number})"
-    except ValueError:
-        return "none yet (no completed trial)"
+    """'best validation loss 0.3012 (trial 12; lower is better)', for several objectives
+    the size of the front, or a note that no trial has completed yet."""
+    from hpsearch import records
+
+    objectives = records.objectives_of(study)
+    ranked = records.ranked(study.get_trials(deepcopy=False), objectives)
+    if not ranked:
+        return "no completed feasible trial yet"
+    if len(objectives) > 1:
+        front = records.pareto_front(ranked, objectives)
+        names = " and ".join(f"{m.name} ({m.direction}d)" for m in objectives)
+        return (
+            f"Pareto front of {len(front)} trials for {names}: hpsearch trials --pareto lists them"
+        )
+    best, metric = ranked[0], objectives[0]
+    return f"best {metric.label} {best.value:.4f} (trial {best.number}; {metric.better})"
 
 
 def add_code_option(parser: argparse.ArgumentParser, extra: str = "") -> None:

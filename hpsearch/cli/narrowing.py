@@ -66,8 +66,8 @@ def add_narrow_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _narrow(args: argparse.Namespace) -> int:
-    from hpsearch.records import metric_of
-    from hpsearch.search.rounds import next_round, save_notes, write_spec
+    from hpsearch.records import spec_objectives
+    from hpsearch.search.rounds import best_trials_text, next_round, save_notes, write_spec
     from hpsearch.search.runner import run
     from hpsearch.search.work import quiet_optuna
     from hpsearch.trials import kind_of
@@ -83,10 +83,7 @@ def _narrow(args: argparse.Namespace) -> int:
         n_trials=args.trials,
     )
     narrowing, spec = following.narrowing, following.spec
-    print(
-        f"{args.study}: best {narrowing.top_trials} of {narrowing.completed} completed trials "
-        f"(best {kind_of(spec).metric.label} {narrowing.best_value:.4f})"
-    )
+    print(f"{args.study}: {best_trials_text(narrowing, spec_objectives(spec))}")
     print(narrowing.table().to_string(index=False))
     for name, sides in narrowing.at_edge.items():
         print(
@@ -118,5 +115,5 @@ def _narrow(args: argparse.Namespace) -> int:
         bar.finish()
     save_notes(args.storage, narrowing, args.study, spec.name)
     print(report_table(result.study))
-    print(f"best {metric_of(result.study).label} {best_text(result.study)}")
+    print(f"{best_text(result.study)}")
     return 0

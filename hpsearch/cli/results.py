@@ -26,38 +26,73 @@ if TYPE_CHECKING:
 
 
 def report_table(study: optuna.Study, top: int = 10) -> str:
-    """The best completed trials: params, value, epochs, seconds."""
+    """The best completed feasible trials (with several objectives, the Pareto front
+    first): params, values, epochs, seconds."""
+    from hpsearch import records
+
+    objectives = records.objectives_of(study)
+    trials = study.get_trials(deepcopy=False)
+    ranked = records.ranked(trials, objectives)
+    complete = sum(t.state.name == "COMPLETE" for t in trials)
+    if not ranked:
+        return "no completed feasible trials" if complete else "no completed trials"
+    shown = ranked[:top]
+    if len(objectives) > 1:
+        front = len(records.pareto_front(ranked, objectives))
+        title = (
+            f"{len(shown)} of {len(ranked)} completed feasible trials by Pareto front "
+            f"(the front holds {front}; {_directions(objectives)}):"
+        )
+    else:
+        first = objectives[0]
+        title = f"{first.label} ({first.better}): best {len(shown)} of {complete} completed trials:"
+    if len(ranked) < complete:
+        title = f"{complete - len(ranked)} trials outside the constraints left out; {title}"
+    return title + "\n" + _table(shown, objectives, front_column=len(objectives) > 1)
+
+
+def _value_text(value: float) -> str:
+    """Four decimals, as scores and losses need; counts such as n_params whole."""
+    return f"{value:.4f}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+def _directions(objectives) -> str:
+    return ", ".join(f"{m.short}: {m.better}" for m in objectives)
+
+
+def _table(trials, objectives, front_column: bool = False) -> str:
     import pandas as pd
-    from optuna.trial import TrialState
 
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
-        return "no completed trials"
-    best = sorted(complete, key=lambda t: t.value, reverse=True)[:top]
-    from hpsearch.records import metric_of
+    from hpsearch import records
 
-    column = metric_of(study).short
+    fronts = dict(
+        zip(
+            (t.number for t in trials),
+            records.front_ranks(trials, objectives) if front_column else [],
+            strict=False,
+        )
+    )
+    columns = [m.short for m in objectives]
     rows = [
         {"trial": t.number}
         | {name: value for name, value in t.params.items()}
+        | dict(zip(columns, t.values, strict=True))
+        | ({"front": fronts[t.number]} if front_column else {})
         | {
-            column: t.value,
-            "epochs": t.user_attrs.get("epochs_run"),
-            "seconds": t.user_attrs.get("seconds"),
+            "epochs": t.user_attrs.get(records.EPOCHS_RUN),
+            "seconds": t.user_attrs.get(records.SECONDS),
         }
-        for t in best
+        for t in trials
     ]
     table = pd.DataFrame(rows)
     formats = {
         name: (lambda v: f"{v:.3g}")
         for name in table.columns
-        if name not in ("trial", column, "epochs", "seconds")
+        if name not in ("trial", *columns, "epochs", "seconds")
         and pd.api.types.is_float_dtype(table[name])
     }
-    formats |= {column: "{:.4f}".format, "seconds": "{:.2f}".format}
-    return f"best {len(best)} of {len(complete)} completed trials:\n" + table.to_string(
-        index=False, formatters=formats
-    )
+    formats |= {name: _value_text for name in columns} | {"seconds": "{:.2f}".format}
+    return table.to_string(index=False, formatters=formats)
 
 
 def add_final_parser(commands: argparse._SubParsersAction) -> None:

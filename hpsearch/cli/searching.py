@@ -142,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
         print(
             f"{done.result.finished_now} finished trials "
             f"({done.result.finished_now - done.result.finished_before} new); "
-            f"best {metric_of(done.result.study).label} {best_text(done.result.study)}"
+            f"{best_text(done.result.study)}"
         )
 
     try:
@@ -273,7 +273,6 @@ def add_worker_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from hpsearch.records import metric_of
     from hpsearch.search.distributed import work
     from hpsearch.search.work import quiet_optuna
 
@@ -311,6 +310,6 @@ def _worker(args: argparse.Namespace) -> int:
     for result in results:
         print(
             f"{result.study.study_name}: {result.finished_now} finished trials; "
-            f"best {metric_of(result.study).label} {best_text(result.study)}"
+            f"{best_text(result.study)}"
         )
     return 0

@@ -1,7 +1,7 @@
 """The from-scratch NumPy network every trial trains. Knows nothing of Optuna."""
 
 from hpsearch.nn.init import INIT_RULES, init_weights, weight_std
-from hpsearch.nn.net import ACTIVATIONS, MultiLayerNet
+from hpsearch.nn.net import ACTIVATIONS, MultiLayerNet, parameter_count
 from hpsearch.nn.optim import OPTIMIZERS, Optimizer, make_optimizer
 
 __all__ = [
@@ -12,5 +12,6 @@ __all__ = [
     "Optimizer",
     "init_weights",
     "make_optimizer",
+    "parameter_count",
     "weight_std",
 ]

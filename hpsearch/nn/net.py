@@ -160,6 +160,11 @@ class MultiLayerNet:
 
     def accuracy(self, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> float:
         """Fraction of examples whose highest score is the true class (eval mode)."""
+        return self.evaluate(x, t, batch_size)[1]
+
+    def evaluate(self, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> tuple[float, float]:
+        """Mean cross-entropy (without the weight-decay term, which is no property of the
+        data) and accuracy, from one eval-mode pass."""
         if len(x) == 0:
             raise ConfigError("accuracy of an empty set is undefined")
         t = np.asarray(t)
@@ -168,11 +173,14 @@ class MultiLayerNet:
         else:
             labels = t.argmax(axis=1) if t.ndim == 2 else t
         correct = 0
+        loss = 0.0
         for start in range(0, len(x), batch_size):
             scores = self.predict(x[start : start + batch_size], train=False)
+            batch = t[start : start + batch_size]
+            loss += float(self.loss_layer.forward(scores, batch)) * len(batch)
             predicted = self.loss_layer.classes(scores)
             correct += int(np.count_nonzero(predicted == labels[start : start + batch_size]))
-        return correct / len(x)
+        return loss / len(x), correct / len(x)
 
     def hidden_activations(self, x: np.ndarray) -> list[np.ndarray]:
         """Each hidden layer's activation output for one batch, as training would see it
@@ -225,6 +233,15 @@ class MultiLayerNet:
             f"MultiLayerNet({sizes}, {self.activation}, init={self.init}, "
             f"init_scale={self.init_scale:g}{extras}, {self.dtype})"
         )
+
+
+def parameter_count(
+    input_size: int, hidden_sizes: Sequence[int], output_size: int, batchnorm: bool = False
+) -> int:
+    """How many numbers a net of these sizes learns (weights, biases, batch-norm scales
+    and shifts), known before it is built."""
+    shapes = _param_shapes([input_size, *hidden_sizes, output_size], batchnorm)
+    return sum(math.prod(shape) for shape in shapes.values())
 
 
 def _param_shapes(sizes: list[int], batchnorm: bool) -> dict[str, tuple[int, ...]]:

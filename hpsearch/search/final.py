@@ -14,7 +14,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch import records
 from hpsearch.errors import StudyError
-from hpsearch.records import Metric, place, stored_spec
+from hpsearch.records import Metric, objectives_of, stored_spec
+from hpsearch.search.pick import parse_pick
 from hpsearch.search.study import check_data_files
 from hpsearch.spec import StudySpec
 from hpsearch.storage.studies import load_existing_study
@@ -39,12 +40,15 @@ class RetrainDiverged(StudyError):
 class FinalResult:
     trial_number: int
     params: dict[str, Any]
-    validation_value: float
-    test_value: float
+    validation_value: float  # the first objective's, as during the search
+    test_value: float  # the first objective's, on the test split
     epochs: int
     train_examples: int
     metric: Metric
     how: str  # how the test value was made
+    objectives: tuple[Metric, ...] = ()
+    validation_values: dict[str, float] = dataclasses.field(default_factory=dict)
+    test_values: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def final(
@@ -52,61 +56,97 @@ def final(
     storage_url: str,
     trial_number: int | None = None,
     code: tuple[str, ...] = (),
+    pick: str | None = None,
 ) -> FinalResult:
-    """Retrain the best trial's configuration (or trial `trial_number`'s, a completed
-    one) on train + validation for the full epoch count and evaluate it once on the
-    test split: the only reader of the test split. `code`: the folders a python
+    """Retrain the best trial's configuration (or trial `trial_number`'s, or the one the
+    `pick` rule chooses) on train + validation for the full epoch count and evaluate it
+    once on the test split: the only reader of the test split. Only a completed trial
+    inside the study's constraints is ever evaluated; with several objectives there is
+    no single best, and a trial or a rule must be given. `code`: the folders a python
     entry's module may be imported from."""
     study = load_existing_study(study_name, storage_url)
     spec = dataclasses.replace(stored_spec(study), code=code)
     check_data_files(study, spec)
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    candidates = complete
+    objectives = objectives_of(study)
+    trials = study.get_trials(deepcopy=False)
+    ranked = records.ranked(trials, objectives)
     if trial_number is not None:
-        candidates = [t for t in complete if t.number == trial_number]
-        if not candidates:
+        chosen = next((t for t in trials if t.number == trial_number), None)
+        if chosen is None or chosen.state != TrialState.COMPLETE:
             raise StudyError(f"study {study_name!r} has no completed trial {trial_number}")
-    if not candidates:
-        raise StudyError(f"study {study_name!r} has no completed trial to evaluate")
+        if not records.is_feasible(chosen):
+            raise StudyError(
+                f"trial {trial_number} of {study_name!r} is outside the study's constraints "
+                f"({_bounds(spec)}); choose a feasible one"
+            )
+    elif not ranked:
+        raise StudyError(f"study {study_name!r} has no completed feasible trial to evaluate")
+    elif pick is not None:
+        chosen = parse_pick(pick).choose(trials, objectives)
+    elif len(objectives) > 1:
+        names = ", ".join(m.name for m in objectives)
+        raise StudyError(
+            f"study {study_name!r} has {len(objectives)} objectives ({names}) and no single "
+            "best trial: choose one with --trial N (hpsearch trials --pareto lists the front) "
+            f"or a rule, e.g. --pick '{objectives[0].name}>=X, then "
+            f"{'min' if not objectives[1].maximized else 'max'} {objectives[1].name}'"
+        )
+    else:
+        chosen = ranked[0]
     kind = kind_of(spec)
-    sign = 1 if kind.metric.direction == "maximize" else -1
-    # Ties go to the earliest trial: by slot in a reproducible search, whose numbers
-    # differ between runs that hold the same trials.
-    best = max(candidates, key=lambda t: (sign * t.value, -place(t)))
     try:
-        run = kind.final(spec, best.params, best.number, records.seed_trial(best))
+        run = kind.final(spec, chosen.params, chosen.number, records.seed_trial(chosen))
     except Diverged as exc:
-        ranked = sorted(complete, key=lambda t: sign * t.value, reverse=True)
-        others = [t.number for t in ranked if t.number != best.number][:3]
+        others = [t.number for t in ranked if t.number != chosen.number][:3]
         hint = (
             f"; evaluate another with --trial N (next best: {', '.join(map(str, others))})"
             if others
             else ""
         )
         raise RetrainDiverged(
-            f"retraining trial {best.number} on train + validation diverged at epoch "
+            f"retraining trial {chosen.number} on train + validation diverged at epoch "
             f"{exc.epoch}, step {exc.step} (loss {exc.loss}); the test split was not read" + hint,
-            best.number,
+            chosen.number,
         ) from None
-    return _stored(study, spec, best, run, kind.metric)
+    return _stored(study, spec, chosen, run, objectives)
+
+
+def _bounds(spec: StudySpec) -> str:
+    return ", ".join(
+        f"{name} in [{'-inf' if b.min is None else f'{b.min:g}'}, "
+        f"{'inf' if b.max is None else f'{b.max:g}'}]"
+        for name, b in spec.search.constraints.items()
+    )
 
 
 def _stored(
-    study: optuna.Study, spec: StudySpec, best: FrozenTrial, run: FinalRun, metric: Metric
+    study: optuna.Study,
+    spec: StudySpec,
+    chosen: FrozenTrial,
+    run: FinalRun,
+    objectives: tuple[Metric, ...],
 ) -> FinalResult:
-    """The result, kept with the study: the metric's test attribute (`test_accuracy`,
-    `test_score`) and the whole of it as `final`."""
+    """The result, kept with the study: each objective's test attribute
+    (`test_accuracy`, `test_score`, `test_val_loss`, ...) and the whole of it as
+    `final`."""
+    metric = objectives[0]
+    validation = {m.name: float(v) for m, v in zip(objectives, chosen.values, strict=True)}
+    test = {m.name: float(run.test_values[m.name]) for m in objectives}
     result = FinalResult(
-        trial_number=best.number,
-        params=dict(best.params),
-        validation_value=float(best.value),
-        test_value=run.test_value,
+        trial_number=chosen.number,
+        params=dict(chosen.params),
+        validation_value=validation[metric.name],
+        test_value=test[metric.name],
         epochs=spec.training.epochs,
         train_examples=run.train_examples,
         metric=metric,
         how=run.how,
+        objectives=objectives,
+        validation_values=validation,
+        test_values=test,
     )
-    study.set_user_attr(metric.test_attr, result.test_value)
+    for objective in objectives:
+        study.set_user_attr(objective.test_attr, test[objective.name])
     study.set_user_attr(
         records.FINAL,
         {
@@ -117,6 +157,11 @@ def _stored(
             "epochs": result.epochs,
             "train_examples": result.train_examples,
         }
+        | (
+            {"objectives": {n: {"validation": validation[n], "test": test[n]} for n in test}}
+            if len(objectives) > 1
+            else {}
+        )
         | dict(run.extra),
     )
     return result

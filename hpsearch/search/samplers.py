@@ -67,6 +67,8 @@ def make_sampler(
         "gp": optuna.samplers.GPSampler,
         "qmc": optuna.samplers.QMCSampler,
         "grid": lambda **kw: optuna.samplers.GridSampler(grid_space(spec), **kw),
+        "nsga2": optuna.samplers.NSGAIISampler,
+        "nsga3": optuna.samplers.NSGAIIISampler,
     }
     if search.sampler == "gp":
         _require("torch", "the gp sampler needs PyTorch: pip install torch==2.13.0")

@@ -10,7 +10,7 @@ import warnings
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch import __version__, records
 from hpsearch.data import file_record
@@ -75,17 +75,18 @@ def open_study(
     parent = _parent_study(spec, storage) if spec.parent is not None else None
     if parent is not None:  # its trials were made on the data it stored
         check_data_files(parent, spec)
-    metric = kind_of(spec).metric
+    objectives = spec.objectives
     study = optuna.create_study(
         study_name=spec.name,
         storage=storage,
         sampler=sampler,
         pruner=pruner,
-        direction=metric.direction,
+        directions=[o.direction for o in objectives],
     )
     with warnings.catch_warnings():  # experimental in some Optuna versions
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([metric.name])  # optuna-dashboard's name for the value
+        # optuna-dashboard's names for the values, and `records.objectives_of`'s.
+        study.set_metric_names([o.name for o in objectives])
     study.set_user_attr(records.SPEC, stored_form(spec))
     study.set_user_attr(records.SPEC_SOURCE, spec.source)
     study.set_user_attr(records.SEED, spec.seed)
@@ -174,9 +175,10 @@ def warm_start(study: optuna.Study, parent: optuna.Study, spec: StudySpec) -> in
     params = spec.search.params
     dists = distributions(params)
     copies = [
-        optuna.trial.create_trial(
+        _copy(
+            trial,
             state=TrialState.COMPLETE,
-            value=trial.value,
+            values=trial.values,
             params={name: trial.params[name] for name in params},
             distributions=dists,
             intermediate_values=trial.intermediate_values,
@@ -190,3 +192,12 @@ def warm_start(study: optuna.Study, parent: optuna.Study, spec: StudySpec) -> in
     ]
     study.add_trials(copies)
     return len(copies)
+
+
+def _copy(original: FrozenTrial, **fields: Any) -> FrozenTrial:
+    """A new trial made of `fields`, keeping the original's distance from each
+    constraint, which samplers and `best_trials` read."""
+    copy = optuna.trial.create_trial(**fields)
+    for key, value in original.constraints.items():
+        copy.set_constraint(key, value)
+    return copy

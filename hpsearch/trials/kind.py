@@ -11,34 +11,60 @@ from typing import Any, Protocol
 
 import optuna
 
+from hpsearch import records
 from hpsearch.data import Split
 from hpsearch.records import Metric
 from hpsearch.spec import StudySpec
 from hpsearch.stop import StopRequest
+from hpsearch.storage import set_user_attrs
 
 
 class TrialObjective(Protocol):
-    """What `study.optimize` calls for each trial; `stop` ends it between epochs."""
+    """What `study.optimize` calls for each trial; `stop` ends it between epochs. It
+    returns the spec's objective, or a tuple of them in order."""
 
     spec: StudySpec
     stop: StopRequest
 
-    def __call__(self, trial: optuna.Trial) -> float: ...
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]: ...
+
+
+def objective_values(
+    objectives: tuple[Metric, ...], measured: Mapping[str, float]
+) -> float | tuple[float, ...]:
+    """What a trial returns to Optuna: its one objective, or all of them in order."""
+    values = tuple(float(measured[metric.name]) for metric in objectives)
+    return values[0] if len(values) == 1 else values
+
+
+def keep_measures(trial: optuna.Trial, spec: StudySpec, measured: Mapping[str, float]) -> None:
+    """Store what a trial measured and, under the spec's constraints, how far it is from
+    each bound (Optuna's `set_constraint`, which its samplers, `best_trial` and
+    `best_trials` read) and whether it met them all (`feasible`, for hpsearch's tables
+    and plots)."""
+    attrs: dict[str, Any] = {records.MEASURED: dict(measured)}
+    constraints = spec.search.constraints
+    if constraints:
+        found = records.violations(measured, constraints)
+        attrs[records.FEASIBLE] = all(v <= 0 for v in found)
+        for key, value in zip(records.constraint_keys(constraints), found, strict=True):
+            trial.set_constraint(key, value)
+    set_user_attrs(trial, attrs)
 
 
 @dataclass(frozen=True)
 class FinalRun:
-    """What `final`'s one run on the test split gave: the test value, how many examples
-    it trained on, and what else the kind stores with the result."""
+    """What `final`'s one run on the test split gave: each objective's value measured on
+    the test split (by the objective's name), how many examples it trained on, and what
+    else the kind stores with the result."""
 
-    test_value: float
+    test_values: Mapping[str, float]
     train_examples: int
     how: str  # how the test value was made, as `final` prints it
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 class TrialKind(Protocol):
-    metric: Metric  # what a trial's value is, and which way is better
     imports_code: bool  # its trials import the user's code: workers need --code folders
 
     def prepare(self, spec: StudySpec) -> Split | None:

@@ -1,6 +1,7 @@
 """The built-in trial kind: hpsearch's NumPy MultiLayerNet, built from the spec's fixed
 settings overlaid with a trial's sampled ones, trained for the spec's epochs and judged
-by its validation accuracy after the last one.
+by the spec's objectives after the last one: validation accuracy by default, or its
+validation loss, training seconds or parameter count.
 
 Knows Optuna's trial API and nothing of storage. Every random draw of a trial comes
 from a Generator seeded by (spec seed, trial number), so a trial's numbers depend only
@@ -19,18 +20,27 @@ import optuna
 
 from hpsearch import data, records
 from hpsearch.errors import ConfigError
-from hpsearch.nn import MultiLayerNet, Optimizer, make_optimizer
-from hpsearch.records import VAL_ACCURACY
+from hpsearch.nn import MultiLayerNet, Optimizer, make_optimizer, parameter_count
+from hpsearch.records import VAL_ACCURACY, VAL_LOSS, spec_objectives
 from hpsearch.spec import Choice, FloatRange, IntRange, StudySpec
 from hpsearch.stop import StopRequest
 from hpsearch.storage import set_user_attrs
 from hpsearch.train import Diverged, History, fit
 from hpsearch.trials.context import load_split, trial_rng, worker_name
 from hpsearch.trials.init_health import init_problem, pinned_fraction
-from hpsearch.trials.kind import FinalRun
+from hpsearch.trials.kind import FinalRun, keep_measures, objective_values
 from hpsearch.trials.space import contains, suggest
 
-__all__ = ["NetworkKind", "Objective", "TrialConfig", "build", "resolve", "retrain_and_test"]
+__all__ = [
+    "NetworkKind",
+    "Objective",
+    "TrialConfig",
+    "build",
+    "measured",
+    "resolve",
+    "retrain_and_measure",
+    "retrain_and_test",
+]
 
 
 @dataclass(frozen=True)
@@ -120,9 +130,22 @@ def check_against_data(spec: StudySpec, split: data.Split) -> None:
         )
 
 
+def measured(history: History, n_params: int) -> dict[str, float]:
+    """Every metric the network offers, as of the last epoch trained."""
+    values = {"train_seconds": round(sum(history.seconds), 4), "n_params": float(n_params)}
+    if history.val_accuracy:
+        values |= {"val_accuracy": history.val_accuracy[-1], "val_loss": history.val_loss[-1]}
+    return values
+
+
+def epoch_value(name: str, history: History, n_params: int) -> float:
+    """What an epoch reports for the objective `name`: its value so far."""
+    return measured(history, n_params)[name]
+
+
 class Objective:
-    """The callable handed to `study.optimize`: returns the last epoch's validation
-    accuracy."""
+    """The callable handed to `study.optimize`: returns the spec's objectives as the
+    trained net measures them after its last epoch."""
 
     def __init__(
         self, spec: StudySpec, stop: StopRequest | None = None, split: data.Split | None = None
@@ -147,27 +170,38 @@ class Objective:
         seed_trial = records.seed_trial(trial)
         rng = trial_rng(spec, seed_trial)
         started = {records.SEED_TRIAL: seed_trial, records.WORKER: worker_name()}
+        goals = spec_objectives(spec)
+        first = goals[0]
+        split = self.split()
+        size = parameter_count(
+            split.input_size, config.hidden_sizes, split.n_classes, config.batchnorm
+        )
+
+        def store(history: History, *, diverged: bool, reason: str | None) -> None:
+            values = measured(history, size)
+            _store_history(trial, history, diverged=diverged, reason=reason)
+            keep_measures(trial, spec, values)
 
         def report(epoch: int, history: History) -> None:
             self.stop.check(f"after epoch {epoch}")
-            trial.report(history.val_accuracy[-1], epoch)
+            if len(goals) > 1:  # Optuna neither takes reports nor prunes here
+                return
+            value = epoch_value(first.name, history, size)
+            trial.report(value, epoch)
             # After the last epoch there is nothing left to save: the trial completes.
             if epoch < config.epochs and trial.should_prune():
-                reason = (
-                    f"pruned after epoch {epoch} at {VAL_ACCURACY.label} "
-                    f"{history.val_accuracy[-1]:.4f}"
-                )
-                _store_history(trial, history, diverged=False, reason=reason)
+                reason = f"pruned after epoch {epoch} at {first.label} {value:.4f}"
+                store(history, diverged=False, reason=reason)
                 raise optuna.TrialPruned(reason)
 
         try:
             history = self.train(trial, config, rng, started, report)
         except Diverged as exc:
             # Not an error of the study: the sampler should learn this region is bad.
-            _store_history(trial, exc.history, diverged=True, reason=str(exc))
+            store(exc.history, diverged=True, reason=str(exc))
             raise optuna.TrialPruned(str(exc)) from None
-        _store_history(trial, history, diverged=False, reason=None)
-        return history.val_accuracy[-1]
+        store(history, diverged=False, reason=None)
+        return objective_values(goals, measured(history, size))
 
     def train(
         self,
@@ -216,6 +250,7 @@ def _store_history(
         records.TRAIN_LOSS: history.train_loss,
         records.TRAIN_ACCURACY: history.train_accuracy,
         VAL_ACCURACY.name: history.val_accuracy,
+        VAL_LOSS.name: history.val_loss,
         records.EPOCHS_RUN: history.epochs,
         records.SECONDS: round(sum(history.seconds), 4),
         records.DIVERGED: diverged,
@@ -228,17 +263,31 @@ def retrain_and_test(
 ) -> tuple[float, int]:
     """Train a configuration on train + validation for the full epoch count and return
     its test accuracy and the number of training examples; raises `Diverged`."""
+    measured_on_test, examples = retrain_and_measure(spec, params, rng)
+    return measured_on_test["val_accuracy"], examples
+
+
+def retrain_and_measure(
+    spec: StudySpec, params: Mapping[str, Any], rng: np.random.Generator
+) -> tuple[dict[str, float], int]:
+    """Train a configuration on train + validation for the full epoch count; every
+    metric the network offers, measured on the test split (under the metric's own name:
+    `val_loss` is then the test loss), and the number of training examples."""
     config = resolve(spec, params)
     split = data.without_validation(load_split(spec.data, spec.seed))
     net, optimizer = build(config, split, rng)
-    fit(net, optimizer, split, epochs=config.epochs, batch_size=config.batch_size, rng=rng)
-    return net.accuracy(split.x_test, split.t_test), len(split.t_train)
+    history = fit(
+        net, optimizer, split, epochs=config.epochs, batch_size=config.batch_size, rng=rng
+    )
+    loss, accuracy = net.evaluate(split.x_test, split.t_test)
+    size = parameter_count(split.input_size, config.hidden_sizes, split.n_classes, config.batchnorm)
+    values = measured(history, size) | {"val_accuracy": accuracy, "val_loss": loss}
+    return values, len(split.t_train)
 
 
 class NetworkKind:
     """hpsearch's own network as a trial kind (`[model] kind = "multilayernet"`)."""
 
-    metric = VAL_ACCURACY
     imports_code = False
 
     def prepare(self, spec: StudySpec) -> data.Split:
@@ -276,9 +325,9 @@ class NetworkKind:
     ) -> FinalRun:
         """The configuration trained on train + validation for the full epoch count,
         tested once on the test split."""
-        accuracy, examples = retrain_and_test(spec, params, trial_rng(spec, seed_trial))
+        values, examples = retrain_and_measure(spec, params, trial_rng(spec, seed_trial))
         how = f"after retraining on {examples} examples for {spec.training.epochs} epochs"
-        return FinalRun(accuracy, examples, how)
+        return FinalRun(values, examples, how)
 
     def init_reference(self, spec: StudySpec) -> tuple[str, int]:
         return spec.model.init, spec.model.hidden_sizes[0] if spec.model.hidden_sizes else 100

@@ -20,10 +20,15 @@ trial with four keyword arguments::
   (its test arrays are empty during the search), or None when the spec has no `[data]`.
 - `rng`: a `numpy.random.Generator` seeded by the study's seed and the trial's number.
 
-It returns the validation score, which the study maximizes. `hpsearch final` calls it
-once more with `config.final` True: `data`'s training arrays are then train +
-validation, and its validation arrays are the test split (so the same code returns the
-test score), and `report` records but never prunes.
+It returns the spec's objective (`[search] objective`, by default `val_score`,
+maximized): one finite number, or, when the spec names several objectives or
+constraints, a dict with exactly those names. `report(epoch, value)` reports the first
+objective. Anything else (a tuple, None, a string, a name the spec did not declare)
+stops the run after that trial with one line: the contract is checked, not guessed at.
+A NaN or infinite value ends the trial as diverged. `hpsearch final` calls it once more
+with `config.final` True: `data`'s training arrays are then train + validation, and its
+validation arrays are the test split (so the same code returns the test values), and
+`report` records but never prunes.
 """
 
 from __future__ import annotations
@@ -40,21 +45,26 @@ import optuna
 from hpsearch import records
 from hpsearch.data import Split, read_only, without_test, without_validation
 from hpsearch.errors import HpsearchError
-from hpsearch.records import VAL_SCORE
+from hpsearch.records import spec_objectives
 from hpsearch.spec import NO_DATA, Choice, IntRange, StudySpec
 from hpsearch.stop import StopRequest
 from hpsearch.storage import set_user_attrs
 from hpsearch.trials.context import load_split, trial_rng, worker_name
 from hpsearch.trials.entry import EntryError, describe_error, load_entry
-from hpsearch.trials.kind import FinalRun
+from hpsearch.trials.kind import FinalRun, keep_measures, objective_values
 from hpsearch.trials.space import contains, suggest
 
-# What hpsearch writes on a python entry's trial: a named curve may not take these names.
+# What hpsearch writes on a python entry's trial: a named curve may not take these names
+# (nor the first objective's, under which the reported values are kept).
 RESERVED = frozenset(
     {records.SEED_TRIAL, records.WORKER, records.ENTRY, records.EPOCHS_RUN, records.SECONDS}
     | {records.DIVERGED, records.STOP_REASON, records.COPIED_FROM, records.START, records.SLOT}
-    | {VAL_SCORE.name}
+    | {records.MEASURED, records.FEASIBLE}
 )
+
+
+class ContractError(EntryError):
+    """The function returned something other than what its spec declares."""
 
 
 @dataclass(frozen=True)
@@ -109,11 +119,11 @@ class Curves:
     named: dict[str, list[Any]] = field(default_factory=dict)
     seconds: float = 0.0
 
-    def attrs(self, *, diverged: bool, reason: str | None) -> dict[str, Any]:
+    def attrs(self, curve: str, *, diverged: bool, reason: str | None) -> dict[str, Any]:
         return (
             dict(self.named)
             | {
-                VAL_SCORE.name: self.values,
+                curve: self.values,
                 records.EPOCHS_RUN: len(self.values),
                 records.SECONDS: round(self.seconds, 4),
                 records.DIVERGED: diverged,
@@ -159,30 +169,78 @@ class PythonObjective:
         split = self.split
         curves = Curves()
         raised: list[BaseException] = []  # what `report` raised, should the function swallow it
+        goals = spec_objectives(spec)
+        first = goals[0]
+
+        def store(*, diverged: bool, reason: str | None, **more: Any) -> None:
+            set_user_attrs(trial, curves.attrs(first.name, diverged=diverged, reason=reason) | more)
 
         def on_epoch(epoch: int, value: float) -> None:
             self.stop.check(f"after epoch {epoch}")
+            if len(goals) > 1:  # Optuna neither takes reports nor prunes here
+                return
             trial.report(value, epoch)
             if epoch < spec.training.epochs and trial.should_prune():
-                reason = f"pruned after epoch {epoch} at {VAL_SCORE.label} {value:.4f}"
-                set_user_attrs(trial, curves.attrs(diverged=False, reason=reason))
+                reason = f"pruned after epoch {epoch} at {first.label} {value:.4f}"
+                store(diverged=False, reason=reason)
                 raise optuna.TrialPruned(reason)
 
-        report = _reporter(curves, on_epoch, raised)
+        report = _reporter(curves, on_epoch, raised, reserved=RESERVED | {first.name})
         rng = trial_rng(spec, seed_trial)
+        entry = spec.model.entry
         try:
-            value = call_entry(self.function, spec.model.entry, config, report, split, rng)
+            value = call_entry(self.function, entry, config, report, split, rng)
             if raised:  # the function caught what `report` raised (a prune, a stop)
                 raise raised[0]
+            measured = returned(value, spec, f"trial {config.trial}: {entry}")
         except _Diverged as exc:
-            set_user_attrs(trial, curves.attrs(diverged=True, reason=str(exc)))
+            store(diverged=True, reason=str(exc))
             raise optuna.TrialPruned(str(exc)) from None
-        if not _finite(value):
-            reason = f"the function returned {value!r}, not a finite number"
-            set_user_attrs(trial, curves.attrs(diverged=True, reason=reason))
-            raise optuna.TrialPruned(reason)
-        set_user_attrs(trial, curves.attrs(diverged=False, reason=None))
-        return float(value)
+        except ContractError as exc:
+            store(diverged=False, reason=str(exc))
+            raise
+        store(diverged=False, reason=None)
+        keep_measures(trial, spec, measured)
+        return objective_values(goals, measured)
+
+
+def returned(value: Any, spec: StudySpec, who: str) -> dict[str, float]:
+    """What the function returned, by metric name, held to its spec: one finite number
+    when the spec declares one objective and no constraint, else a dict of exactly the
+    declared names. NaN or infinity: diverged. Anything else: `ContractError`."""
+    declared = [o.name for o in spec.objectives]
+    declared += [name for name in spec.search.constraints if name not in declared]
+    wanted = (
+        "one number"
+        if len(declared) == 1
+        else f"a dict with {', '.join(declared[:-1])} and {declared[-1]}"
+    )
+    if len(declared) == 1 and _number(value):
+        value = {declared[0]: value}
+    if not isinstance(value, Mapping):
+        got = "None" if value is None else f"a {type(value).__name__}"
+        if len(declared) == 1:
+            wanted = f"one number ({declared[0]}), or a dict with {declared[0]}"
+        raise ContractError(f"{who} returned {got}; return {wanted}")
+    names = list(value)
+    unknown = [n for n in names if n not in declared]
+    missing = [n for n in declared if n not in names]
+    if unknown or missing:
+        problem = (
+            f"returned {unknown[0]!r}, which the spec does not declare"
+            if unknown
+            else f"returned no {missing[0]!r}"
+        )
+        raise ContractError(f"{who} {problem}; return {wanted}")
+    measured = {}
+    for name in declared:
+        item = value[name]
+        if not _number(item):
+            raise ContractError(f"{who} returned {name} = {item!r}; return {wanted} of numbers")
+        if not math.isfinite(float(item)):
+            raise _Diverged(f"diverged: returned {name} = {float(item)}")
+        measured[name] = float(item)
+    return measured
 
 
 def _told(spec: StudySpec, number: int, seed_trial: int) -> int:
@@ -192,7 +250,10 @@ def _told(spec: StudySpec, number: int, seed_trial: int) -> int:
 
 
 def _reporter(
-    curves: Curves, on_epoch: Callable[[int, float], None], raised: list[BaseException]
+    curves: Curves,
+    on_epoch: Callable[[int, float], None],
+    raised: list[BaseException],
+    reserved: frozenset[str],
 ) -> Callable[..., None]:
     started = [time.perf_counter()]
 
@@ -206,7 +267,7 @@ def _reporter(
                 f"report(epoch, value): epochs are reported once each, in order: expected "
                 f"{len(curves.values) + 1}, got {epoch}"
             )
-        taken = sorted(set(named) & RESERVED)
+        taken = sorted(set(named) & reserved)
         if taken:
             raise EntryError(f"report(..., {taken[0]}=...): {taken[0]!r} is hpsearch's own name")
         now = time.perf_counter()
@@ -270,12 +331,8 @@ def _as_number(value: Any, name: str) -> float:
     return float(value)
 
 
-def _finite(value: Any) -> bool:
-    return (
-        isinstance(value, int | float | np.integer | np.floating)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 
 
 def _fits(value: Any, param: Any) -> bool:
@@ -292,7 +349,6 @@ def _fits(value: Any, param: Any) -> bool:
 class PythonKind:
     """A user's own training function as a trial kind (`[model] kind = "python"`)."""
 
-    metric = VAL_SCORE
     imports_code = True
 
     def prepare(self, spec: StudySpec) -> Split | None:
@@ -324,24 +380,24 @@ class PythonKind:
         curves = Curves()
         config = Config.of(spec, params, _told(spec, number, seed_trial), final=True)
         raised: list[BaseException] = []
-        report = _reporter(curves, lambda epoch, value: None, raised)
+        reserved = RESERVED | {spec.objectives[0].name}
+        report = _reporter(curves, lambda epoch, value: None, raised, reserved)
         rng = trial_rng(spec, seed_trial)
         entry = spec.model.entry
         try:
             value = call_entry(function, entry, config, report, data, rng)
             if raised:
                 raise raised[0]
+            measured = returned(value, spec, f"final: {entry}")
         except _Diverged as exc:
             raise HpsearchError(f"final: {entry} {exc}; the score is not stored") from None
-        if not _finite(value):
-            raise HpsearchError(f"final: {entry} returned {value!r}, not a finite number")
         train_examples = 0 if data is None else len(data.t_train)
         how = (
             f"from the entry's one call with config.final (trained on {train_examples} "
             "examples, tested on the test split)"
         )
         extra = {"reported": curves.values, "entry": entry}
-        return FinalRun(float(value), train_examples, how, extra)
+        return FinalRun(measured, train_examples, how, extra)
 
     def init_reference(self, spec: StudySpec) -> None:
         return None
