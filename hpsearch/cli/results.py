@@ -100,15 +100,24 @@ def add_final_parser(commands: argparse._SubParsersAction) -> None:
         "final",
         help="retrain the best configuration and evaluate it once on the test split",
         description=(
-            "Retrain the study's best configuration on train + validation for the full epoch "
-            "count, then evaluate it once on the held-out test split. The test value "
-            "(accuracy, or a python entry's score) is stored in the study."
+            "Retrain the study's best configuration (in its objective's direction, inside "
+            "its constraints) on train + validation for the full epoch count, then evaluate "
+            "it once on the held-out test split. Each objective's test value is stored in "
+            "the study (test_accuracy, test_val_loss, ...). A study of several objectives "
+            "has no single best: give --trial N or --pick RULE."
         ),
     )
     add_existing_study_option(final)
     final.add_argument("--storage", default=DEFAULT_STORAGE, help="database URL")
-    final.add_argument(
+    chosen = final.add_mutually_exclusive_group()
+    chosen.add_argument(
         "--trial", type=int, default=None, help="this completed trial (default: the best)"
+    )
+    chosen.add_argument(
+        "--pick",
+        metavar="RULE",
+        help="choose by a rule on the objectives, e.g. 'val_accuracy>=0.9, then min "
+        "train_seconds' (filters, then the objective that decides)",
     )
     add_code_option(final)
     final.set_defaults(handler=_final)
@@ -119,18 +128,26 @@ def _final(args: argparse.Namespace) -> int:
 
     code = trusted_code(args)
     args.study = existing_study(args.storage, args.study)
-    result = final(args.study, args.storage, args.trial, code)
+    result = final(args.study, args.storage, args.trial, code, pick=args.pick)
     params = ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.params.items()
     )
-    chosen = "best trial" if args.trial is None else "trial"
-    print(f"{chosen} {result.trial_number}: {params}")
-    metric = result.metric
-    print(f"{metric.label} {result.validation_value:.4f} (during the search)")
-    print(
-        f"{metric.test_label} {result.test_value:.4f} {result.how} "
-        f"(stored as study user attr '{metric.test_attr}')"
+    chosen = (
+        "trial"
+        if args.trial is not None
+        else f"trial picked by {args.pick!r}:"
+        if args.pick is not None
+        else "best trial"
     )
+    print(f"{chosen} {result.trial_number}: {params}")
+    for metric in result.objectives:
+        validation = result.validation_values[metric.name]
+        test = result.test_values[metric.name]
+        print(f"{metric.label} {_value_text(validation)} (during the search; {metric.better})")
+        print(
+            f"{metric.test_label} {_value_text(test)} {result.how} "
+            f"(stored as study user attr '{metric.test_attr}')"
+        )
     return 0
 
 
@@ -155,13 +172,27 @@ def add_trials_parser(commands: argparse._SubParsersAction) -> None:
     trials.add_argument(
         "--compare-storage", metavar="URL", help="OTHER's database (default: --storage)"
     )
+    trials.add_argument(
+        "--pareto",
+        action="store_true",
+        help="only the Pareto front of a study of several objectives (the completed, "
+        "feasible trials no other one beats in every objective)",
+    )
+    trials.add_argument(
+        "--importance",
+        nargs="?",
+        const="ped-anova",
+        metavar="EVALUATOR",
+        help="instead of listing, rank the parameters by how much they matter, per "
+        "objective: ped-anova (default; what the good trials share) or fanova (what moves "
+        "the value over the whole space)",
+    )
     trials.set_defaults(handler=_trials)
 
 
 def _trials(args: argparse.Namespace) -> int:
     args.study = existing_study(args.storage, args.study)
     from hpsearch.analysis.frames import trials_frame
-    from hpsearch.records import metric_of
     from hpsearch.storage import study_storage
     from hpsearch.storage.studies import load_existing_study
 
@@ -170,10 +201,24 @@ def _trials(args: argparse.Namespace) -> int:
         other_storage = args.compare_storage or args.storage
         other = load_existing_study(existing_study(other_storage, args.compare), other_storage)
         return _compare(study, other)
+    if args.importance is not None:
+        from hpsearch.analysis.importance import importance_frame, importance_text
+
+        print(importance_text(importance_frame(study, args.importance)))
+        return 0
     # The value is `value` here, in the CSV and in trials_frame alike; the first line
     # says what it measures (Optuna's own trials_dataframe() calls it value_<metric>).
     frame = trials_frame(study_storage(study), args.study)  # the storage opened once
-    metric = metric_of(study)
+    objectives = frame.attrs["objectives"]
+    if args.pareto:
+        if len(objectives) < 2:
+            raise HpsearchError(
+                f"study {args.study!r} has one objective ({objectives[0].name}): its best "
+                "trial is its front; hpsearch trials lists every trial"
+            )
+        frame = frame[frame["front"] == 0].sort_values(
+            "value", ascending=not objectives[0].maximized
+        )
     if args.csv is not None:
         try:
             frame.to_csv(args.csv, index=False)
@@ -183,7 +228,16 @@ def _trials(args: argparse.Namespace) -> int:
     else:
         import pandas as pd
 
-        print(f"value: {metric.label} (metric {metric.name!r}, {metric.direction}d)")
+        for index, metric in enumerate(objectives):
+            column = "value" if len(objectives) == 1 else f"value_{metric.name}"
+            print(
+                f"{column}: {metric.label} (metric {metric.name!r}, {metric.direction}d: "
+                f"{metric.better})"
+            )
+            if index == 0 and len(objectives) > 1:
+                print(f"value: the same as {column}, the first objective")
+        if args.pareto:
+            print(f"Pareto front: {len(frame)} trials")
         with pd.option_context("display.max_rows", None, "display.width", 200):
             print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0

@@ -16,6 +16,7 @@ import optuna
 from optuna.storages import fail_stale_trials
 from optuna.trial import FrozenTrial
 
+from hpsearch.errors import HpsearchError
 from hpsearch.search.budget import Budget, BudgetFilled, WithinBudget
 from hpsearch.search.reproducible import Gate, attach
 from hpsearch.stop import Interrupted
@@ -126,9 +127,16 @@ def _not_an_sql_error(record: logging.LogRecord) -> bool:
 class _QuietFailures(logging.Filter):
     """Optuna's failed-trial log (a traceback, then 'Trial N failed with value None.'),
     except for stops, outages and surplus trials refused by the budget, which say
-    themselves (the last in its stop_reason): both of their lines are dropped."""
+    themselves (the last in its stop_reason): both of their lines are dropped. So is a
+    user-facing error (a python entry that raised or broke its contract), which stops
+    the run and is said once, in one line, by the command; with -v its traceback stays."""
 
     QUIET = KeyboardInterrupt | Interrupted | StorageUnavailable | BudgetFilled
+
+    @staticmethod
+    def _said_by_the_command(error: type[BaseException]) -> bool:
+        verbose = logging.getLogger("hpsearch").isEnabledFor(logging.INFO)
+        return issubclass(error, HpsearchError) and not verbose
 
     def __init__(self) -> None:
         super().__init__()
@@ -136,7 +144,10 @@ class _QuietFailures(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if record.exc_info and issubclass(record.exc_info[0], self.QUIET):
+        if record.exc_info and (
+            issubclass(record.exc_info[0], self.QUIET)
+            or self._said_by_the_command(record.exc_info[0])
+        ):
             self._dropped = message.partition(" failed with")[0]
             return False
         trial, follows, _ = message.partition(" failed with value ")

@@ -211,7 +211,7 @@ def returned(value: Any, spec: StudySpec, who: str) -> dict[str, float]:
     declared = [o.name for o in spec.objectives]
     declared += [name for name in spec.search.constraints if name not in declared]
     wanted = (
-        "one number"
+        f"one number ({declared[0]}), or a dict with {declared[0]}"
         if len(declared) == 1
         else f"a dict with {', '.join(declared[:-1])} and {declared[-1]}"
     )
@@ -219,8 +219,6 @@ def returned(value: Any, spec: StudySpec, who: str) -> dict[str, float]:
         value = {declared[0]: value}
     if not isinstance(value, Mapping):
         got = "None" if value is None else f"a {type(value).__name__}"
-        if len(declared) == 1:
-            wanted = f"one number ({declared[0]}), or a dict with {declared[0]}"
         raise ContractError(f"{who} returned {got}; return {wanted}")
     names = list(value)
     unknown = [n for n in names if n not in declared]
