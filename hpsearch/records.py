@@ -39,9 +39,13 @@ class Metric:
 
     @property
     def test_label(self) -> str:
+        """What `final` calls its value: the test split's, or (training seconds,
+        parameter count) the retrained model's."""
         if "validation" in self.label:
             return self.label.replace("validation", "test", 1)
-        return f"test {self.label}"
+        if self.name.startswith("val_"):
+            return f"test {self.label}"
+        return f"{self.label} of the final model"
 
     @property
     def maximized(self) -> bool:

@@ -203,7 +203,9 @@ def _trials(args: argparse.Namespace) -> int:
         return _compare(study, other)
     if args.importance is not None:
         from hpsearch.analysis.importance import importance_frame, importance_text
+        from hpsearch.search.work import quiet_optuna
 
+        quiet_optuna()  # the evaluators' in-memory study would log its creation
         print(importance_text(importance_frame(study, args.importance)))
         return 0
     # The value is `value` here, in the CSV and in trials_frame alike; the first line
@@ -289,7 +291,9 @@ def add_report_parser(commands: argparse._SubParsersAction) -> None:
 def _report(args: argparse.Namespace) -> int:
     args.study = existing_study(args.storage, args.study)  # before matplotlib's import
     from hpsearch.analysis.report import write_report
+    from hpsearch.search.work import quiet_optuna
 
+    quiet_optuna()  # parameter importance's in-memory study would log its creation
     out = args.out if args.out is not None else REPORTS / args.study
     report = write_report(args.study, args.storage, out)
     for path in report.figures:

@@ -1,0 +1,281 @@
+"""Objectives people bring: a minimized metric, two objectives with a Pareto front,
+constraints, the contract a user's function is held to, and specs that ask for what
+cannot be done."""
+
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hpsearch.cli import main
+from hpsearch.search.rounds import next_round
+from tests.support import ROOT, TINY
+
+PARETO_SPEC = """
+name = "two"
+seed = 0
+[data]
+name = "mnist-5k"
+[model]
+hidden_sizes = [32]
+[training]
+epochs = 2
+batch_size = 50
+[search]
+n_trials = 40
+sampler = "tpe"
+objectives = [{ name = "val_accuracy" }, { name = "train_seconds" }]
+[search.params.lr]
+low = 1e-3
+high = 1.0
+log = true
+[search.params.hidden_width]
+low = 8
+high = 256
+log = true
+"""
+
+
+def load(db: str, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=db)
+
+
+def test_two_objectives_of_the_network_give_a_front_that_final_picks_from(tmp_path, capsys):
+    spec = tmp_path / "two.toml"
+    spec.write_text(PARETO_SPEC)
+    db = f"sqlite:///{tmp_path / 'two.db'}"
+    assert main(["run", str(spec), "--storage", db, "--workers", "2", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "Pareto front of" in out and "train_seconds (minimized)" in out
+    study = load(db, "two")
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert study.metric_names == ["val_accuracy", "train_seconds"]
+    front = {t.number for t in study.best_trials}
+    assert len(front) >= 5
+
+    assert main(["trials", "--storage", db, "--pareto"]) == 0
+    listed = capsys.readouterr().out
+    rows = [line.split() for line in listed.splitlines() if re.match(r"\s*\d+\s+COMPLETE", line)]
+    assert {int(row[0]) for row in rows} == front
+
+    # No single best: final asks, in one line, and stores nothing.
+    assert main(["final", "--storage", db]) == 2
+    assert "--pick" in capsys.readouterr().err
+    assert "final" not in load(db, "two").user_attrs
+
+    rule = "val_accuracy>=0.85, then min train_seconds"
+    assert main(["final", "--storage", db, "--pick", rule]) == 0
+    chosen = load(db, "two").user_attrs["final"]["trial"]
+    passing = [t for t in study.best_trials if t.values[0] >= 0.85]
+    assert chosen == min(passing, key=lambda t: t.values[1]).number
+    assert load(db, "two").user_attrs["test_accuracy"] > 0.5  # mnist: chance is 0.1
+
+    report = tmp_path / "report"
+    assert main(["report", "--storage", db, "--out", str(report)]) == 0
+    assert (report / "pareto_front.png").stat().st_size > 0
+
+
+def constrained_spec(tmp_path: Path) -> Path:
+    """Digits through one hidden layer of 8 to 64 units: about 75 parameters per unit, so
+    at most 2700 parameters keeps the narrower half of the widths."""
+    text = TINY.format(n_trials=16, sampler="tpe", pruner="none").replace(
+        "hidden_sizes = [32, 32]", "hidden_sizes = [32]"
+    )
+    text += "[search.params.hidden_width]\nlow = 8\nhigh = 64\n"
+    text += "[search.constraints]\nn_params = { max = 2700 }\n"
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(text)
+    return spec
+
+
+def test_a_constrained_study_never_reports_or_finalizes_an_infeasible_trial(tmp_path, capsys):
+    spec = constrained_spec(tmp_path)
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    assert main(["run", str(spec), "--storage", db, "--workers", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    study = load(db, "tiny")
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    infeasible = [t for t in complete if t.user_attrs["metrics"]["n_params"] > 2700]
+    feasible = [t for t in complete if t.user_attrs["metrics"]["n_params"] <= 2700]
+    assert infeasible and feasible
+    assert all(t.user_attrs["feasible"] is False for t in infeasible)
+    assert all(t.constraints["n_params.max"] > 0 for t in infeasible)  # what samplers read
+    best_feasible = max(feasible, key=lambda t: t.value)
+    assert study.best_trial.number == best_feasible.number
+    assert f"(trial {best_feasible.number};" in out
+    table = out[out.index("completed trials:") :]
+    shown = {int(line.split()[0]) for line in table.splitlines()[2:] if line.strip()[:1].isdigit()}
+    assert shown and not shown & {t.number for t in infeasible}
+
+    following = next_round("tiny", db)
+    assert following.narrowing.best_value == best_feasible.value
+
+    assert main(["final", "--storage", db]) == 0
+    assert load(db, "tiny").user_attrs["final"]["trial"] == best_feasible.number
+    assert main(["final", "--storage", db, "--trial", str(infeasible[0].number)]) == 2
+    assert "outside the study's constraints" in capsys.readouterr().err
+
+    assert main(["trials", "--storage", db, "--csv", str(tmp_path / "t.csv")]) == 0
+    import pandas as pd
+
+    frame = pd.read_csv(tmp_path / "t.csv")
+    assert set(frame.loc[~frame["feasible"], "number"]) >= {t.number for t in infeasible}
+
+
+def test_a_minimized_loss_picks_its_lowest_trial_and_prunes_only_the_worse(tmp_path, capsys):
+    text = TINY.format(n_trials=20, sampler="random", pruner="median")
+    text = text.replace('pruner = "median"', 'pruner = "median"\nobjective = "val_loss"')
+    text = text.replace("epochs = 4", "epochs = 5")
+    text += "[search.pruner_options]\nn_startup_trials = 4\nn_warmup_steps = 1\n"
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(text)
+    db = f"sqlite:///{tmp_path / 'l.db'}"
+    assert main(["run", str(spec), "--storage", db, "--workers", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "lower is better" in out and not re.search(r"accura|val acc", out, re.I)
+    study = load(db, "tiny")
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    lowest = min(complete, key=lambda t: t.value)
+    assert study.best_trial.number == lowest.number
+    assert f"validation loss {lowest.value:.4f} (trial {lowest.number}; lower is better)" in out
+    pruned = study.get_trials(states=(TrialState.PRUNED,))
+    for trial in pruned:
+        step, value = max(trial.intermediate_values.items())
+        if not math.isfinite(value):
+            continue
+        others = [t.intermediate_values[step] for t in complete if step in t.intermediate_values]
+        others.sort()
+        median = (
+            others[len(others) // 2]
+            if len(others) % 2
+            else sum(others[len(others) // 2 - 1 : len(others) // 2 + 1]) / 2
+        )
+        assert value >= median, (trial.number, step, value, median)
+
+    assert main(["final", "--storage", db]) == 0
+    out = capsys.readouterr().out
+    assert "test loss" in out and "test_val_loss" in out
+    stored = load(db, "tiny").user_attrs
+    assert stored["final"]["trial"] == lowest.number and stored["test_val_loss"] > 0
+
+
+LR_AT_THE_EDGE = """
+def objective(config, report, data, rng):
+    value = 1.0 - (config["lr"] - 1.0) ** 2 + 0.001 * rng.normal()
+    report(1, value)
+    return value
+"""
+
+
+def test_a_users_parameter_is_never_narrowed_past_its_range_whatever_its_name(tmp_path):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "edge_entry.py").write_text(LR_AT_THE_EDGE)
+    spec = folder / "edge.toml"
+    spec.write_text(
+        'name = "edge"\n[model]\nkind = "python"\nentry = "edge_entry:objective"\n'
+        '[training]\nepochs = 1\n[search]\nn_trials = 40\nsampler = "random"\n'
+        "[search.params.lr]\nlow = 1e-4\nhigh = 1.0\nlog = true\n"
+    )
+    db = f"sqlite:///{tmp_path / 'e.db'}"
+    out = tmp_path / "specs"
+    argv = ["run", str(spec), "--storage", db, "--workers", "1", "--no-progress"]
+    assert main([*argv, "--rounds", "2", "--spec-folder", str(out), "--tolerance", "-1"]) == 0
+    following = next_round("edge", db)  # the good region touches lr = 1
+    change = following.narrowing.changes["lr"]
+    assert change.best[1] > 0.5 and change.new[1] <= 1.0
+    second = load(db, "edge-r2")
+    assert max(t.params["lr"] for t in second.get_trials()) <= 1.0
+    assert second.user_attrs["ranges"]["lr"]["high"] <= 1.0
+
+
+CONTRACT = {
+    "tuple": "return (0.5, 1.0)",
+    "none": "pass",
+    "string": "return '0.5'",
+    "undeclared": "return {'val_rmse': 0.5, 'other': 1.0}",
+    "raises": "raise ValueError('bad shape')",
+}
+
+
+def contract_project(tmp_path: Path, body: str) -> Path:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "broken_entry.py").write_text(
+        f"def objective(config, report, data, rng):\n    report(1, 0.5)\n    {body}\n"
+    )
+    spec = folder / "broken.toml"
+    spec.write_text(
+        'name = "broken"\n[model]\nkind = "python"\nentry = "broken_entry:objective"\n'
+        "[training]\nepochs = 1\n[search]\nn_trials = 8\n"
+        'objectives = [{ name = "val_rmse", direction = "minimize" }]\n'
+        "[search.params.lr]\nlow = 1e-4\nhigh = 1.0\nlog = true\n"
+    )
+    return spec
+
+
+@pytest.mark.parametrize("case", sorted(CONTRACT))
+def test_a_function_breaking_its_contract_stops_the_run_in_one_line(tmp_path, case):
+    spec = contract_project(tmp_path, CONTRACT[case])
+    db = f"sqlite:///{tmp_path / 'b.db'}"
+    command = [sys.executable, "-m", "hpsearch.cli", "run", str(spec), "--storage", db]
+    done = subprocess.run(
+        [*command, "--workers", "2", "--no-progress"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("hpsearch: error: ") and done.stderr.count("\n") == 1, done.stderr
+    expected = {
+        "tuple": "returned a tuple; return one number (val_rmse), or a dict with val_rmse",
+        "none": "returned None; return one number",
+        "string": "returned a str; return one number",
+        "undeclared": "returned 'other', which the spec does not declare",
+        "raises": "raised ValueError: bad shape",
+    }[case]
+    assert expected in done.stderr
+    trials = load(db, "broken").get_trials()
+    assert len([t for t in trials if t.state != TrialState.WAITING]) <= 2  # one per worker
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert failed and not [t for t in trials if t.state == TrialState.PRUNED]
+    if case != "raises":
+        assert expected.split(";")[0] in failed[0].user_attrs["stop_reason"]
+
+
+HOSTILE = {
+    "unknown metric": ('objective = "val_f1"', "unknown metric 'val_f1'"),
+    "direction": (
+        'objectives = [{ name = "val_loss", direction = "down" }]',
+        "direction must be minimize or maximize",
+    ),
+    "pruner with two objectives": (
+        'objectives = ["val_accuracy", "n_params"]\npruner = "median"',
+        "Optuna prunes single-objective studies only",
+    ),
+    "unknown constraint": ("[search.constraints]\nlatency = { max = 2 }", "unknown metric"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_spec_asking_for_what_cannot_be_done_is_refused_before_anything_is_stored(
+    tmp_path, capsys, case
+):
+    line, message = HOSTILE[case]
+    text = TINY.format(n_trials=4, sampler="tpe", pruner="none").replace('pruner = "none"\n', "")
+    search_end = text.index("[search.params.lr]")
+    text = text[:search_end] + line + "\n" + text[search_end:]
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(text)
+    db = tmp_path / "h.db"
+    assert main(["run", str(spec), "--storage", f"sqlite:///{db}", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not db.exists()
