@@ -26,7 +26,7 @@ def _fields(trial: FrozenTrial) -> dict[str, Any]:
     return {
         "state": trial.state.name,
         "params": dict(trial.params),
-        "value": trial.value if trial.values is not None else None,
+        "value": list(trial.values) if trial.values is not None else None,
         "intermediate_values": dict(sorted(trial.intermediate_values.items())),
         "epochs_run": trial.user_attrs.get(records.EPOCHS_RUN),
     }
