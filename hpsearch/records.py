@@ -36,16 +36,17 @@ class Metric:
     test_attr: str
     direction: str = "maximize"
     unit_interval: bool = False  # values lie in [0, 1]: figures use that fixed scale
+    of_data: bool = True  # measured on a split (else a property of the model itself)
 
     @property
     def test_label(self) -> str:
         """What `final` calls its value: the test split's, or (training seconds,
         parameter count) the retrained model's."""
+        if not self.of_data:
+            return f"{self.label} of the final model"
         if "validation" in self.label:
             return self.label.replace("validation", "test", 1)
-        if self.name.startswith("val_"):
-            return f"test {self.label}"
-        return f"{self.label} of the final model"
+        return f"test {self.label}"
 
     @property
     def maximized(self) -> bool:
@@ -67,9 +68,11 @@ VAL_ACCURACY = Metric(
 VAL_SCORE = Metric("val_score", "validation score", "val score", "test_score")
 VAL_LOSS = Metric("val_loss", "validation loss", "val loss", "test_val_loss", "minimize")
 TRAIN_SECONDS = Metric(
-    "train_seconds", "training seconds", "train s", "final_train_seconds", "minimize"
+    "train_seconds", "training seconds", "train s", "final_train_seconds", "minimize", of_data=False
 )
-N_PARAMS = Metric("n_params", "parameter count", "params", "final_n_params", "minimize")
+N_PARAMS = Metric(
+    "n_params", "parameter count", "params", "final_n_params", "minimize", of_data=False
+)
 METRICS = (VAL_ACCURACY, VAL_SCORE, VAL_LOSS, TRAIN_SECONDS, N_PARAMS)
 
 

@@ -23,7 +23,9 @@ SLOW_MODULES = {
     "test_dying_workers",
     "test_experiments",
     "test_full_disk",
+    "test_objectives",
     "test_outage",
+    "test_regression_example",
     "test_rounds",
     "test_sqlite_workers",
 }

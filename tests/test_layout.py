@@ -169,7 +169,7 @@ def test_every_module_says_what_it_owns():
 def test_code_carries_no_history():
     """Docstrings and comments say why, never when: no issue numbers, commit ids or dates."""
     history = re.compile(
-        r"#\d{2,}\b|\bissue \d+|\bcommits? [0-9a-f]{7,40}\b|\b[0-9a-f]{7,40}\b(?=.*commit)"
+        r"#\d{2,}\b|\bissue\s+\d+|\bcommits? [0-9a-f]{7,40}\b|\b[0-9a-f]{7,40}\b(?=.*commit)"
         r"|\b20\d\d-\d\d-\d\d\b"
     )
     found = []

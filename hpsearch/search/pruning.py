@@ -18,8 +18,8 @@ completed trials' values at that step. Two things change when workers run side b
 
 A narrowed round's copies of its parent's trials (user attr `copied_from`) inform the
 sampler but are not judged against: they are the parent's survivors, mostly its best,
-and a median over them pruned nearly every new trial of a Fashion-MNIST round (issue
-15) at the first epoch it was allowed to. The pruner compares a round's trials with
+and a median over them pruned nearly every new trial of a Fashion-MNIST round at
+the first epoch it was allowed to. The pruner compares a round's trials with
 that round's own, and its start-up count waits for the round's own completed trials.
 """
 

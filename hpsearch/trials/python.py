@@ -390,10 +390,8 @@ class PythonKind:
         except _Diverged as exc:
             raise HpsearchError(f"final: {entry} {exc}; the score is not stored") from None
         train_examples = 0 if data is None else len(data.t_train)
-        how = (
-            f"from the entry's one call with config.final (trained on {train_examples} "
-            "examples, tested on the test split)"
-        )
+        trained = "on its own data" if data is None else f"trained on {train_examples} examples"
+        how = f"from the entry's one call with config.final ({trained}, tested on the test split)"
         extra = {"reported": curves.values, "entry": entry}
         return FinalRun(measured, train_examples, how, extra)
 

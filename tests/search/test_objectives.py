@@ -279,3 +279,42 @@ def test_a_spec_asking_for_what_cannot_be_done_is_refused_before_anything_is_sto
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
     assert not db.exists()
+
+
+WORKER = [sys.executable, "-m", "hpsearch.cli", "worker"]
+
+
+def test_a_minimized_reproducible_search_repeats_with_submitted_workers(tmp_path, capsys):
+    """The stored spec carries the objective to workers started anywhere, and a
+    reproducible search of a loss prunes and numbers its trials alike with any workers."""
+    text = TINY.format(n_trials=12, sampler="tpe", pruner="median").replace(
+        "start_at_defaults = true",
+        'start_at_defaults = true\nreproducible = true\nlag = 4\nobjective = "val_loss"',
+    )
+    text = text.replace("hidden_sizes = [32, 32]", "hidden_sizes = [200, 200]")
+    text += "[search.pruner_options]\nn_startup_trials = 3\nn_warmup_steps = 1\n"
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(text)
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    run = ["run", str(spec), "--storage", db, "--no-progress"]
+    assert main([*run, "--study", "one", "--workers", "1"]) == 0
+    assert main(["submit", str(spec), "--storage", db, "--study", "submitted"]) == 0
+    workers = [
+        subprocess.Popen(
+            [*WORKER, "--storage", db, "--study", "submitted", "--no-progress"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for worker in workers:
+        _, err = worker.communicate(timeout=300)
+        assert worker.returncode == 0, err
+    capsys.readouterr()
+    assert main(["trials", "--study", "one", "--storage", db, "--compare", "submitted"]) == 0
+    assert "agree: 12 trials" in capsys.readouterr().out
+    one = load(db, "one")
+    assert one.direction == load(db, "submitted").direction == optuna.study.StudyDirection.MINIMIZE
+    assert any(t.state == TrialState.PRUNED for t in one.trials)
