@@ -108,8 +108,19 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
     run.set_defaults(handler=_run)
 
 
+def _round_best(done) -> str:
+    """'best val loss 0.3012', or the size of a front of several objectives."""
+    from hpsearch import records
+
+    objectives = records.objectives_of(done.result.study)
+    if len(objectives) > 1:
+        trials = done.result.study.get_trials(deepcopy=False)
+        return f"Pareto front of {len(records.pareto_front(trials, objectives))} trials"
+    best = "none" if done.best_value is None else f"{done.best_value:.4f}"
+    return f"best {objectives[0].short} {best} ({objectives[0].better})"
+
+
 def _run(args: argparse.Namespace) -> int:
-    from hpsearch.records import metric_of
     from hpsearch.search.rounds import DEFAULT_TOLERANCE, run_rounds
     from hpsearch.search.work import quiet_optuna
 
@@ -164,9 +175,7 @@ def _run(args: argparse.Namespace) -> int:
     if len(results) > 1:
         print("\nrounds:")
         for done in results:
-            best = "none" if done.best_value is None else f"{done.best_value:.4f}"
-            short = metric_of(done.result.study).short
-            print(f"  round {done.spec.round}  {done.spec.name}  best {short} {best}")
+            print(f"  round {done.spec.round}  {done.spec.name}  {_round_best(done)}")
         if len(results) < args.rounds:
             print("  stopped early: the last round gained no more than the tolerance")
     print(f"database: {storage_place(spec.storage)}")
