@@ -93,6 +93,7 @@ def test_three_rounds_of_the_default_spec_are_three_linked_studies(tmp_path):
         "accuracy_init_scale.png",
         "accuracy_lr_weight_decay.png",
         "best_curves.png",
+        "importance.png",
         "ranges_by_round.png",
     ]
     assert all((out / name).stat().st_size > 5_000 for name in pngs)
