@@ -221,10 +221,12 @@ def _markdown(
         )
     best, front = _best_lines(trials, objectives, among)
     lines += best
+    evaluated = study.user_attrs.get(records.FINAL, {}).get("trial")
+    which = "the best configuration" if evaluated is None else f"trial {evaluated}"
     for metric in objectives:
         if metric.test_attr in study.user_attrs:
             lines.append(
-                f"{metric.test_label.capitalize()} of the best configuration (`hpsearch final`): "
+                f"{metric.test_label.capitalize()} of {which} (`hpsearch final`): "
                 f"{study.user_attrs[metric.test_attr]:.4f}."
             )
     lines += front

@@ -273,8 +273,10 @@ def add_report_parser(commands: argparse._SubParsersAction) -> None:
         help="write a study's figures (PNG) and report.md with the narrowing table",
         description=(
             "Write a study's figures as PNGs (the best trials' curves, the value over the "
-            "searched ranges, the ranges of each round) and report.md, which shows them "
-            "with the trial counts and the narrowing table of the best trials."
+            "searched ranges, the ranges of each round, which parameters matter, and the "
+            "Pareto front of a study of several objectives) and report.md, which shows "
+            "them with the trial counts, the best trial in the objective's direction and "
+            "the narrowing table of the best trials."
         ),
     )
     add_existing_study_option(report)
