@@ -222,7 +222,13 @@ def _markdown(
     best, front = _best_lines(trials, objectives, among)
     lines += best
     evaluated = study.user_attrs.get(records.FINAL, {}).get("trial")
-    which = "the best configuration" if evaluated is None else f"trial {evaluated}"
+    ranked = records.ranked(study.get_trials(deepcopy=False), objectives)
+    best_number = ranked[0].number if ranked and len(objectives) == 1 else None
+    which = (
+        "the best configuration"
+        if evaluated is None or evaluated == best_number
+        else f"trial {evaluated}"
+    )
     for metric in objectives:
         if metric.test_attr in study.user_attrs:
             lines.append(
