@@ -103,7 +103,8 @@ def add_run_parser(commands: argparse._SubParsersAction) -> None:
         "--tolerance",
         type=float,
         default=None,
-        help="stop rounds when the best value gains no more than this (default: 0.002)",
+        help="stop rounds when a round improves the best value (in the objective's "
+        "direction) by no more than this (default: 0.002; several objectives: never)",
     )
     run.set_defaults(handler=_run)
 
