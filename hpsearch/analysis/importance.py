@@ -57,9 +57,10 @@ def importance_frame(
         raise StudyError(
             f"unknown importance evaluator {evaluator!r}; choose one of {', '.join(EVALUATORS)}"
         )
+    every = study.get_trials(deepcopy=False)
     kept = [
         trial
-        for trial in records.candidates(study.get_trials(deepcopy=False))
+        for trial in records.candidates(every)
         if trial.params and all(math.isfinite(v) for v in trial.values)
     ]
     if len(kept) < MIN_TRIALS:
@@ -96,6 +97,9 @@ def importance_frame(
     frame = pd.DataFrame(rows, columns=["objective", "direction", "param", "importance"])
     frame.attrs["evaluator"] = evaluator
     frame.attrs["n_trials"] = len(kept)
+    # Pruned and infeasible trials carry no final value the evaluators could read: say
+    # how many finished trials that leaves out, since with pruning it is most of them.
+    frame.attrs["left_out"] = sum(t.state in records.FINISHED for t in every) - len(kept)
     return frame
 
 
@@ -171,6 +175,8 @@ def importance_text(frame: pd.DataFrame) -> str:
     for objective, _, rows in _blocks(frame):
         width = max(len(param) for param in rows["param"])
         lines = [f"parameter importance for {objective} ({evaluator}, {n_trials} trials)"]
+        if frame.attrs.get("left_out"):
+            lines[0] += f"; {left_out_text(frame)}"
         lines += [
             f"  {param:<{width}}   {value:.3f}"
             for param, value in zip(rows["param"], rows["importance"], strict=True)
@@ -179,4 +185,19 @@ def importance_text(frame: pd.DataFrame) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
-__all__ = ["EVALUATORS", "importance_figure", "importance_frame", "importance_text"]
+def left_out_text(frame: pd.DataFrame) -> str:
+    """How many finished trials the ranking could not read (pruned, infeasible, or with
+    a value that is not finite)."""
+    return (
+        f"{frame.attrs['left_out']} pruned or infeasible trials are not counted: the "
+        "evaluators read completed trials' values only"
+    )
+
+
+__all__ = [
+    "EVALUATORS",
+    "importance_figure",
+    "importance_frame",
+    "importance_text",
+    "left_out_text",
+]

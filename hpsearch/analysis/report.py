@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from hpsearch import records
 from hpsearch.analysis import plots
 from hpsearch.analysis.frames import curves_frame, trials_frame
-from hpsearch.analysis.importance import importance_figure, importance_frame
+from hpsearch.analysis.importance import importance_figure, importance_frame, left_out_text
 from hpsearch.analysis.narrowing import Narrowing, NarrowingError, best_first, narrow
 from hpsearch.errors import HpsearchError, StudyError
 from hpsearch.records import Metric, objectives_of, stored_spec
@@ -185,6 +185,11 @@ def _importance_lines(
     lines.append(
         f"Importance by {evaluator} over {n_trials} {among} (each objective's importances "
         "sum to 1)."
+        + (
+            f" {left_out_text(importance).capitalize()}."
+            if importance.attrs.get("left_out")
+            else ""
+        )
     )
     for name, rows in importance.groupby("objective", sort=False):
         lines += ["", f"### {plots.axis_label(named[str(name)])}", ""]

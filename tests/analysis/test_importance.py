@@ -98,7 +98,7 @@ def test_the_one_parameter_that_matters_ranks_first(direction, evaluator):
     assert set(frame["objective"]) == {"value"} and set(frame["direction"]) == {direction}
     assert frame["importance"].sum() == pytest.approx(1.0)
     assert list(frame["importance"]) == sorted(frame["importance"], reverse=True)
-    assert frame.attrs == {"evaluator": evaluator, "n_trials": N_TRIALS}
+    assert frame.attrs == {"evaluator": evaluator, "n_trials": N_TRIALS, "left_out": 0}
 
 
 @pytest.mark.parametrize("direction", ["maximize", "minimize"])
