@@ -16,7 +16,6 @@ from hpsearch.data import Split
 from hpsearch.records import Metric
 from hpsearch.spec import StudySpec
 from hpsearch.stop import StopRequest
-from hpsearch.storage import set_user_attrs
 
 
 class TrialObjective(Protocol):
@@ -37,11 +36,14 @@ def objective_values(
     return values[0] if len(values) == 1 else values
 
 
-def keep_measures(trial: optuna.Trial, spec: StudySpec, measured: Mapping[str, float]) -> None:
-    """Store what a trial measured and, under the spec's constraints, how far it is from
-    each bound (Optuna's `set_constraint`, which its samplers, `best_trial` and
-    `best_trials` read) and whether it met them all (`feasible`, for hpsearch's tables
-    and plots)."""
+def measured_attrs(
+    trial: optuna.Trial, spec: StudySpec, measured: Mapping[str, float]
+) -> dict[str, Any]:
+    """The user attrs that keep what a trial measured and, under the spec's constraints,
+    whether it met them all (`feasible`, for hpsearch's tables and plots), for the
+    caller to store with the trial's other attrs in one write. Each bound's distance
+    goes to Optuna's `set_constraint`, which its samplers, `best_trial` and
+    `best_trials` read."""
     attrs: dict[str, Any] = {records.MEASURED: dict(measured)}
     constraints = spec.search.constraints
     if constraints:
@@ -49,7 +51,7 @@ def keep_measures(trial: optuna.Trial, spec: StudySpec, measured: Mapping[str, f
         attrs[records.FEASIBLE] = all(v <= 0 for v in found)
         for key, value in zip(records.constraint_keys(constraints), found, strict=True):
             trial.set_constraint(key, value)
-    set_user_attrs(trial, attrs)
+    return attrs
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from hpsearch.storage import set_user_attrs
 from hpsearch.train import Diverged, History, fit
 from hpsearch.trials.context import load_split, trial_rng, worker_name
 from hpsearch.trials.init_health import init_problem, pinned_fraction
-from hpsearch.trials.kind import FinalRun, keep_measures, objective_values
+from hpsearch.trials.kind import FinalRun, measured_attrs, objective_values
 from hpsearch.trials.space import contains, suggest
 
 __all__ = [
@@ -178,9 +178,8 @@ class Objective:
         )
 
         def store(history: History, *, diverged: bool, reason: str | None) -> None:
-            values = measured(history, size)
-            _store_history(trial, history, diverged=diverged, reason=reason)
-            keep_measures(trial, spec, values)
+            more = measured_attrs(trial, spec, measured(history, size))
+            _store_history(trial, history, diverged=diverged, reason=reason, more=more)
 
         def report(epoch: int, history: History) -> None:
             self.stop.check(f"after epoch {epoch}")
@@ -244,7 +243,12 @@ class Objective:
 
 
 def _store_history(
-    trial: optuna.Trial, history: History, *, diverged: bool, reason: str | None
+    trial: optuna.Trial,
+    history: History,
+    *,
+    diverged: bool,
+    reason: str | None,
+    more: Mapping[str, Any] | None = None,
 ) -> None:
     attrs = {
         records.TRAIN_LOSS: history.train_loss,
@@ -255,7 +259,9 @@ def _store_history(
         records.SECONDS: round(sum(history.seconds), 4),
         records.DIVERGED: diverged,
     }
-    set_user_attrs(trial, attrs | ({records.STOP_REASON: reason} if reason is not None else {}))
+    if reason is not None:
+        attrs[records.STOP_REASON] = reason
+    set_user_attrs(trial, attrs | dict(more or {}))
 
 
 def retrain_and_test(

@@ -51,7 +51,7 @@ from hpsearch.stop import StopRequest
 from hpsearch.storage import set_user_attrs
 from hpsearch.trials.context import load_split, trial_rng, worker_name
 from hpsearch.trials.entry import EntryError, describe_error, load_entry
-from hpsearch.trials.kind import FinalRun, keep_measures, objective_values
+from hpsearch.trials.kind import FinalRun, measured_attrs, objective_values
 from hpsearch.trials.space import contains, suggest
 
 # What hpsearch writes on a python entry's trial: a named curve may not take these names
@@ -199,8 +199,7 @@ class PythonObjective:
         except ContractError as exc:
             store(diverged=False, reason=str(exc))
             raise
-        store(diverged=False, reason=None)
-        keep_measures(trial, spec, measured)
+        store(diverged=False, reason=None, **measured_attrs(trial, spec, measured))
         return objective_values(goals, measured)
 
 
