@@ -76,6 +76,13 @@ N_PARAMS = Metric(
 METRICS = (VAL_ACCURACY, VAL_SCORE, VAL_LOSS, TRAIN_SECONDS, N_PARAMS)
 
 
+def value_text(value: float) -> str:
+    """A value as tables and sentences print it: four decimals, as scores and losses
+    need, and whole numbers (a parameter count) whole."""
+    value = float(value)
+    return f"{value:.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.4f}"
+
+
 def metric_named(name: str, direction: str | None = None) -> Metric:
     """The metric of that name: hpsearch's own (in the direction given, if any), or a
     user's, labelled by its name."""
@@ -245,8 +252,11 @@ def was_refused(trial: FrozenTrial) -> bool:
 
 
 def is_feasible(trial: FrozenTrial) -> bool:
-    """Whether a trial met its study's constraints (a study without any: always)."""
-    return trial.user_attrs.get(FEASIBLE, True) is not False
+    """Whether a trial met its study's constraints (a study without any: always), as
+    hpsearch marked it or, for a study of plain Optuna code, as Optuna keeps them."""
+    if FEASIBLE in trial.user_attrs:
+        return trial.user_attrs[FEASIBLE] is not False
+    return all(value <= 0 for value in trial.constraints.values())
 
 
 def candidates(trials: list[FrozenTrial]) -> list[FrozenTrial]:

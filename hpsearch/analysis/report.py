@@ -20,7 +20,7 @@ from hpsearch.analysis.frames import curves_frame, trials_frame
 from hpsearch.analysis.importance import importance_figure, importance_frame, left_out_text
 from hpsearch.analysis.narrowing import Narrowing, NarrowingError, best_first, narrow
 from hpsearch.errors import HpsearchError, StudyError
-from hpsearch.records import Metric, objectives_of, stored_spec
+from hpsearch.records import Metric, objectives_of, stored_spec, value_text
 from hpsearch.storage import study_storage
 from hpsearch.storage.studies import load_existing_study
 from hpsearch.trials import kind_of
@@ -115,11 +115,6 @@ def _file_word(metric: Metric) -> str:
     return "accuracy" if metric.unit_interval else metric.name
 
 
-def _value(value: float) -> str:
-    """Four decimals, as scores and losses need; counts such as n_params whole."""
-    return f"{value:.4f}" if abs(value) < 1000 else f"{value:.0f}"
-
-
 def _table(frame: pd.DataFrame) -> str:
     """A frame of formatted cells as a Markdown table."""
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
@@ -141,18 +136,19 @@ def _best_lines(
     size and each direction with several) and, with several, the front as a table."""
     ranked = best_first(trials, objectives)
     if ranked.empty:
-        completed = (trials["state"] == "COMPLETE").any()
-        return (["No completed trial inside the constraints: none is the best."] * completed), []
+        if (trials["state"] == "COMPLETE").any():
+            return ["No completed trial inside the constraints: none is the best."], []
+        return [], []
     first = objectives[0]
     if len(objectives) == 1:
         row = ranked.iloc[0]
         trial = f"trial {int(row['number'])}; {first.better}"
-        return [f"Best {first.label} {_value(row['value'])} ({trial})."], []
+        return [f"Best {first.label} {value_text(row['value'])} ({trial})."], []
     front = ranked[ranked["front"] == 0]
     directions = "; ".join(f"{m.label}: {m.better}" for m in objectives)
     table = pd.DataFrame({"trial": front["number"].astype(int)})
     for m in objectives:
-        table[m.short] = front[f"value_{m.name}"].map(_value)
+        table[m.short] = front[f"value_{m.name}"].map(value_text)
     for name in _param_columns(trials):
         table[name] = front[name].map(_param)
     line = (

@@ -51,11 +51,6 @@ def report_table(study: optuna.Study, top: int = 10) -> str:
     return title + "\n" + _table(shown, objectives, front_column=len(objectives) > 1)
 
 
-def _value_text(value: float) -> str:
-    """Four decimals, as scores and losses need; counts such as n_params whole."""
-    return f"{value:.4f}" if abs(value) < 1000 else f"{value:.0f}"
-
-
 def _directions(objectives) -> str:
     return ", ".join(f"{m.short}: {m.better}" for m in objectives)
 
@@ -91,7 +86,7 @@ def _table(trials, objectives, front_column: bool = False) -> str:
         if name not in ("trial", *columns, "epochs", "seconds")
         and pd.api.types.is_float_dtype(table[name])
     }
-    formats |= {name: _value_text for name in columns} | {"seconds": "{:.2f}".format}
+    formats |= {name: records.value_text for name in columns} | {"seconds": "{:.2f}".format}
     return table.to_string(index=False, formatters=formats)
 
 
@@ -124,6 +119,7 @@ def add_final_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _final(args: argparse.Namespace) -> int:
+    from hpsearch.records import value_text
     from hpsearch.search.final import final
 
     code = trusted_code(args)
@@ -143,9 +139,9 @@ def _final(args: argparse.Namespace) -> int:
     for metric in result.objectives:
         validation = result.validation_values[metric.name]
         test = result.test_values[metric.name]
-        print(f"{metric.label} {_value_text(validation)} (during the search; {metric.better})")
+        print(f"{metric.label} {value_text(validation)} (during the search; {metric.better})")
         print(
-            f"{metric.test_label} {_value_text(test)} {result.how} "
+            f"{metric.test_label} {value_text(test)} {result.how} "
             f"(stored as study user attr '{metric.test_attr}')"
         )
     return 0

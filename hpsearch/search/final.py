@@ -111,6 +111,15 @@ def final(
     return _stored(study, spec, chosen, run, objectives)
 
 
+def _validation_key(metric: Metric) -> str:
+    """Where `final` keeps the search's value beside the test one: `validation_accuracy`
+    beside `test_accuracy`, and `validation_<name>` where the test attribute does not
+    start with test."""
+    if metric.test_attr.startswith("test"):
+        return metric.test_attr.replace("test", "validation", 1)
+    return f"validation_{metric.name}"
+
+
 def _bounds(spec: StudySpec) -> str:
     return ", ".join(
         f"{name} in [{'-inf' if b.min is None else f'{b.min:g}'}, "
@@ -152,7 +161,7 @@ def _stored(
         {
             "trial": result.trial_number,
             "params": result.params,
-            metric.test_attr.replace("test", "validation", 1): result.validation_value,
+            _validation_key(metric): result.validation_value,
             metric.test_attr: result.test_value,
             "epochs": result.epochs,
             "train_examples": result.train_examples,

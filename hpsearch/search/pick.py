@@ -38,7 +38,7 @@ class Pick:
     by: str
 
     def choose(self, trials: list[FrozenTrial], objectives: tuple[Metric, ...]) -> FrozenTrial:
-        """The feasible completed trial the rule picks; ties go to the earliest."""
+        """The feasible completed trial the rule picks."""
         index = {metric.name: i for i, metric in enumerate(objectives)}
         for name in [name for name, _, _ in self.filters] + [self.by]:
             if name not in index:
@@ -53,7 +53,17 @@ class Pick:
         if not passing:
             raise PickError(f"--pick: no completed feasible trial passes {self}")
         sign = 1.0 if self.order == "min" else -1.0
-        return min(passing, key=lambda t: (sign * t.values[index[self.by]], place(t)))
+        by = index[self.by]
+
+        def key(trial: FrozenTrial) -> tuple:
+            # Ties on the deciding objective go to the trial better in the others, in
+            # order (so the pick is on the front), then to the earliest.
+            others = tuple(
+                -metric.goodness(trial.values[i]) for i, metric in enumerate(objectives) if i != by
+            )
+            return (sign * trial.values[by], *others, place(trial))
+
+        return min(passing, key=key)
 
     def __str__(self) -> str:
         parts = [f"{name}{op}{bound:g}" for name, op, bound in self.filters]

@@ -221,7 +221,10 @@ def _run_workers(
         else:
             why = "; ".join(reasons.values()) or "with an error"
             if "run the same command" not in why:
-                why += "; finished trials are kept, run the same command again to continue"
+                why += (
+                    "; finished trials are kept: once the cause is fixed, the same command "
+                    "continues"
+                )
             raise StudyError(f"worker(s) {', '.join(failed)} stopped: {why}")
     return stop.requested()
 

@@ -29,7 +29,9 @@ from hpsearch.spec.schema import (
     PRUNERS,
     REPRODUCIBLE_PRUNERS,
     REPRODUCIBLE_SAMPLERS,
+    RESERVED_NAMES,
     SAMPLERS,
+    TIMED_METRICS,
     Bound,
     DataSpec,
     ModelShape,
@@ -194,6 +196,17 @@ def from_dict(
     _check_reproducible(check, search, "lag" in search_raw)
     if search.reproducible and several:
         check.fail("search.reproducible", "searches one objective, not several")
+    timed = [
+        name
+        for name in [o.name for o in objectives] + list(search.constraints)
+        if name in TIMED_METRICS and not python
+    ]
+    if search.reproducible and timed:
+        check.fail(
+            "search.reproducible",
+            f"cannot repeat {timed[0]}, which the clock measures; leave it out or search "
+            "without reproducible",
+        )
     if python and search.init_health.enabled:
         check.fail("search.init_health", "checks hpsearch's network: not for a python entry")
     return StudySpec(
@@ -235,8 +248,7 @@ def _objectives(
         known = ", ".join(shape.metrics or ())
         if shape.metrics is not None and name not in shape.metrics:
             check.fail(key, f"unknown metric {name!r}; hpsearch's network measures {known}")
-        if not re.fullmatch(r"[A-Za-z_][\w.-]*", name):
-            check.fail(key, f"a metric name is a word (letters, digits, _ . -), got {name!r}")
+        _metric_name(check, key, name)
         direction = item.get("direction", KNOWN_DIRECTIONS.get(name))
         if direction is None:
             check.fail(
@@ -250,7 +262,18 @@ def _objectives(
     names = [o.name for o in objectives]
     if len(set(names)) != len(names):
         check.fail(key, f"each metric once, got {names}")
-    return tuple(objectives)
+    shape_default = (Objective(shape.default_objective, KNOWN_DIRECTIONS[shape.default_objective]),)
+    # The default written out is the default: the spec reads back equal from its dict.
+    return () if tuple(objectives) == shape_default else tuple(objectives)
+
+
+def _metric_name(check: Checker, key: str, name: str) -> None:
+    if not re.fullmatch(r"[A-Za-z_][\w.-]*", name):
+        check.fail(key, f"a metric name is a word (letters, digits, _ . -), got {name!r}")
+    if name in RESERVED_NAMES:
+        check.fail(
+            key, f"{name!r} is a name hpsearch gives a trial's own records; rename the metric"
+        )
 
 
 def _constraints(check: Checker, raw: Any, shape: ModelShape) -> dict[str, Bound]:
@@ -260,6 +283,7 @@ def _constraints(check: Checker, raw: Any, shape: ModelShape) -> dict[str, Bound
     bounds = {}
     for name, bound in raw.items():
         key = f"search.constraints.{name}"
+        _metric_name(check, key, name)
         if shape.metrics is not None and name not in shape.metrics:
             measured = ", ".join(shape.metrics)
             check.fail(key, f"unknown metric; hpsearch's network measures {measured}")

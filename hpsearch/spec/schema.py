@@ -98,6 +98,16 @@ class ModelShape:
 # What hpsearch's network measures in every trial: objectives and constraints choose
 # among these.
 NETWORK_METRICS = ("val_accuracy", "val_loss", "train_seconds", "n_params")
+# Metrics measured by the clock: a reproducible search cannot repeat them.
+TIMED_METRICS = ("train_seconds",)
+# Names hpsearch itself gives a trial's user attrs and its tables' columns: a metric of
+# a user's function may not take one (its curve is stored under its name).
+RESERVED_NAMES = frozenset(
+    {"seed_trial", "worker", "entry", "slot", "start", "copied_from", "stop_reason"}
+    | {"epochs_run", "seconds", "diverged", "train_loss", "train_accuracy", "metrics"}
+    | {"feasible", "init_activation_std", "init_pinned_fraction", "trial", "epochs"}
+    | {"front", "number", "state", "value", "round"}
+)
 
 # The spec's model kinds; what each kind does in a trial is hpsearch.trials'.
 MODEL_KINDS = MappingProxyType(
@@ -325,6 +335,8 @@ class StudySpec:
             experiment["reproducible"] = f"lag {search.lag}"
         if "objectives" in raw["search"]:  # other values, or other directions
             experiment["objectives"] = raw["search"]["objectives"]
+        if "constraints" in raw["search"]:  # which trials count as feasible
+            experiment["constraints"] = raw["search"]["constraints"]
         return experiment
 
 

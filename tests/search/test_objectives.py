@@ -318,3 +318,65 @@ def test_a_minimized_reproducible_search_repeats_with_submitted_workers(tmp_path
     one = load(db, "one")
     assert one.direction == load(db, "submitted").direction == optuna.study.StudyDirection.MINIMIZE
     assert any(t.state == TrialState.PRUNED for t in one.trials)
+
+
+def test_a_report_of_a_study_without_a_feasible_trial_says_so(tmp_path, capsys):
+    spec = constrained_spec(tmp_path)
+    spec.write_text(spec.read_text().replace("max = 2700", "max = 10"))
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    assert main(["submit", str(spec), "--storage", db]) == 0
+    assert main(["report", "--storage", db, "--out", str(tmp_path / "empty")]) == 0
+    run = ["run", str(spec), "--storage", db, "--workers", "1", "--no-progress", "--trials", "3"]
+    assert main(run) == 0
+    assert "no completed feasible trial yet" in capsys.readouterr().out
+    assert main(["report", "--storage", db, "--out", str(tmp_path / "none")]) == 0
+    assert "none is the best" in (tmp_path / "none" / "report.md").read_text()
+    assert main(["final", "--storage", db]) == 2
+
+
+def test_a_pick_tied_on_its_objective_takes_the_trial_better_in_the_others():
+    from hpsearch.records import N_PARAMS, VAL_ACCURACY
+    from hpsearch.search.pick import parse_pick
+
+    distributions = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    trials = [
+        optuna.trial.create_trial(values=values, params={"x": 0.5}, distributions=distributions)
+        for values in ([0.19, 310.0], [0.25, 310.0], [0.9, 5000.0])
+    ]
+    for number, trial in enumerate(trials):
+        trial.number = number
+    picked = parse_pick("min n_params").choose(trials, (VAL_ACCURACY, N_PARAMS))
+    assert picked.number == 1  # trial 0 has as few parameters and is less accurate
+
+
+def test_optunas_own_constraints_keep_a_plain_studys_infeasible_trial_from_the_top(tmp_path):
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        trial.set_constraint("x_at_most_half", x - 0.5)
+        return x
+
+    db = f"sqlite:///{tmp_path / 'plain.db'}"
+    study = optuna.create_study(
+        study_name="plain",
+        storage=db,
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(0),
+    )
+    study.optimize(objective, n_trials=12)
+    from hpsearch.cli.common import best_text
+
+    assert f"(trial {study.best_trial.number};" in best_text(study)
+    assert study.best_value <= 0.5
+    assert any(t.value > 0.5 for t in study.trials)
+
+
+def test_a_reproducible_sampler_is_shown_each_trials_distance_from_the_constraints():
+    from hpsearch.search.reproducible.slots import as_shown
+
+    trial = optuna.trial.create_trial(
+        value=0.5,
+        params={"x": 0.5},
+        distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
+    )
+    trial.set_constraint("n_params.max", 5.0)
+    assert as_shown(trial).constraints == {"n_params.max": 5.0}

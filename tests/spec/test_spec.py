@@ -178,3 +178,69 @@ def test_file_settings_are_refused_for_built_in_data_and_standardize_defaults_to
     assert on.experiment() == spec.loads('[data]\nname = "csv:/a.csv"\n').experiment()
     off = spec.loads('[data]\nname = "csv:/a.csv"\nstandardize = false\n')
     assert off.data.standardize is False and off.experiment() != on.experiment()
+
+
+PYTHON_ENTRY = (
+    '[model]\nkind = "python"\nentry = "m:f"\n[search.params.lr]\nlow = 0.1\nhigh = 1.0\n'
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[search]\nobjective = "val_accuracy"\n',
+        '[search]\nobjectives = [{ name = "val_loss" }, { name = "n_params" }]\n'
+        "[search.constraints]\nn_params = { max = 5000 }\nval_loss = { min = 0.0, max = 2.0 }\n",
+        PYTHON_ENTRY + '[search]\nobjective = "val_score"\n',
+        PYTHON_ENTRY + '[search]\nobjectives = [{ name = "rmse", direction = "minimize" }]\n',
+    ],
+)
+def test_objectives_and_constraints_read_back_equal(text):
+    loaded = spec.loads(text)
+    assert spec.from_dict(loaded.to_dict()) == loaded
+    assert spec.loads(spec.dumps(loaded)) == loaded
+
+
+def test_the_default_objective_written_out_is_the_same_experiment():
+    written = spec.loads('[search]\nobjective = "val_accuracy"\n')
+    assert written.experiment() == StudySpec().experiment()
+    assert written.objectives[0].direction == "maximize"
+
+
+def test_objectives_and_constraints_are_part_of_the_experiment():
+    plain = spec.loads("")
+    loss = spec.loads('[search]\nobjective = "val_loss"\n')
+    bounded = spec.loads("[search.constraints]\nn_params = { max = 5000 }\n")
+    assert len({str(s.experiment()) for s in (plain, loss, bounded)}) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            PYTHON_ENTRY
+            + '[search]\nobjectives = [{ name = "seconds", direction = "minimize" }]\n',
+            "'seconds' is a name hpsearch gives a trial's own records",
+        ),
+        (
+            PYTHON_ENTRY + "[search.constraints]\nmetrics = { max = 1 }\n",
+            "'metrics' is a name hpsearch gives a trial's own records",
+        ),
+        (PYTHON_ENTRY + '[search.constraints]\n"a b" = { max = 1 }\n', "a metric name is a word"),
+        (
+            '[search]\nreproducible = true\nobjective = "train_seconds"\n',
+            "cannot repeat train_seconds, which the clock measures",
+        ),
+        (
+            "[search]\nreproducible = true\n[search.constraints]\ntrain_seconds = { max = 9 }\n",
+            "cannot repeat train_seconds",
+        ),
+        ('[search]\nobjective = "val_f1"\n', "unknown metric 'val_f1'"),
+        (PYTHON_ENTRY + '[search]\nobjective = "f1"\n', "'f1' has no known direction"),
+        ('[search]\nobjectives = ["val_accuracy", "n_params"]\nsampler = "cmaes"\n', "cmaes"),
+        ("[search.constraints]\nn_params = { max = 1, min = 2 }\n", "min 2.0 is above max 1.0"),
+    ],
+)
+def test_objective_specs_that_cannot_work_are_refused(text, message):
+    with pytest.raises(SpecError, match=message):
+        spec.loads(text)

@@ -77,17 +77,25 @@ class Snapshot:
             )
             self._shown.add_trials(  # what a sampler reads (TPE ranks pruned trials by
                 [  # their last reported value); the user attrs' curves would cost copies
-                    optuna.trial.create_trial(
-                        state=t.state,
-                        value=t.value,
-                        params=t.params,
-                        distributions=t.distributions,
-                        intermediate_values=t.intermediate_values,
-                    )
-                    for t in first
+                    as_shown(t) for t in first
                 ]
             )
         return self._shown
+
+
+def as_shown(trial: FrozenTrial) -> FrozenTrial:
+    """A finished trial as the sampler reads it: its state, value, parameters, curve,
+    and its distance from each constraint (which steers a constrained sampler away)."""
+    copy = optuna.trial.create_trial(
+        state=trial.state,
+        value=trial.value,
+        params=trial.params,
+        distributions=trial.distributions,
+        intermediate_values=trial.intermediate_values,
+    )
+    for key, value in trial.constraints.items():
+        copy.set_constraint(key, value)
+    return copy
 
 
 def finished(trials: Sequence[FrozenTrial]) -> bool:
