@@ -16,8 +16,8 @@ from hpsearch.cli import main
 from hpsearch.search.rounds import next_round
 from tests.support import ROOT, TINY
 
-# Width and batch size trade accuracy for time: enough for a front of several trials even
-# when the clock is noisy (two workers on a loaded machine).
+# Width and batch size trade accuracy for time, at an lr that trains every one of them:
+# a front of several trials even when the clock is noisy (a loaded machine, any seed).
 PARETO_SPEC = """
 name = "two"
 seed = 0
@@ -28,14 +28,11 @@ hidden_sizes = [32]
 [training]
 epochs = 3
 batch_size = 50
+lr = 0.1
 [search]
 n_trials = 60
 sampler = "tpe"
 objectives = [{ name = "val_accuracy" }, { name = "train_seconds" }]
-[search.params.lr]
-low = 1e-3
-high = 1.0
-log = true
 [search.params.hidden_width]
 low = 8
 high = 256
@@ -74,10 +71,10 @@ def test_two_objectives_of_the_network_give_a_front_that_final_picks_from(tmp_pa
     assert "--pick" in capsys.readouterr().err
     assert "final" not in load(db, "two").user_attrs
 
-    rule = "val_accuracy>=0.85, then min train_seconds"
+    rule = "val_accuracy>=0.8, then min train_seconds"
     assert main(["final", "--storage", db, "--pick", rule]) == 0
     chosen = load(db, "two").user_attrs["final"]["trial"]
-    passing = [t for t in study.best_trials if t.values[0] >= 0.85]
+    passing = [t for t in study.best_trials if t.values[0] >= 0.8]
     assert chosen == min(passing, key=lambda t: t.values[1]).number
     assert load(db, "two").user_attrs["test_accuracy"] > 0.5  # mnist: chance is 0.1
 
