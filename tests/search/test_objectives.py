@@ -30,7 +30,7 @@ epochs = 3
 batch_size = 50
 lr = 0.1
 [search]
-n_trials = 60
+n_trials = 45
 sampler = "tpe"
 objectives = [{ name = "val_accuracy" }, { name = "train_seconds" }]
 [search.params.hidden_width]
@@ -319,7 +319,6 @@ def test_a_minimized_reproducible_search_repeats_with_submitted_workers(tmp_path
         "start_at_defaults = true",
         'start_at_defaults = true\nreproducible = true\nlag = 4\nobjective = "val_loss"',
     )
-    text = text.replace("hidden_sizes = [32, 32]", "hidden_sizes = [200, 200]")
     text += "[search.pruner_options]\nn_startup_trials = 3\nn_warmup_steps = 1\n"
     spec = tmp_path / "tiny.toml"
     spec.write_text(text)
