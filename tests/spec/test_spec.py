@@ -244,3 +244,12 @@ def test_objectives_and_constraints_are_part_of_the_experiment():
 def test_objective_specs_that_cannot_work_are_refused(text, message):
     with pytest.raises(SpecError, match=message):
         spec.loads(text)
+
+
+def test_every_record_hpsearch_keeps_on_a_trial_is_a_name_no_metric_may_take():
+    from hpsearch import records
+    from hpsearch.spec.schema import RESERVED_NAMES
+
+    metrics = {metric.name for metric in records.METRICS}
+    kept = {a.name for a in records.TRIAL_ATTRIBUTES if not a.name.startswith("<")} - metrics
+    assert kept <= RESERVED_NAMES, sorted(kept - RESERVED_NAMES)
