@@ -144,11 +144,11 @@ def _best_value(study: optuna.Study) -> float | None:
     """For the progress bar, polled while workers train: one query, not every trial.
     Optuna's best value is in the study's direction and among feasible trials; a study
     of several objectives has a front, not a best value."""
-    if len(study.directions) > 1:
-        return None
     try:
         return study.best_value
     except ValueError:  # no completed (feasible) trial yet
+        return None
+    except RuntimeError:  # Optuna's answer for several objectives
         return None
 
 
