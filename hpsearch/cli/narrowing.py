@@ -109,7 +109,8 @@ def _narrow(args: argparse.Namespace) -> int:
     bar = TrialBar(args.no_progress)
     bar.start(spec)
     try:
-        launched = dataclasses.replace(spec_from_file(path), code=code)
+        # The whole URL: the written spec's has no password.
+        launched = dataclasses.replace(spec_from_file(path), code=code, storage=args.storage)
         result = run(launched, workers=args.workers, on_progress=bar.update)
     finally:
         bar.finish()

@@ -290,9 +290,10 @@ def _report(args: argparse.Namespace) -> int:
     args.study = existing_study(args.storage, args.study)  # before matplotlib's import
     from hpsearch.analysis.report import write_report
     from hpsearch.search.work import quiet_optuna
+    from hpsearch.spec.names import file_name
 
     quiet_optuna()  # parameter importance's in-memory study would log its creation
-    out = args.out if args.out is not None else REPORTS / args.study
+    out = args.out if args.out is not None else REPORTS / file_name(args.study)
     report = write_report(args.study, args.storage, out)
     for path in report.figures:
         print(f"figure: {path}")

@@ -24,7 +24,8 @@ from hpsearch.analysis.narrowing import Narrowing, narrow
 from hpsearch.records import VAL_ACCURACY, Metric, objectives_of, spec_objectives, stored_spec
 from hpsearch.search.runner import RunResult, run
 from hpsearch.spec import StudySpec
-from hpsearch.storage import HEARTBEAT_SECONDS
+from hpsearch.spec.names import file_name
+from hpsearch.storage import HEARTBEAT_SECONDS, url_without_password
 from hpsearch.storage.studies import load_existing_study
 
 logger = logging.getLogger(__name__)
@@ -83,16 +84,24 @@ def next_round(
 
 
 def write_spec(next_spec: StudySpec, narrowing: Narrowing, folder: Path) -> Path:
-    """studies/NAME-rK.toml, with the narrowing table as its header comment."""
+    """studies/NAME-rK.toml, with the narrowing table as its header comment. The file is
+    named after the study (made safe: it lands in `folder` whatever the name), and its
+    storage URL holds no password."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{next_spec.name}.toml"
+    path = folder / f"{file_name(next_spec.name)}.toml"
+    written = dataclasses.replace(next_spec, storage=url_without_password(next_spec.storage))
     header = (
         f"Round {next_spec.round} of {next_spec.parent}, written by hpsearch narrow.\n"
         f"Ranges from {best_trials_text(narrowing, spec_objectives(next_spec))}:\n\n"
         + narrowing.table().to_string(index=False)
         + "\n"
     )
-    path.write_text(spec_module.dumps(next_spec, header), encoding="utf-8")
+    if written.storage != next_spec.storage:
+        header += (
+            "\nThe storage URL is written without its password: give it with PGPASSWORD or "
+            "~/.pgpass, or the whole URL with --storage.\n"
+        )
+    path.write_text(spec_module.dumps(written, header), encoding="utf-8")
     return path
 
 

@@ -37,6 +37,7 @@ from hpsearch.storage.urls import (
     open_storage,
     sqlite_path,
     storage_place,
+    url_without_password,
 )
 
 __all__ = [
@@ -66,4 +67,5 @@ __all__ = [
     "startup_trials",
     "storage_place",
     "study_storage",
+    "url_without_password",
 ]

@@ -48,12 +48,33 @@ JOURNAL_PREFIX = "journal:"
 
 def display_url(url: str) -> str:
     """The URL with any password masked, for printing, logging and storing."""
-    if url.startswith(JOURNAL_PREFIX):
+    return _with_password(url, "***")
+
+
+def url_without_password(url: str) -> str:
+    """The URL with its password left out, for files others may read (a narrowed
+    round's spec): PostgreSQL's driver then takes it from PGPASSWORD or ~/.pgpass."""
+    return _with_password(url, None)
+
+
+def _with_password(url: str, password: str | None) -> str:
+    """The URL with its password replaced (None: left out). The user part ends at the
+    last '@' before the host, so a password holding a raw '@', ':', '/', '#', '%', '?'
+    or a space is replaced whole, where a URL parser would split it."""
+    if url.startswith((JOURNAL_PREFIX, "sqlite:")):  # a file: no password, any '@' is a path's
         return url
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<not a database URL>" if "@" in url else url
+    scheme, separator, rest = url.partition("://")
+    if not separator or "@" not in rest:
+        if "@" in url:
+            return "<not a database URL>"
+        try:
+            return make_url(url).render_as_string(hide_password=False)
+        except ArgumentError:
+            return url
+    user_part, _, host_part = rest.rpartition("@")
+    user, colon, _ = user_part.partition(":")
+    secret = f":{password}" if colon and password is not None else ""
+    return f"{scheme}://{user}{secret}@{host_part}"
 
 
 def sqlite_path(url: str) -> Path | None:

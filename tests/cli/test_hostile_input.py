@@ -490,3 +490,23 @@ def test_a_data_file_changed_after_its_study_started_is_refused(tmp_path, capsys
     refused(["final", "--study", "table", "--storage", f"sqlite:///{db}"], capsys, "changed")
     settle(db)  # opening it made an empty WAL file: nothing was written
     assert fingerprint(db) == before
+
+
+@pytest.mark.parametrize("name", ["a/b", "../../escaped", "/abs/olute", "..", ".hidden"])
+def test_a_study_name_never_becomes_a_path(tmp_path, capsys, monkeypatch, name):
+    storage = f"sqlite:///{tmp_path / 'names.db'}"
+    spec = write(tmp_path / "tiny.toml", tiny_text())
+    assert main(["run", str(spec), "--study", name, "--storage", storage, *QUICK]) == 0
+    out = tmp_path / "out" / "specs"
+    assert main(["narrow", "--study", name, "--storage", storage, "--out", str(out)]) == 0
+    written = list(out.iterdir())
+    assert len(written) == 1 and written[0].suffix == ".toml", written
+    # The round's study keeps the name as data: the file, read back, names it exactly.
+    assert f"{name}-r2" in written[0].read_text(encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "out")
+    assert main(["report", "--study", name, "--storage", storage]) == 0
+    reports = [p for p in (tmp_path / "out" / "reports").iterdir()]
+    assert len(reports) == 1 and (reports[0] / "report.md").exists()
+    everything = {p.resolve() for p in tmp_path.rglob("*")}
+    assert all(tmp_path.resolve() in p.parents for p in everything)
+    capsys.readouterr()

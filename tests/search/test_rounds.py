@@ -193,3 +193,25 @@ def test_narrow_command_writes_the_next_spec_and_trials_command_writes_csv(tmp_p
     optunas = study.trials_dataframe()
     assert list(frame["value"].fillna(-1)) == list(ours["value"].fillna(-1))
     assert list(ours["value"].fillna(-1)) == list(optunas["value_val_accuracy"].fillna(-1))
+
+
+def test_a_written_round_holds_no_password(tmp_path):
+    """A round's spec file is for people to read and share: its storage URL has no
+    password, whatever characters the password holds."""
+    import dataclasses
+
+    from hpsearch.search.rounds import write_spec
+
+    spec = tiny_spec(tmp_path, n_trials=4)
+    run(spec)
+    following = next_round(spec.name, spec.storage)
+    secret = "p@ss:w/rd #%?"
+    url = f"postgresql+psycopg://alice:{secret}@db.example.org:5432/hpsearch"
+    path = write_spec(
+        dataclasses.replace(following.spec, storage=url), following.narrowing, tmp_path
+    )
+    text = path.read_text(encoding="utf-8")
+    assert "p@ss" not in text and "rd #" not in text and "PGPASSWORD" in text
+    assert (
+        spec_module.load(path).storage == "postgresql+psycopg://alice@db.example.org:5432/hpsearch"
+    )

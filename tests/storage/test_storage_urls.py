@@ -1,6 +1,8 @@
 """The three storage URL kinds, through `hpsearch submit` and `hpsearch worker`; and
 passwords that never reach the screen or the database."""
 
+from urllib.parse import quote
+
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -121,3 +123,16 @@ def test_a_server_connection_dropped_while_idle_is_replaced_before_use(
     assert study.trials == []  # read on a connection that answers
     retried = "retrying" in caplog.text
     assert retried == (idle_seconds > 0), caplog.text
+
+
+@pytest.mark.parametrize("secret", ["S3cr@tPass", "p@ss:w/rd#1%?", "with space@x", "a:b@c/d"])
+def test_any_password_is_masked_whole_and_left_out_of_written_urls(secret):
+    from hpsearch.storage import url_without_password
+
+    url = f"postgresql+psycopg://alice:{secret}@127.0.0.1:5432/hpsearch"
+    assert display_url(url) == "postgresql+psycopg://alice:***@127.0.0.1:5432/hpsearch"
+    assert url_without_password(url) == "postgresql+psycopg://alice@127.0.0.1:5432/hpsearch"
+    encoded = f"postgresql+psycopg://alice:{quote(secret, safe='')}@127.0.0.1:5432/hpsearch"
+    assert display_url(encoded) == display_url(url)
+    for fragment in (secret, quote(secret, safe=""), secret.split("@")[-1]):
+        assert fragment not in url_without_password(encoded) + display_url(url)
