@@ -240,10 +240,11 @@ def _submit(args: argparse.Namespace) -> int:
         reproducible=args.reproducible or None,
     )
     spec = dataclasses.replace(spec, code=trusted_code(args, spec, args.spec.parent))
-    study, budget = submit(spec)
+    study, budget, before = submit(spec)
+    changed = "" if before is None else f" (budget set to {budget.n_trials}, was {before})"
     print(
         f"study {study.study_name!r} in {storage_place(spec.storage)}: "
-        f"{budget.finished} of {budget.n_trials} trials finished"
+        f"{budget.finished} of {budget.n_trials} trials finished{changed}"
     )
     print(
         "start workers with: "

@@ -29,14 +29,23 @@ from hpsearch.trials import kind_of
 from hpsearch.trials.context import worker_name
 
 
-def submit(spec: StudySpec) -> tuple[optuna.Study, Budget]:
+def submit(spec: StudySpec) -> tuple[optuna.Study, Budget, int | None]:
     """Create the spec's study (or find it, with the same experiment) without running
-    a trial. Everything a worker will need is checked here first: sampler and pruner
-    options, the data set, and that the network fits the data."""
+    a trial; the budget the workers share becomes the spec's `n_trials` (the budget it
+    had before, when that changed, is the third value). Everything a worker will need
+    is checked here first: sampler and pruner options, the data set, and that the
+    network fits the data."""
     sampler, pruner = make_sampler(spec), make_pruner(spec)
     kind_of(spec).prepare(spec)  # workers will need the same data, and the same module (--code)
     study = open_study(spec, open_storage(spec.storage), sampler, pruner)
-    return study, Budget.of(study, spec.search.n_trials)
+    stored = study.user_attrs[records.SPEC]
+    before = stored["search"]["n_trials"]
+    if before == spec.search.n_trials:
+        before = None
+    else:  # workers read the budget from the stored spec: what is printed is what they use
+        stored["search"]["n_trials"] = spec.search.n_trials
+        study.set_user_attr(records.SPEC, stored)
+    return study, Budget.of(study, spec.search.n_trials), before
 
 
 def _specs_with_budget(

@@ -306,3 +306,33 @@ def test_optunas_failed_trial_traceback_is_kept_for_real_errors_only():
         assert not logger.filter(record(f"Trial {number} failed with value None."))
     assert logger.filter(record("Trial 7 failed with parameters: {}", ValueError("a real bug")))
     assert logger.filter(record("Trial 7 failed with value None."))
+
+
+def test_submit_sets_the_budget_the_workers_then_use(tmp_path, capsys):
+    """`submit --trials N` on a study that exists raises (or lowers) the budget its
+    workers share, and prints the budget it stored."""
+    from hpsearch.cli import main
+    from tests.support import TINY
+
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY.format(n_trials=3, sampler="random", pruner="none"))
+    db = f"sqlite:///{tmp_path / 'b.db'}"
+    worker = ["worker", "--storage", db, "--study", "tiny", "--no-progress"]
+
+    def finished() -> int:
+        study = optuna.load_study(study_name="tiny", storage=db)
+        return sum(t.state == TrialState.COMPLETE for t in study.trials)
+
+    assert main(["submit", str(spec), "--storage", db]) == 0
+    assert main(worker) == 0 and finished() == 3
+    capsys.readouterr()
+    assert main(["submit", str(spec), "--storage", db, "--trials", "5"]) == 0
+    assert "3 of 5 trials finished (budget set to 5, was 3)" in capsys.readouterr().out
+    stored = optuna.load_study(study_name="tiny", storage=db).user_attrs["spec"]
+    assert stored["search"]["n_trials"] == 5
+    assert main(worker) == 0 and finished() == 5
+    assert main(["submit", str(spec), "--storage", db, "--trials", "4"]) == 0
+    assert "5 of 4 trials finished (budget set to 4, was 5)" in capsys.readouterr().out
+    assert main(worker) == 0 and finished() == 5
+    assert main(["submit", str(spec), "--storage", db, "--trials", "4"]) == 0
+    assert "(budget set" not in capsys.readouterr().out
