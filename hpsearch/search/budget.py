@@ -100,9 +100,24 @@ class WithinBudget:
         self.n_trials = n_trials
         self.claim = claim
         self.claimed = False
+        self.number: int | None = None  # the trial this worker runs, or ran last
+        # Whether the last trial's own work ended without an error of its own (it
+        # returned, or found its trial finished elsewhere): an error after that is
+        # Optuna failing to store its end, as for a paused worker's trial taken over.
+        self.ended = False
 
     def __call__(self, trial: optuna.Trial) -> float:
         self.release()
+        self.number, self.ended = trial.number, False
+        try:
+            value = self._run(trial)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            self.ended = True
+            raise
+        self.ended = True
+        return value
+
+    def _run(self, trial: optuna.Trial) -> float:
         if self.gate is not None:
             return self.gate.run(trial, self.objective)
         counts = count_live_trials(trial.study, before=trial.number)

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import fail_stale_trials
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.errors import HpsearchError
 from hpsearch.search.budget import Budget, BudgetFilled, WithinBudget
@@ -102,6 +103,15 @@ def work(
             )
         except Interrupted:
             return
+        except (ValueError, UpdateFinishedTrialError):
+            if not (guarded.ended and _taken_over(study, guarded.number)):
+                raise
+            # Paused past the heartbeat grace (a suspended machine, a long stall): the
+            # trial was failed and queued again for another worker, whose result wins.
+            logger.warning(
+                "trial %s was given to another worker while this one was paused; going on",
+                guarded.number,
+            )
         except Exception as error:
             # A database that stayed away past the retry limit surfaces from inside
             # Optuna's trial loop as whatever Optuna raised while failing the trial (it
@@ -112,6 +122,15 @@ def work(
             raise unavailable from unavailable.__cause__  # the driver's error, for -v
         finally:
             guarded.release()
+
+
+def _taken_over(study: optuna.Study, number: int | None) -> bool:
+    """Whether this worker's trial was failed by another (its heartbeat stopped), so
+    that reporting or telling it now cannot be stored."""
+    if number is None:
+        return False
+    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    return any(trial.number == number for trial in failed)
 
 
 def _unavailable_in(error: BaseException) -> StorageUnavailable | None:
@@ -131,7 +150,13 @@ class _QuietFailures(logging.Filter):
     user-facing error (a python entry that raised or broke its contract), which stops
     the run and is said once, in one line, by the command; with -v its traceback stays."""
 
-    QUIET = KeyboardInterrupt | Interrupted | StorageUnavailable | BudgetFilled
+    QUIET = (
+        KeyboardInterrupt
+        | Interrupted
+        | StorageUnavailable
+        | BudgetFilled
+        | UpdateFinishedTrialError  # a paused worker's trial, taken over: said in one line
+    )
 
     @staticmethod
     def _said_by_the_command(error: type[BaseException]) -> bool:

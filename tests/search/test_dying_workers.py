@@ -306,3 +306,49 @@ def test_a_reproducible_study_with_a_worker_killed_mid_trial_equals_the_uninterr
     assert again and again[-1].state.is_finished() and again[-1].state != TrialState.FAIL
     found = differences(trials(storage, "whole"), killed)
     assert found.empty, found
+
+
+def test_a_worker_paused_past_the_heartbeat_grace_goes_on_when_resumed(tmp_path, capsys):
+    """A worker stopped (SIGSTOP: a suspended laptop or VM) until another worker fails its
+    trial and takes it over, then resumed (SIGCONT), gives the trial up in one line and
+    runs on; the study ends whole."""
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(SPEC.replace(f"n_trials = {N_TRIALS}", "n_trials = 12"))
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    assert main(["submit", str(spec), "--storage", storage]) == 0
+    capsys.readouterr()
+    command = ["worker", "--storage", storage, "--study", "tiny", "--heartbeat", str(HEARTBEAT)]
+    workers = [hpsearch(*command, "--no-progress") for _ in range(2)]
+    try:
+        while True:
+            number, pid = wait_for(
+                lambda: mid_trial_or_none_left(storage), 60, "a trial that has reported an epoch"
+            )
+            os.kill(pid, signal.SIGSTOP)
+            wait_for(lambda pid=pid: stopped(pid), 10, "the worker to stop")
+            if trials(storage)[number].state == TrialState.RUNNING:
+                break  # paused mid-trial
+            os.kill(pid, signal.SIGCONT)
+        paused = next(w for w in workers if w.pid == pid)
+        wait_for(
+            lambda: trials(storage)[number].state == TrialState.FAIL,
+            60,
+            "the other worker to fail the paused worker's trial",
+        )
+        os.kill(pid, signal.SIGCONT)
+        outputs = [w.communicate(timeout=300) for w in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                os.kill(worker.pid, signal.SIGCONT)
+                worker.kill()
+    for worker, (_, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err
+        assert "Traceback" not in err, err
+    _, err = outputs[workers.index(paused)]
+    assert f"trial {number} was given to another worker while this one was paused" in err
+    final = trials(storage)
+    assert sum(t.state == TrialState.COMPLETE for t in final) == 12
+    assert not [t for t in final if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    retries = [t for t in final if t.system_attrs.get("failed_trial") == number]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
