@@ -6,6 +6,7 @@ ranges).
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from typing import Any
 
@@ -22,6 +23,9 @@ from hpsearch.trials import kind_of
 from hpsearch.trials.space import contains, distributions
 
 logger = logging.getLogger(__name__)
+
+# How long a command waits for the spec of a study another command has just created.
+CREATION_SECONDS = 3.0
 
 
 def _first_difference(old: Any, new: Any, path: str = "") -> str | None:
@@ -55,23 +59,43 @@ def open_study(
         exists = True
     except KeyError:
         exists = False
-    if exists:
-        study = optuna.load_study(
-            study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner
+    if not exists:
+        try:
+            return _create(spec, storage, sampler, pruner)
+        except optuna.exceptions.DuplicatedStudyError:
+            pass  # another command created it a moment ago: continue it like any other
+    study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner)
+    if records.SPEC not in study.user_attrs:
+        _wait_for_spec(study)
+    if records.SPEC not in study.user_attrs:
+        raise StudyError(
+            f"study {spec.name!r} exists but was not created by hpsearch (or its creation "
+            "stopped half-way); choose another name with --study"
         )
-        if records.SPEC not in study.user_attrs:
-            raise StudyError(
-                f"study {spec.name!r} exists but was not created by hpsearch; "
-                "choose another name with --study"
-            )
-        difference = _first_difference(stored_spec(study).experiment(), spec.experiment())
-        if difference:
-            raise StudyError(
-                f"study {spec.name!r} exists with a different experiment ({difference}); "
-                "use --study NEW_NAME for a new study, or the original spec to continue"
-            )
-        check_data_files(study, spec)
-        return study
+    difference = _first_difference(stored_spec(study).experiment(), spec.experiment())
+    if difference:
+        raise StudyError(
+            f"study {spec.name!r} exists with a different experiment ({difference}); "
+            "use --study NEW_NAME for a new study, or the original spec to continue"
+        )
+    check_data_files(study, spec)
+    return study
+
+
+def _wait_for_spec(study: optuna.Study) -> None:
+    """A study without a spec and without trials may be one another command is
+    creating this moment: wait a little for its spec (the row its creator writes next)."""
+    if study.get_trials(deepcopy=False):
+        return
+    deadline = time.monotonic() + CREATION_SECONDS
+    while time.monotonic() < deadline and records.SPEC not in study.user_attrs:
+        time.sleep(0.05)
+
+
+def _create(
+    spec: StudySpec, storage: optuna.storages.BaseStorage, sampler=None, pruner=None
+) -> optuna.Study:
+    """A new study of the spec, with its attributes and first trials."""
     parent = _parent_study(spec, storage) if spec.parent is not None else None
     if parent is not None:  # its trials were made on the data it stored
         check_data_files(parent, spec)

@@ -336,3 +336,56 @@ def test_submit_sets_the_budget_the_workers_then_use(tmp_path, capsys):
     assert main(worker) == 0 and finished() == 5
     assert main(["submit", str(spec), "--storage", db, "--trials", "4"]) == 0
     assert "(budget set" not in capsys.readouterr().out
+
+
+def test_a_study_another_command_is_creating_is_continued_once_its_spec_is_there(tmp_path):
+    """Two commands creating one study at once: the one that finds it made but without
+    its spec yet waits for that row, then continues the study."""
+    import threading
+
+    from hpsearch.search.study import open_study, stored_form
+    from hpsearch.storage import open_storage
+
+    spec = tiny_spec(tmp_path)
+    storage = open_storage(spec.storage)
+    half_made = optuna.create_study(study_name=spec.name, storage=storage)
+    writer = threading.Timer(0.5, lambda: half_made.set_user_attr("spec", stored_form(spec)))
+    writer.start()
+    try:
+        study = open_study(spec, storage)
+    finally:
+        writer.join()
+    assert study.user_attrs["spec"]["name"] == spec.name
+
+
+def test_a_study_left_half_made_is_one_clear_line(tmp_path):
+    from hpsearch.search.study import open_study
+    from hpsearch.storage import open_storage
+
+    spec = tiny_spec(tmp_path)
+    storage = open_storage(spec.storage)
+    optuna.create_study(study_name=spec.name, storage=storage)
+    with pytest.raises(StudyError, match="or its creation stopped half-way"):
+        open_study(spec, storage)
+
+
+def test_the_command_that_loses_the_race_to_create_a_study_continues_it(tmp_path):
+    """Both commands found no study, both create it: the second gets Optuna's
+    DuplicatedStudyError and continues the first one's study instead of failing. The
+    race is made certain by hiding the study from the loser's first look."""
+    from hpsearch.search.study import open_study
+    from hpsearch.storage import open_storage
+
+    spec = tiny_spec(tmp_path)
+    storage = open_storage(spec.storage)
+    winner = open_study(spec, storage)
+    look = storage.get_study_id_from_name
+
+    def not_yet(name: str) -> int:
+        storage.get_study_id_from_name = look  # the next look finds it
+        raise KeyError(name)
+
+    storage.get_study_id_from_name = not_yet
+    loser = open_study(spec, storage)
+    assert loser.study_name == winner.study_name and loser.user_attrs == winner.user_attrs
+    assert len(optuna.get_all_study_names(storage)) == 1
