@@ -130,6 +130,27 @@ def unreachable_reason(error: BaseException) -> str | None:
     return None
 
 
+# What SQLite says of a file damaged, emptied or replaced while a run used it.
+_DAMAGED = ("file is not a database", "database disk image is malformed", "no such table")
+
+
+class DatabaseDamaged(HpsearchError):
+    """The database file stopped being a study database while in use: not an outage,
+    nothing to wait for."""
+
+
+def damaged_reason(error: BaseException) -> str | None:
+    """SQLite's words when `error` (or one it came from) says the file is no longer a
+    study database, else None."""
+    for link in error_chain(error):
+        if isinstance(link, sa_exc.DatabaseError):
+            text = str(getattr(link, "orig", link)).splitlines()[0].lower()
+            for marker in _DAMAGED:
+                if marker in text:
+                    return marker
+    return None
+
+
 @dataclass
 class RetryPolicy:
     """How long one process keeps retrying a database that cannot be reached. Not
@@ -178,6 +199,12 @@ class RetryPolicy:
             except Exception as error:
                 reason = unreachable_reason(error)
                 if reason is None:
+                    damaged = damaged_reason(error)
+                    if damaged is not None:
+                        raise DatabaseDamaged(
+                            f"the database file was damaged, emptied or replaced while in use "
+                            f"({damaged}); restore it from a copy, or use another --storage"
+                        ) from error
                     raise
                 self._local.retried = True
                 if give_up is None:  # the deadline starts at the first failure

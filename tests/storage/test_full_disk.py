@@ -97,3 +97,40 @@ def test_a_read_only_file_system_is_one_line_and_the_database_is_untouched(
         states = dict(connection.execute("SELECT state, COUNT(*) FROM trials GROUP BY state"))
     connection.close()
     assert states == {"COMPLETE": 5}, states
+
+
+@pytest.mark.parametrize("left", [0.0, 0.5])
+def test_a_database_file_damaged_mid_run_is_one_line_and_exit_2(tmp_path, left):
+    """The SQLite file emptied, or cut in half, while two workers write to it: not an
+    outage to wait out, but one line and exit 2, from every part of the run."""
+    from optuna.trial import TrialState
+
+    from tests.support import SPEC, trials, wait_for
+
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(SPEC.replace("n_trials = 8", "n_trials = 40"))
+    db = tmp_path / "studies.db"
+    storage = f"sqlite:///{db}"
+    command = [sys.executable, "-m", "hpsearch.cli", "run", str(spec), "--storage", storage]
+    run = subprocess.Popen(
+        [*command, "--workers", "2", "--no-progress"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(
+            lambda: sum(t.state == TrialState.COMPLETE for t in trials(storage)) >= 2,
+            120,
+            "two complete trials",
+        )
+        os.truncate(db, int(db.stat().st_size * left))
+        _, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 2, err
+    assert "Traceback" not in err, err
+    errors = [line for line in err.splitlines() if line.startswith("hpsearch: error:")]
+    assert len(errors) == 1 and "damaged, emptied or replaced while in use" in errors[0], err
