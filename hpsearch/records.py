@@ -76,11 +76,11 @@ N_PARAMS = Metric(
 METRICS = (VAL_ACCURACY, VAL_SCORE, VAL_LOSS, TRAIN_SECONDS, N_PARAMS)
 
 
-def value_text(value: float) -> str:
-    """A value as tables and sentences print it: four decimals, as scores and losses
-    need, and whole numbers (a parameter count) whole."""
+def value_text(value: float, decimals: int = 4) -> str:
+    """A value as tables, sentences and figures print it: with decimals, as scores and
+    losses need, and whole numbers (a parameter count) whole."""
     value = float(value)
-    return f"{value:.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.4f}"
+    return f"{value:.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.{decimals}f}"
 
 
 def metric_named(name: str, direction: str | None = None) -> Metric:
@@ -269,23 +269,24 @@ def ranked(trials: list[FrozenTrial], objectives: tuple[Metric, ...]) -> list[Fr
     several, by Pareto front (the front first) and then by the first objective. Ties go
     to the earliest trial: by slot in a reproducible search, whose numbers differ
     between runs that hold the same trials."""
-    chosen = candidates(trials)
-    fronts = front_ranks(chosen, objectives) if len(objectives) > 1 else [0] * len(chosen)
-    order = sorted(
-        range(len(chosen)),
-        key=lambda i: (fronts[i], -objectives[0].goodness(chosen[i].values[0]), place(chosen[i])),
-    )
-    return [chosen[i] for i in order]
+    return [trial for trial, _ in _ranked_fronts(trials, objectives)]
 
 
 def pareto_front(trials: list[FrozenTrial], objectives: tuple[Metric, ...]) -> list[FrozenTrial]:
-    """The feasible completed trials no other one dominates, by the first objective."""
+    """The feasible completed trials no other one dominates, by the first objective
+    (with one objective: every candidate, best first)."""
+    return [trial for trial, front in _ranked_fronts(trials, objectives) if front == 0]
+
+
+def _ranked_fronts(
+    trials: list[FrozenTrial], objectives: tuple[Metric, ...]
+) -> list[tuple[FrozenTrial, int]]:
+    """The candidates with their Pareto fronts, in `ranked`'s order."""
     chosen = candidates(trials)
-    fronts = front_ranks(chosen, objectives)
-    return sorted(
-        (t for t, rank in zip(chosen, fronts, strict=True) if rank == 0),
-        key=lambda t: (-objectives[0].goodness(t.values[0]), place(t)),
-    )
+    fronts = front_ranks(chosen, objectives) if len(objectives) > 1 else [0] * len(chosen)
+    pairs = list(zip(chosen, fronts, strict=True))
+    pairs.sort(key=lambda p: (p[1], -objectives[0].goodness(p[0].values[0]), place(p[0])))
+    return pairs
 
 
 def front_ranks(trials: list[FrozenTrial], objectives: tuple[Metric, ...]) -> list[int]:

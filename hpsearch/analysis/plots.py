@@ -18,7 +18,14 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from hpsearch.analysis.narrowing import Narrowing, RangeChange, best_first
-from hpsearch.records import TRAIN_ACCURACY, TRAIN_LOSS, VAL_ACCURACY, VAL_LOSS, Metric
+from hpsearch.records import (
+    TRAIN_ACCURACY,
+    TRAIN_LOSS,
+    VAL_ACCURACY,
+    VAL_LOSS,
+    Metric,
+    value_text,
+)
 
 OUTSIDE = "outside the constraints"  # the legend's name for infeasible completed trials
 # The train curve drawn dashed beside an objective's curve: on the same scale.
@@ -38,11 +45,6 @@ def objectives_in(trials: pd.DataFrame, metric: Metric | None = None) -> tuple[M
 def axis_label(metric: Metric) -> str:
     """What an axis or colour bar showing a metric says: its label and which way is better."""
     return f"{metric.label} ({metric.better})"
-
-
-def _number(value: float) -> str:
-    """Three decimals, as scores and losses need; counts such as n_params whole."""
-    return f"{value:.3f}" if abs(value) < 1000 else f"{value:.0f}"
 
 
 def _feasible(trials: pd.DataFrame) -> pd.Series:
@@ -105,7 +107,8 @@ def best_curves(
                 ax.plot(curve["epoch"], curve["value"], style, label=label)
         front = f", front {int(row['front'])}" if several else ""
         ax.set_title(
-            f"Best-{rank} (trial {row['number']}{front}): {_number(row['value'])}", fontsize=9
+            f"Best-{rank} (trial {row['number']}{front}): {value_text(row['value'], decimals=3)}",
+            fontsize=9,
         )
         if metric.unit_interval:
             ax.set_ylim(0, 1.02)

@@ -348,17 +348,19 @@ def best_text(study: optuna.Study) -> str:
     from hpsearch import records
 
     objectives = records.objectives_of(study)
-    ranked = records.ranked(study.get_trials(deepcopy=False), objectives)
-    if not ranked:
+    # With one objective every candidate is on the "front", best first: one ranking
+    # answers both cases.
+    front = records.pareto_front(study.get_trials(deepcopy=False), objectives)
+    if not front:
         return "no completed feasible trial yet"
     if len(objectives) > 1:
-        front = records.pareto_front(ranked, objectives)
         names = " and ".join(f"{m.name} ({m.direction}d)" for m in objectives)
         return (
             f"Pareto front of {len(front)} trials for {names}: hpsearch trials --pareto lists them"
         )
-    best, metric = ranked[0], objectives[0]
-    return f"best {metric.label} {best.value:.4f} (trial {best.number}; {metric.better})"
+    best, metric = front[0], objectives[0]
+    value = records.value_text(best.value)
+    return f"best {metric.label} {value} (trial {best.number}; {metric.better})"
 
 
 def add_code_option(parser: argparse.ArgumentParser, extra: str = "") -> None:

@@ -4,8 +4,6 @@ cannot be done."""
 
 import math
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -14,7 +12,7 @@ from optuna.trial import TrialState
 
 from hpsearch.cli import main
 from hpsearch.search.rounds import next_round
-from tests.support import ROOT, TINY
+from tests.support import TINY, hpsearch
 
 # Width and batch size trade accuracy for time, at an lr that trains every one of them:
 # a front of several trials even when the clock is noisy (a loaded machine, any seed).
@@ -225,22 +223,16 @@ def contract_project(tmp_path: Path, body: str) -> Path:
 def test_a_function_breaking_its_contract_stops_the_run_in_one_line(tmp_path, case):
     spec = contract_project(tmp_path, CONTRACT[case])
     db = f"sqlite:///{tmp_path / 'b.db'}"
-    command = [sys.executable, "-m", "hpsearch.cli", "run", str(spec), "--storage", db]
-    done = subprocess.run(
-        [*command, "--workers", "2", "--no-progress"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.startswith("hpsearch: error: ") and done.stderr.count("\n") == 1, done.stderr
+    run = hpsearch("run", str(spec), "--storage", db, "--workers", "2", "--no-progress")
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 2, err
+    assert err.startswith("hpsearch: error: ") and err.count("\n") == 1, err
     expected = {
         "tuple": "returned a tuple; return one number (val_rmse), or a dict with val_rmse",
         "none": "returned None; return one number",
         "raises": "raised ValueError: bad shape",
     }[case]
-    assert expected in done.stderr
+    assert expected in err
     trials = load(db, "broken").get_trials()
     assert len([t for t in trials if t.state != TrialState.WAITING]) <= 2  # one per worker
     failed = [t for t in trials if t.state == TrialState.FAIL]
@@ -309,9 +301,6 @@ def test_a_spec_asking_for_what_cannot_be_done_is_refused_before_anything_is_sto
     assert not db.exists()
 
 
-WORKER = [sys.executable, "-m", "hpsearch.cli", "worker"]
-
-
 def test_a_minimized_reproducible_search_repeats_with_submitted_workers(tmp_path, capsys):
     """The stored spec carries the objective to workers started anywhere, and a
     reproducible search of a loss prunes and numbers its trials alike with any workers."""
@@ -327,13 +316,7 @@ def test_a_minimized_reproducible_search_repeats_with_submitted_workers(tmp_path
     assert main([*run, "--study", "one", "--workers", "1"]) == 0
     assert main(["submit", str(spec), "--storage", db, "--study", "submitted"]) == 0
     workers = [
-        subprocess.Popen(
-            [*WORKER, "--storage", db, "--study", "submitted", "--no-progress"],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        hpsearch("worker", "--storage", db, "--study", "submitted", "--no-progress")
         for _ in range(2)
     ]
     for worker in workers:

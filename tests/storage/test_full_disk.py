@@ -105,20 +105,13 @@ def test_a_database_file_damaged_mid_run_is_one_line_and_exit_2(tmp_path, left):
     outage to wait out, but one line and exit 2, from every part of the run."""
     from optuna.trial import TrialState
 
-    from tests.support import SPEC, trials, wait_for
+    from tests.support import SPEC, hpsearch, trials, wait_for
 
     spec = tmp_path / "tiny.toml"
     spec.write_text(SPEC.replace("n_trials = 8", "n_trials = 40"))
     db = tmp_path / "studies.db"
     storage = f"sqlite:///{db}"
-    command = [sys.executable, "-m", "hpsearch.cli", "run", str(spec), "--storage", storage]
-    run = subprocess.Popen(
-        [*command, "--workers", "2", "--no-progress"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    run = hpsearch("run", str(spec), "--storage", storage, "--workers", "2", "--no-progress")
     try:
         wait_for(
             lambda: sum(t.state == TrialState.COMPLETE for t in trials(storage)) >= 2,
