@@ -40,15 +40,25 @@ class RetrainDiverged(StudyError):
 class FinalResult:
     trial_number: int
     params: dict[str, Any]
-    validation_value: float  # the first objective's, as during the search
-    test_value: float  # the first objective's, on the test split
     epochs: int
     train_examples: int
-    metric: Metric
     how: str  # how the test value was made
-    objectives: tuple[Metric, ...] = ()
-    validation_values: dict[str, float] = dataclasses.field(default_factory=dict)
-    test_values: dict[str, float] = dataclasses.field(default_factory=dict)
+    objectives: tuple[Metric, ...]
+    validation_values: dict[str, float]  # each objective's, as during the search
+    test_values: dict[str, float]  # each objective's, measured by the retrained model
+
+    @property
+    def metric(self) -> Metric:
+        """The first objective: what a single-objective study is judged by."""
+        return self.objectives[0]
+
+    @property
+    def validation_value(self) -> float:
+        return self.validation_values[self.metric.name]
+
+    @property
+    def test_value(self) -> float:
+        return self.test_values[self.metric.name]
 
 
 def final(
@@ -144,11 +154,8 @@ def _stored(
     result = FinalResult(
         trial_number=chosen.number,
         params=dict(chosen.params),
-        validation_value=validation[metric.name],
-        test_value=test[metric.name],
         epochs=spec.training.epochs,
         train_examples=run.train_examples,
-        metric=metric,
         how=run.how,
         objectives=objectives,
         validation_values=validation,

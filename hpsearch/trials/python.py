@@ -323,7 +323,7 @@ def final_data(spec: StudySpec) -> Split | None:
 
 
 def _as_number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+    if not _number(value):
         raise EntryError(f"report: {name} must be a number, got {value!r}")
     return float(value)
 
