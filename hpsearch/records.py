@@ -223,9 +223,7 @@ TRIAL_ATTRIBUTES = (
     Attribute(TRAIN_ACCURACY, "[float] per epoch", "trials.network", "frames"),
     Attribute(VAL_ACCURACY.name, "[float] per epoch: the network's value", "trials", "frames"),
     Attribute(VAL_SCORE.name, "[float] per epoch: an entry's reports", "trials.python", "frames"),
-    Attribute(
-        VAL_LOSS.name, "[float] per epoch: the network's validation loss", "trials", "frames"
-    ),
+    Attribute(VAL_LOSS.name, "[float] per epoch, when the spec uses val_loss", "trials", "frames"),
     Attribute("<objective>", "[float] per epoch: an entry's reports of it", "trials", "frames"),
     Attribute(MEASURED, "{name: float}: every metric the trial measured", "trials", "all"),
     Attribute(FEASIBLE, "bool: inside the spec's constraints", "trials", "all"),

@@ -53,7 +53,11 @@ class History:
         return len(self.train_loss)
 
     def to_dict(self) -> dict[str, list[float]]:
-        return asdict(self)
+        """The curves recorded (the validation loss only when `fit` was asked for it)."""
+        curves = asdict(self)
+        if not self.val_loss:
+            del curves["val_loss"]
+        return curves
 
 
 EpochCallback = Callable[[int, History], None]
@@ -69,12 +73,14 @@ def fit(
     rng: np.random.Generator,
     on_epoch: EpochCallback | None = None,
     evaluate_train: bool = False,
+    val_loss: bool = False,
 ) -> History:
     """Train `net` in place and return its history.
 
     `on_epoch(epoch, history)` runs after every epoch (1-based) and may raise to stop
     training, e.g. for pruning; the exception propagates to the caller. A NaN or
-    infinite loss raises `Diverged` at the step it appears.
+    infinite loss raises `Diverged` at the step it appears. `val_loss=True` also records
+    the validation loss, which costs a softmax over the validation set per epoch.
     """
     n_train = len(split.t_train)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
@@ -107,9 +113,12 @@ def fit(
             history.train_loss.append(loss)
             history.train_accuracy.append(accuracy)
             if len(x_val):  # the final run trains on train + validation: nothing to judge
-                val_loss, val_accuracy = net.evaluate(x_val, split.t_val)
-                history.val_loss.append(val_loss)
-                history.val_accuracy.append(val_accuracy)
+                if val_loss:
+                    loss_now, accuracy_now = net.evaluate(x_val, split.t_val)
+                    history.val_loss.append(loss_now)
+                else:
+                    accuracy_now = net.accuracy(x_val, split.t_val)
+                history.val_accuracy.append(accuracy_now)
             history.seconds.append(time.perf_counter() - started)
             if on_epoch is not None:
                 on_epoch(epoch, history)

@@ -160,11 +160,17 @@ class MultiLayerNet:
 
     def accuracy(self, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> float:
         """Fraction of examples whose highest score is the true class (eval mode)."""
-        return self.evaluate(x, t, batch_size)[1]
+        return self._judge(x, t, batch_size, with_loss=False)[1]
 
     def evaluate(self, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> tuple[float, float]:
         """Mean cross-entropy (without the weight-decay term, which is no property of the
         data) and accuracy, from one eval-mode pass."""
+        return self._judge(x, t, batch_size, with_loss=True)
+
+    def _judge(
+        self, x: np.ndarray, t: np.ndarray, batch_size: int, with_loss: bool
+    ) -> tuple[float, float]:
+        """(mean loss, or NaN when not asked for: it costs a softmax; accuracy)."""
         if len(x) == 0:
             raise ConfigError("accuracy of an empty set is undefined")
         t = np.asarray(t)
@@ -176,11 +182,12 @@ class MultiLayerNet:
         loss = 0.0
         for start in range(0, len(x), batch_size):
             scores = self.predict(x[start : start + batch_size], train=False)
-            batch = t[start : start + batch_size]
-            loss += float(self.loss_layer.forward(scores, batch)) * len(batch)
+            if with_loss:
+                batch = t[start : start + batch_size]
+                loss += float(self.loss_layer.forward(scores, batch)) * len(batch)
             predicted = self.loss_layer.classes(scores)
             correct += int(np.count_nonzero(predicted == labels[start : start + batch_size]))
-        return loss / len(x), correct / len(x)
+        return (loss / len(x) if with_loss else math.nan), correct / len(x)
 
     def hidden_activations(self, x: np.ndarray) -> list[np.ndarray]:
         """Each hidden layer's activation output for one batch, as training would see it

@@ -131,11 +131,20 @@ def check_against_data(spec: StudySpec, split: data.Split) -> None:
 
 
 def measured(history: History, n_params: int) -> dict[str, float]:
-    """Every metric the network offers, as of the last epoch trained."""
+    """Every metric the network measured, as of the last epoch trained (the validation
+    loss when the spec asks for it)."""
     values = {"train_seconds": round(sum(history.seconds), 4), "n_params": float(n_params)}
     if history.val_accuracy:
-        values |= {"val_accuracy": history.val_accuracy[-1], "val_loss": history.val_loss[-1]}
+        values["val_accuracy"] = history.val_accuracy[-1]
+    if history.val_loss:
+        values["val_loss"] = history.val_loss[-1]
     return values
+
+
+def needs_val_loss(spec: StudySpec) -> bool:
+    """Whether the spec judges trials by the validation loss: only then is it computed,
+    a softmax over the validation set every epoch."""
+    return VAL_LOSS.name in {o.name for o in spec.objectives} | set(spec.search.constraints)
 
 
 def epoch_value(name: str, history: History, n_params: int) -> float:
@@ -239,6 +248,7 @@ class Objective:
             batch_size=config.batch_size,
             rng=rng,
             on_epoch=report,
+            val_loss=needs_val_loss(spec),
         )
 
 
@@ -254,11 +264,12 @@ def _store_history(
         records.TRAIN_LOSS: history.train_loss,
         records.TRAIN_ACCURACY: history.train_accuracy,
         VAL_ACCURACY.name: history.val_accuracy,
-        VAL_LOSS.name: history.val_loss,
         records.EPOCHS_RUN: history.epochs,
         records.SECONDS: round(sum(history.seconds), 4),
         records.DIVERGED: diverged,
     }
+    if history.val_loss:
+        attrs[VAL_LOSS.name] = history.val_loss
     if reason is not None:
         attrs[records.STOP_REASON] = reason
     set_user_attrs(trial, attrs | dict(more or {}))
