@@ -29,7 +29,7 @@ from hpsearch.storage import (
     heartbeat_interval,
     running_without_heartbeat,
 )
-from hpsearch.storage.retry import error_chain
+from hpsearch.storage.retry import DatabaseDamaged, damaged_reason, error_chain
 from hpsearch.trials import TrialObjective
 
 logger = logging.getLogger(__name__)
@@ -204,8 +204,13 @@ _thread_excepthook = threading.excepthook
 
 
 def _quiet_outages(args: threading.ExceptHookArgs) -> None:
-    """A thread beside a trial (Optuna's heartbeat) that gives up on the database ends
-    quietly: the trial's own thread meets the same outage and says it in one line."""
-    if args.exc_type is not None and issubclass(args.exc_type, StorageUnavailable):
+    """A thread beside a trial (Optuna's heartbeat) that gives up on the database, or
+    finds it damaged, ends quietly: the trial's own thread meets the same and says it in
+    one line."""
+    if args.exc_type is not None and issubclass(
+        args.exc_type, StorageUnavailable | DatabaseDamaged
+    ):
+        return
+    if args.exc_value is not None and damaged_reason(args.exc_value) is not None:
         return
     _thread_excepthook(args)
