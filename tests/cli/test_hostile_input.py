@@ -492,7 +492,7 @@ def test_a_data_file_changed_after_its_study_started_is_refused(tmp_path, capsys
     assert fingerprint(db) == before
 
 
-@pytest.mark.parametrize("name", ["a/b", "../../escaped", "/abs/olute", "..", ".hidden"])
+@pytest.mark.parametrize("name", ["a/b", "../../escaped", "/abs/olute"])
 def test_a_study_name_never_becomes_a_path(tmp_path, capsys, monkeypatch, name):
     storage = f"sqlite:///{tmp_path / 'names.db'}"
     spec = write(tmp_path / "tiny.toml", tiny_text())

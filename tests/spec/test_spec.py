@@ -253,3 +253,15 @@ def test_every_record_hpsearch_keeps_on_a_trial_is_a_name_no_metric_may_take():
     metrics = {metric.name for metric in records.METRICS}
     kept = {a.name for a in records.TRIAL_ATTRIBUTES if not a.name.startswith("<")} - metrics
     assert kept <= RESERVED_NAMES, sorted(kept - RESERVED_NAMES)
+
+
+@pytest.mark.parametrize(
+    ("name", "kept"),
+    [("mnist-lr-wd-init-r2", True), ("lr search 7f3a", True), ("..", False), (".hidden", False)],
+)
+def test_a_study_name_becomes_one_plain_file_name(name, kept):
+    from hpsearch.spec.names import file_name
+
+    made = file_name(name)
+    assert (made == name) is kept
+    assert made and "/" not in made and not made.startswith(".")
