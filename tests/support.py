@@ -82,9 +82,11 @@ SPEC = (
 
 
 def hpsearch(*args: str, **kwargs) -> subprocess.Popen:
+    """An `hpsearch` process with its output piped, started in the repository unless the
+    caller gives another `cwd` (Popen's other options pass through: env, ...)."""
+    kwargs.setdefault("cwd", ROOT)
     return subprocess.Popen(
         [sys.executable, "-m", "hpsearch.cli", *args],
-        cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
