@@ -19,13 +19,20 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import warnings
 from pathlib import Path
 
 import optuna
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 
 from hpsearch.storage.pool import ping_when_idle
 from hpsearch.storage.retry import RetryPolicy
@@ -168,16 +175,7 @@ def open_storage(
                     "grace_period": GRACE_FACTOR * heartbeat,
                     "heartbeat_stale_trial_callback": retry,
                 }
-            # Optuna's own schema check asks Alembic for the newest revision on every
-            # open (it imports all of Optuna's migration scripts); ours below asks once
-            # per process.
-            storage = rdb_storage_class()(
-                url,
-                engine_kwargs=engine_kwargs,
-                skip_compatibility_check=True,
-                skip_table_creation=checked,
-                **beats,
-            )
+            storage = _new_rdb_storage(url, engine_kwargs, checked, beats)
     except ImportError as exc:
         hint = (
             "; install the postgres extra: pip install 'hpsearch[postgres]'"
@@ -200,6 +198,45 @@ def open_storage(
         ping_when_idle(storage.engine)
         storage.engine.dispose()  # the opening's connections, pooled before the listeners
     return storage
+
+
+# Tries at opening a database that other commands may be creating the tables of.
+CREATION_TRIES = 5
+
+
+def _new_rdb_storage(
+    url: str, engine_kwargs: dict, checked: bool, beats: dict
+) -> optuna.storages.RDBStorage:
+    """Optuna's relational storage of `url`. Two commands opening a brand-new database
+    at once both create its tables and stamp its schema version: the slower one fails
+    on a row or type the faster one has just made (a UNIQUE or duplicate-key error).
+    Opening it again finds them made."""
+    tries = 0
+    while True:
+        try:
+            # Optuna's own schema check asks Alembic for the newest revision on every
+            # open (it imports all of Optuna's migration scripts); ours asks once per
+            # process.
+            return rdb_storage_class()(
+                url,
+                engine_kwargs=engine_kwargs,
+                skip_compatibility_check=True,
+                skip_table_creation=checked,
+                **beats,
+            )
+        except (IntegrityError, ProgrammingError, OperationalError) as exc:
+            tries += 1
+            if tries == CREATION_TRIES or not _made_meanwhile(exc):
+                raise
+            time.sleep(0.05 * tries)
+
+
+def _made_meanwhile(error: SQLAlchemyError) -> bool:
+    """Whether `error` says another command made a table, type or row first."""
+    text = str(error).lower()
+    return isinstance(error, IntegrityError) or any(
+        words in text for words in ("already exists", "duplicate key", "unique constraint")
+    )
 
 
 def _check_schema_version(storage: optuna.storages.RDBStorage, url: str) -> None:
