@@ -5,6 +5,7 @@ ranges).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import warnings
@@ -19,12 +20,14 @@ from hpsearch.errors import StudyError
 from hpsearch.records import stored_spec
 from hpsearch.spec import FloatRange, StudySpec
 from hpsearch.storage import display_url
+from hpsearch.storage.creation import creation_lock
 from hpsearch.trials import kind_of
 from hpsearch.trials.space import contains, distributions
 
 logger = logging.getLogger(__name__)
 
-# How long a command waits for the spec of a study another command has just created.
+# How long a command waits for the spec of a study another command is creating, where
+# the storage has no creation lock to wait on instead.
 CREATION_SECONDS = 3.0
 
 
@@ -51,27 +54,18 @@ def open_study(
 ) -> optuna.Study:
     """Create the spec's study, or load it when it exists with the same experiment.
 
-    Refuses, without writing anything, a study of that name made from another
+    Creation is all or nothing: the spec is the study's last write, so a study without
+    one is either being created by another command (this one waits for it) or was left
+    half-made by a command that was stopped (this one rolls it back and creates it
+    anew). Refuses, without writing anything, a study of that name made from another
     experiment (data, model, training or search space): its trials would not compare.
     """
-    try:
-        storage.get_study_id_from_name(spec.name)
-        exists = True
-    except KeyError:
-        exists = False
-    if not exists:
-        try:
-            return _create(spec, storage, sampler, pruner)
-        except optuna.exceptions.DuplicatedStudyError:
-            pass  # another command created it a moment ago: continue it like any other
-    study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner)
-    if records.SPEC not in study.user_attrs:
-        _wait_for_spec(study)
-    if records.SPEC not in study.user_attrs:
-        raise StudyError(
-            f"study {spec.name!r} exists but was not created by hpsearch (or its creation "
-            "stopped half-way); choose another name with --study"
-        )
+    study = _made(spec, storage, sampler, pruner)
+    if study is None:
+        with creation_lock(spec.storage, storage, spec.name) as exclusive:
+            study = _made(spec, storage, sampler, pruner)  # made while this one waited
+            if study is None:
+                study = _create_in_place(spec, storage, sampler, pruner, exclusive)
     difference = _first_difference(stored_spec(study).experiment(), spec.experiment())
     if difference:
         raise StudyError(
@@ -82,24 +76,109 @@ def open_study(
     return study
 
 
-def _wait_for_spec(study: optuna.Study) -> None:
-    """A study without a spec and without trials may be one another command is
-    creating this moment: wait a little for its spec (the row its creator writes next)."""
-    if study.get_trials(deepcopy=False):
-        return
+def _made(
+    spec: StudySpec, storage: optuna.storages.BaseStorage, sampler=None, pruner=None
+) -> optuna.Study | None:
+    """The spec's study when it exists whole (with its spec), else None."""
+    try:
+        study = optuna.load_study(
+            study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner
+        )
+    except KeyError:
+        return None
+    return study if records.SPEC in study.user_attrs else None
+
+
+def _create_in_place(
+    spec: StudySpec,
+    storage: optuna.storages.BaseStorage,
+    sampler,
+    pruner,
+    exclusive: bool,
+) -> optuna.Study:
+    """Create the study, first rolling back what a stopped creator left of it. Without
+    an exclusive lock a creator at work cannot be told from a stopped one: a study that
+    stays without its spec is then refused, never deleted."""
+    try:
+        left: int | None = storage.get_study_id_from_name(spec.name)
+    except KeyError:
+        left = None
+    if left is None or exclusive:
+        if left is not None:
+            _roll_back(spec, storage, left)
+        try:
+            return _create(spec, storage, sampler, pruner, roll_back=exclusive)
+        except optuna.exceptions.DuplicatedStudyError:
+            if exclusive:
+                raise
+    # Another command may be creating it this moment: continue it once it is whole.
+    study = _spec_in_time(spec, storage, sampler, pruner)
+    if study is None:
+        raise StudyError(
+            f"study {spec.name!r} exists but was not created by hpsearch (or its "
+            "creation stopped half-way); choose another name with --study"
+        )
+    return study
+
+
+def _spec_in_time(
+    spec: StudySpec, storage: optuna.storages.BaseStorage, sampler=None, pruner=None
+) -> optuna.Study | None:
+    """Wait a little for the spec another command is writing (None if it never comes)."""
     deadline = time.monotonic() + CREATION_SECONDS
-    while time.monotonic() < deadline and records.SPEC not in study.user_attrs:
+    while True:
+        study = _made(spec, storage, sampler, pruner)
+        if study is not None or time.monotonic() > deadline:
+            return study
         time.sleep(0.05)
 
 
+def _roll_back(spec: StudySpec, storage: optuna.storages.BaseStorage, study_id: int) -> None:
+    """Delete what a stopped creator left of the study: one that hpsearch began (it
+    holds hpsearch's version), or an empty one with nothing in it to lose. A study of
+    that name made by anything else is refused."""
+    attrs = storage.get_study_user_attrs(study_id)
+    empty = not attrs and not storage.get_all_trials(study_id, deepcopy=False)
+    if records.VERSION not in attrs and not empty:
+        raise StudyError(
+            f"study {spec.name!r} exists but was not created by hpsearch; "
+            "choose another name with --study"
+        )
+    logger.warning(
+        "study %r was left half-made by a command that stopped while creating it; creating it anew",
+        spec.name,
+    )
+    storage.delete_study(study_id)
+
+
 def _create(
-    spec: StudySpec, storage: optuna.storages.BaseStorage, sampler=None, pruner=None
+    spec: StudySpec,
+    storage: optuna.storages.BaseStorage,
+    sampler=None,
+    pruner=None,
+    *,
+    roll_back: bool = False,
 ) -> optuna.Study:
-    """A new study of the spec, with its attributes and first trials."""
+    """A new study of the spec, with its attributes and first trials. hpsearch's version
+    is its first write and the spec its last: a study with the one and without the
+    other was stopped half-way. `roll_back`: this command alone creates it, so a
+    creation that fails (Ctrl-C, an error) deletes what it wrote."""
     parent = _parent_study(spec, storage) if spec.parent is not None else None
     if parent is not None:  # its trials were made on the data it stored
         check_data_files(parent, spec)
     objectives = spec.objectives
+    attrs = {  # everything worked out before the first write, to keep the window short
+        records.SPEC_SOURCE: spec.source,
+        records.SEED: spec.seed,
+        records.ROUND: spec.round,
+        records.PARENT: spec.parent,
+        records.RANGES: spec.to_dict()["search"]["params"],
+    }
+    if spec.search.reproducible:  # for optuna-dashboard's study page and `hpsearch trials`
+        attrs[records.REPRODUCIBLE] = {"lag": spec.search.lag}
+    record = data_record(spec)
+    if record is not None:
+        attrs[records.DATA] = record
     study = optuna.create_study(
         study_name=spec.name,
         storage=storage,
@@ -107,30 +186,28 @@ def _create(
         pruner=pruner,
         directions=[o.direction for o in objectives],
     )
-    with warnings.catch_warnings():  # experimental in some Optuna versions
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        # optuna-dashboard's names for the values, and `records.objectives_of`'s.
-        study.set_metric_names([o.name for o in objectives])
-    study.set_user_attr(records.SPEC, stored_form(spec))
-    study.set_user_attr(records.SPEC_SOURCE, spec.source)
-    study.set_user_attr(records.SEED, spec.seed)
-    study.set_user_attr(records.VERSION, __version__)
-    study.set_user_attr(records.ROUND, spec.round)
-    study.set_user_attr(records.PARENT, spec.parent)
-    study.set_user_attr(records.RANGES, spec.to_dict()["search"]["params"])
-    if spec.search.reproducible:  # for optuna-dashboard's study page and `hpsearch trials`
-        study.set_user_attr(records.REPRODUCIBLE, {"lag": spec.search.lag})
-    record = data_record(spec)
-    if record is not None:
-        study.set_user_attr(records.DATA, record)
-    if parent is not None:
-        copied = warm_start(study, parent, spec)
-        study.set_user_attr(records.WARM_START_TRIALS, copied)
-        logger.info("copied %d trials of %r inside the new ranges", copied, spec.parent)
-    elif spec.search.start_at_defaults and spec.search.sampler != "grid":  # grid: its points
-        # No more than the budget: a queued trial beyond it would stay WAITING for ever.
-        for point in start_points(spec)[: spec.search.n_trials]:
-            study.enqueue_trial(point, user_attrs={records.START: "defaults"})
+    try:
+        study.set_user_attr(records.VERSION, __version__)
+        with warnings.catch_warnings():  # experimental in some Optuna versions
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            # optuna-dashboard's names for the values, and `records.objectives_of`'s.
+            study.set_metric_names([o.name for o in objectives])
+        for key, value in attrs.items():
+            study.set_user_attr(key, value)
+        if parent is not None:
+            copied = warm_start(study, parent, spec)
+            study.set_user_attr(records.WARM_START_TRIALS, copied)
+            logger.info("copied %d trials of %r inside the new ranges", copied, spec.parent)
+        elif spec.search.start_at_defaults and spec.search.sampler != "grid":  # grid: its own
+            # No more than the budget: a queued trial beyond it would stay WAITING for ever.
+            for point in start_points(spec)[: spec.search.n_trials]:
+                study.enqueue_trial(point, user_attrs={records.START: "defaults"})
+        study.set_user_attr(records.SPEC, stored_form(spec))  # the study is whole
+    except BaseException:
+        if roll_back:
+            with contextlib.suppress(Exception):  # else the next command rolls it back
+                storage.delete_study(storage.get_study_id_from_name(spec.name))
+        raise
     return study
 
 
