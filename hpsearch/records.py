@@ -330,7 +330,13 @@ def place(trial: FrozenTrial) -> int:
 
 def stored_spec(study: optuna.Study) -> StudySpec:
     """The spec a study was created from, read back from its user attrs."""
-    raw = study.user_attrs.get(SPEC)
+    attrs = study.user_attrs
+    raw = attrs.get(SPEC)
+    if raw is None and VERSION in attrs:  # the spec is a new study's last write
+        raise StudyError(
+            f"study {study.study_name!r} is being created, or its creation was stopped "
+            "half-way; the command that creates it (run or submit with its spec) finishes it"
+        )
     if raw is None:
         raise StudyError(f"study {study.study_name!r} was not created by hpsearch (no spec)")
     return from_dict(raw, source=f"study {study.study_name!r}")

@@ -259,3 +259,20 @@ def _empty(url: str) -> None:
     with psycopg.connect(plain, autocommit=True) as connection:
         connection.execute("DROP SCHEMA public CASCADE")
         connection.execute("CREATE SCHEMA public")
+
+
+def test_a_worker_on_a_half_made_study_says_which_command_finishes_it(tmp_path):
+    spec = _spec_file(tmp_path)
+    db = f"sqlite:///{tmp_path / 'studies.db'}"
+    log = tmp_path / "log"
+    open_storage(db).engine.dispose()  # its tables: the writes counted are the study's
+    submit = ["submit", str(spec), "--storage", db]
+    assert _forked(submit, log, stop_at=3) == -signal.SIGKILL  # after hpsearch's version
+    log.write_text("")
+    assert _forked(["worker", "--storage", db, "--study", "tiny"], log) == 2
+    assert log.read_text().splitlines() == [
+        "hpsearch: error: study 'tiny' is being created, or its creation was stopped "
+        "half-way; the command that creates it (run or submit with its spec) finishes it"
+    ]
+    assert _forked(submit, log) == 0
+    assert len(optuna.load_study(study_name="tiny", storage=db).get_trials()) == 3
