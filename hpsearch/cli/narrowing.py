@@ -70,6 +70,7 @@ def _narrow(args: argparse.Namespace) -> int:
     from hpsearch.search.rounds import best_trials_text, next_round, save_notes, write_spec
     from hpsearch.search.runner import run
     from hpsearch.search.work import quiet_optuna
+    from hpsearch.storage import url_without_password
     from hpsearch.trials import kind_of
 
     quiet_optuna()
@@ -103,6 +104,8 @@ def _narrow(args: argparse.Namespace) -> int:
         if kind_of(spec).imports_code:  # the spec's new folder need not hold its module
             module = spec.model.entry.partition(":")[0].split(".")[0]
             code = f" --code DIR (the folder of {module}, unless it is installed)"
+        if url_without_password(spec.storage) != spec.storage:  # the written spec has none
+            code += " (the password from PGPASSWORD or ~/.pgpass)"
         print(f"run it with: {command('run', os.fspath(path))}{code}")
         return 0
     code = trusted_code(args)

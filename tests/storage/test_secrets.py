@@ -105,7 +105,8 @@ def test_no_command_prints_or_writes_the_password(tmp_path, role):
     url = with_password(role)
     quick = ["--epochs", "2", "--workers", "1", "--no-progress"]
     command("-v", "run", str(spec), "--storage", url, "--rounds", "2", "--tolerance", "-1", *quick)
-    command("narrow", "--study", "tiny-r2", "--storage", url, "--out", str(work / "specs"))
+    out = command("narrow", "--study", "tiny-r2", "--storage", url, "--out", str(work / "specs"))
+    assert "(the password from PGPASSWORD or ~/.pgpass)" in out
     command("report", "--study", "tiny-r2", "--storage", url, "--out", str(work / "report"))
     command("final", "--study", "tiny-r2", "--storage", url)
     # The specs the rounds wrote hold the URL without its password, and the next one
