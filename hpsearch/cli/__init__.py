@@ -2,7 +2,8 @@
 
 This module owns the parser (build_parser: one subcommand per module of the package),
 `main`, and the exit codes: every user-facing problem arrives here as an `HpsearchError`
-and leaves as one line on stderr with exit code 2; argparse's own usage errors also exit 2.
+and leaves as one line on stderr with its exit code (2, or 1 for a run that failed
+though its input was fine); argparse's own usage errors also exit 2.
 
   common.py     the subcommands' parser, printed commands, default spec, spec loading,
                 --study and the study it names, --heartbeat, the trial progress
@@ -85,7 +86,8 @@ def _one_line(text: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; the exit code: 0, 2 (a usage or user-facing error, one line on
-    stderr), 130 (interrupted) or 141 (stdout closed by its reader)."""
+    stderr), 1 (a run that failed though its input was fine, one line on stderr: its
+    database deleted under it), 130 (interrupted) or 141 (stdout closed by its reader)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -95,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except HpsearchError as exc:
         print(f"hpsearch: error: {_one_line(str(exc))}", file=sys.stderr)
-        return EXIT_USAGE
+        return exc.exit_code
     except MemoryError as exc:
         detail = f" ({_one_line(str(exc))})" if str(exc) else ""
         print(
