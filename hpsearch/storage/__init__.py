@@ -2,6 +2,7 @@
 
 - `urls`: storage URLs to Optuna storages (SQLite, PostgreSQL, journal) and their checks.
 - `sqlite_files`: SQLite file guards, WAL and transaction settings, `reading()`.
+- `file_watch`: the database file a run opened, still at its path when it reports.
 - `fast_rdb`: the fast relational storage and every Optuna private name hpsearch reads.
 - `version_gate`: the fast path on tested Optuna releases, plain RDBStorage on others.
 - `pool`: the connection reads take; server connections pinged only after sitting idle.
@@ -19,6 +20,7 @@ from hpsearch.storage.fast_rdb import (
     startup_trials,
     study_storage,
 )
+from hpsearch.storage.file_watch import DatabaseFile, DatabaseVanished
 from hpsearch.storage.queries import (
     close_connections,
     count_live_trials,
@@ -47,6 +49,8 @@ __all__ = [
     "MAX_RETRY",
     "OPTIMIZE_LOGGER",
     "RDB_LOGGER",
+    "DatabaseFile",
+    "DatabaseVanished",
     "MissingDatabase",
     "SharedRDBStorage",
     "StorageError",
