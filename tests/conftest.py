@@ -28,6 +28,7 @@ SLOW_MODULES = {
     "test_regression_example",
     "test_rounds",
     "test_sqlite_workers",
+    "test_vanished_database",
 }
 
 # Modules whose tests kill workers, stop servers or fill disks against heartbeat graces of

@@ -23,7 +23,7 @@ from hpsearch.search.runner import RunResult, run
 from hpsearch.search.samplers import make_pruner, make_sampler
 from hpsearch.search.study import open_study
 from hpsearch.spec import StudySpec, with_overrides
-from hpsearch.storage import HEARTBEAT_SECONDS, open_storage
+from hpsearch.storage import HEARTBEAT_SECONDS, DatabaseFile, open_storage
 from hpsearch.storage.studies import load_existing_study
 from hpsearch.trials import kind_of
 from hpsearch.trials.context import worker_name
@@ -34,10 +34,12 @@ def submit(spec: StudySpec) -> tuple[optuna.Study, Budget, int | None]:
     a trial; the budget the workers share becomes the spec's `n_trials` (the budget it
     had before, when that changed, is the third value). Everything a worker will need
     is checked here first: sampler and pruner options, the data set, and that the
-    network fits the data."""
+    network fits the data. A database file deleted or replaced meanwhile is a
+    DatabaseVanished, not a study reported in a file that is gone."""
     sampler, pruner = make_sampler(spec), make_pruner(spec)
     kind_of(spec).prepare(spec)  # workers will need the same data, and the same module (--code)
     study = open_study(spec, open_storage(spec.storage), sampler, pruner)
+    watch = DatabaseFile.opened(spec.storage, spec.name)
     stored = study.user_attrs[records.SPEC]
     before = stored["search"]["n_trials"]
     if before == spec.search.n_trials:
@@ -45,7 +47,10 @@ def submit(spec: StudySpec) -> tuple[optuna.Study, Budget, int | None]:
     else:  # workers read the budget from the stored spec: what is printed is what they use
         stored["search"]["n_trials"] = spec.search.n_trials
         study.set_user_attr(records.SPEC, stored)
-    return study, Budget.of(study, spec.search.n_trials), before
+    budget = Budget.of(study, spec.search.n_trials)
+    if watch is not None:
+        watch.check(budget.finished)
+    return study, budget, before
 
 
 def _specs_with_budget(

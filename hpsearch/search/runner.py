@@ -21,6 +21,7 @@ from traceback import format_exc
 from typing import Any
 
 import optuna
+from optuna.trial import FrozenTrial
 
 from hpsearch.data import Split, without_test
 from hpsearch.errors import HpsearchError, StudyError
@@ -33,6 +34,7 @@ from hpsearch.stop import Interrupted, graceful_stop
 from hpsearch.storage import (
     HEARTBEAT_SECONDS,
     MAX_RETRY,
+    DatabaseFile,
     StorageUnavailable,
     close_connections,
     display_url,
@@ -88,6 +90,11 @@ def run(
     separates the sampler streams of runs on several machines (see `worker_seed`).
     `retry_for` is how long a database that cannot be reached is retried (None: the
     spec's `search.retry_for`).
+
+    A database file deleted or replaced while the run writes to it stops the run (after
+    the running trial, or at once with worker processes) with a DatabaseVanished: SQLite
+    would write on into the old file without an error, and the run would report trials
+    that are not at its path.
     """
     if workers < 1:
         raise StudyError(f"--workers must be at least 1, got {workers}")
@@ -98,9 +105,13 @@ def run(
         spec.storage, heartbeat=heartbeat, retry_for=retry_for, max_retry=max_retry(spec)
     )
     study = open_study(spec, storage, sampler, pruner)
+    # While the same file is at the path, every trial written went into it.
+    watch = DatabaseFile.opened(spec.storage, spec.name)
     start = len(study.get_trials(deepcopy=False))
     study.sampler = make_sampler(spec, 0, start, stream)  # spec.seed itself for a new study
     before = count_finished(study)
+    if watch is not None:
+        watch.in_place(before)
     remaining = spec.search.n_trials - before
     deadline = None if spec.search.timeout is None else time.time() + spec.search.timeout
     logger.info(
@@ -111,10 +122,11 @@ def run(
         max(remaining, 0),
         workers,
     )
-    if remaining > 0:
-        if workers == 1 and not spawn:
-            stopped = _run_here(study, spec, split, deadline, on_progress)
-        else:
+    stopped = False
+    try:
+        if remaining > 0 and workers == 1 and not spawn:
+            stopped = _run_here(study, spec, split, deadline, on_progress, watch)
+        elif remaining > 0:
             plan = WorkerPlan(
                 spec=spec.to_dict(),
                 source=spec.source,
@@ -126,12 +138,17 @@ def run(
                 split=None if split is None else without_test(split),  # workers never read it
                 code=spec.code,
             )
-            stopped = _run_workers(study, plan, workers, spec.search.n_trials, on_progress)
-        if stopped:
-            raise Interrupted(
-                f"stopped with {count_finished(study)} finished trials in {spec.name!r}"
-            )
-    return RunResult(study, before, count_finished(study))
+            stopped = _run_workers(study, plan, workers, spec.search.n_trials, on_progress, watch)
+        finished = count_finished(study)
+    except Exception:
+        if watch is not None:
+            watch.check_place()  # a file deleted or replaced is what went wrong
+        raise
+    if watch is not None:
+        watch.check(finished)
+    if stopped:
+        raise Interrupted(f"stopped with {finished} finished trials in {spec.name!r}")
+    return RunResult(study, before, finished)
 
 
 def max_retry(spec: StudySpec) -> int | None:
@@ -158,8 +175,10 @@ def _run_here(
     split: Split | None,
     deadline: float | None,
     on_progress: Callable[[int, float | None], None] | None,
+    watch: DatabaseFile | None = None,
 ) -> bool:
-    """Trials in this process; True when a signal stopped them."""
+    """Trials in this process; True when a signal stopped them, or the database file
+    was gone after a trial (`watch`)."""
     from threadpoolctl import threadpool_limits
 
     callbacks = []
@@ -169,6 +188,14 @@ def _run_here(
     # two threads sum in another order, and its numbers would depend on --workers.
     threads = 1 if spec.search.reproducible else None
     with graceful_stop() as stop, threadpool_limits(limits=threads):
+        if watch is not None:
+
+            def stop_when_gone(s: optuna.Study, _trial: FrozenTrial) -> None:
+                # Not counted when gone: that could open the path anew, making a file.
+                if not (watch.in_place() and watch.in_place(count_finished(s))):
+                    stop.request()
+
+            callbacks.append(stop_when_gone)
         retry_until_stopped(study, stop)
         objective = kind_of(spec).objective(spec, stop, split)
         work(study, objective, spec.search.n_trials, deadline, callbacks)
@@ -181,8 +208,10 @@ def _run_workers(
     workers: int,
     n_trials: int,
     on_progress: Callable[[int, float | None], None] | None,
+    watch: DatabaseFile | None = None,
 ) -> bool:
-    """Trials in `workers` worker processes; True when a signal stopped them."""
+    """Trials in `workers` worker processes; True when a signal stopped them. A
+    database file gone (`watch`) stops them too, as a signal would."""
     context = multiprocessing.get_context(start_method())
     if context.get_start_method() == "forkserver":
         context.set_forkserver_preload(WORKER_IMPORTS)  # no-op once the server runs
@@ -207,12 +236,17 @@ def _run_workers(
         retry_until_stopped(study, stop)
         for process in processes:
             process.start()
+        gone = False
         while any(process.is_alive() for process in processes):
-            _progress(study, on_progress)
+            if not gone and not _progress(study, on_progress, watch):
+                gone = True  # what the workers write now is lost: stop them
+                stop.request()
+                pass_on()
             _collect(errors, reasons)  # as they come: a full pipe would block a worker
             for process in processes:
                 process.join(timeout=0.5 / workers)
-    _progress(study, on_progress)
+    if not gone:
+        _progress(study, on_progress, watch)
     _collect(errors, reasons)
     failed = [p.name for p in processes if p.exitcode not in (0, None)]
     if failed:
@@ -239,12 +273,20 @@ def _collect(errors: Any, reasons: dict[str, str]) -> None:
         reasons.setdefault(re.sub(r"[0-9][0-9,.]*", "N", line), line)
 
 
-def _progress(study: optuna.Study, on_progress: Callable | None) -> None:
-    """Progress while workers run; the parent rides out an outage like them, and when it
-    gives up it stops reporting progress, not waiting for its workers."""
-    if on_progress is not None:
-        with contextlib.suppress(StorageUnavailable):
-            on_progress(count_finished(study), _best_value(study))
+def _progress(
+    study: optuna.Study, on_progress: Callable | None, watch: DatabaseFile | None
+) -> bool:
+    """Progress while workers run; False when the database file is gone (`watch`). The
+    parent rides out an outage like them, and when it gives up it stops reporting
+    progress, not waiting for its workers."""
+    if watch is not None and not watch.in_place():
+        return False  # counting now could open the path anew, and make an empty file there
+    finished = None
+    with contextlib.suppress(StorageUnavailable):
+        finished = count_finished(study)
+        if on_progress is not None:
+            on_progress(finished, _best_value(study))
+    return watch is None or watch.in_place(finished)  # if so, those trials are in it
 
 
 def _done(study: optuna.Study, n_trials: int) -> bool:
