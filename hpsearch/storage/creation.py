@@ -11,7 +11,7 @@ SIGKILLed command never leaves it taken:
   here: closing a second descriptor of it would drop SQLite's own locks.
 - PostgreSQL: a session advisory lock on a connection of its own, which the server
   drops when the connection ends.
-- in-memory storages: a lock of this process.
+- in-memory storages: a lock of this process, which alone holds them.
 
 Other servers have no such lock here: `creation_lock` then says it is not exclusive,
 and nothing is rolled back.
@@ -42,8 +42,8 @@ WAIT_SECONDS = 120.0  # how long a command waits for another that is creating th
 SAY_AFTER_SECONDS = 3.0  # when a waiting command says what it waits for
 POLL_SECONDS = 0.05
 
-_in_memory: dict[str, threading.Lock] = {}
-_in_memory_guard = threading.Lock()
+# Studies in memory live in this process alone: one lock for all their creations.
+IN_MEMORY = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -66,7 +66,7 @@ def creation_lock(
     elif engine is not None and engine.dialect.name == "postgresql":
         lock = _advisory_lock(engine, wait_seconds, study_name)
     elif isinstance(storage, optuna.storages.InMemoryStorage):
-        lock = _process_lock(f"{id(storage)}/{study_name}", wait_seconds, study_name)
+        lock = _process_lock(wait_seconds, study_name)
     else:
         lock = contextlib.nullcontext(False)
     with lock as exclusive:
@@ -145,13 +145,11 @@ def _advisory_lock(engine, wait_seconds: float, study_name: str) -> Iterator[boo
 
 
 @contextlib.contextmanager
-def _process_lock(key: str, wait_seconds: float, study_name: str) -> Iterator[bool]:
-    with _in_memory_guard:
-        lock = _in_memory.setdefault(key, threading.Lock())
+def _process_lock(wait_seconds: float, study_name: str) -> Iterator[bool]:
     waiting = _Waiting(wait_seconds, study_name)
-    while not lock.acquire(blocking=False):
+    while not IN_MEMORY.acquire(blocking=False):
         waiting.again()
     try:
         yield True
     finally:
-        lock.release()
+        IN_MEMORY.release()
