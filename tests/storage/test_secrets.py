@@ -6,6 +6,7 @@ whether it came percent-encoded in the URL, from PGPASSWORD or from a pgpass fil
 
 import os
 import re
+import subprocess
 import uuid
 from urllib.parse import quote, quote_plus
 
@@ -94,21 +95,31 @@ def test_no_command_prints_or_writes_the_password(tmp_path, role):
     no_password["PGPASSFILE"] = str(tmp_path / "no-pgpass")
     screens: dict[str, str] = {}
 
-    def command(*args: str, **env: str) -> str:
-        process = hpsearch(*args, cwd=work, env=no_password | env)
-        out, err = process.communicate(timeout=TIMEOUT)
+    def start(*args: str, **env: str) -> tuple[str, subprocess.Popen]:
         name = f"{len(screens) + 1}: hpsearch {next(a for a in args if a[0] != '-')}"
+        screens[name] = ""
+        return name, hpsearch(*args, cwd=work, env=no_password | env)
+
+    def finish(started: tuple[str, subprocess.Popen]) -> str:
+        name, process = started
+        out, err = process.communicate(timeout=TIMEOUT)
         screens[name] = out + err
         assert process.returncode == 0, f"{name}\n{out}{err}"
         return out
 
+    def command(*args: str, **env: str) -> str:
+        return finish(start(*args, **env))
+
     url = with_password(role)
     quick = ["--epochs", "2", "--workers", "1", "--no-progress"]
     command("-v", "run", str(spec), "--storage", url, "--rounds", "2", "--tolerance", "-1", *quick)
-    out = command("narrow", "--study", "tiny-r2", "--storage", url, "--out", str(work / "specs"))
-    assert "(the password from PGPASSWORD or ~/.pgpass)" in out
-    command("report", "--study", "tiny-r2", "--storage", url, "--out", str(work / "report"))
-    command("final", "--study", "tiny-r2", "--storage", url)
+    # The three that start from the finished rounds, at once.
+    narrow = start("narrow", "--study", "tiny-r2", "--storage", url, "--out", str(work / "specs"))
+    report = start("report", "--study", "tiny-r2", "--storage", url, "--out", str(work / "report"))
+    final = start("final", "--study", "tiny-r2", "--storage", url)
+    assert "(the password from PGPASSWORD or ~/.pgpass)" in finish(narrow)
+    finish(report)
+    finish(final)
     # The specs the rounds wrote hold the URL without its password, and the next one
     # runs as it is with the password from the environment alone.
     written = work / "specs" / "tiny-r3.toml"
