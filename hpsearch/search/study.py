@@ -19,7 +19,7 @@ from hpsearch.data import file_record
 from hpsearch.errors import StudyError
 from hpsearch.records import stored_spec
 from hpsearch.spec import FloatRange, StudySpec
-from hpsearch.storage import display_url
+from hpsearch.storage import discard_session, display_url
 from hpsearch.storage.creation import creation_lock
 from hpsearch.trials import kind_of
 from hpsearch.trials.space import contains, distributions
@@ -205,6 +205,7 @@ def _create(
         study.set_user_attr(records.SPEC, stored_form(spec))  # the study is whole
     except BaseException:
         if roll_back:
+            discard_session(storage)  # the interrupted write's
             with contextlib.suppress(Exception):  # else the next command rolls it back
                 storage.delete_study(storage.get_study_id_from_name(spec.name))
         raise

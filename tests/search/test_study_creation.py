@@ -133,6 +133,8 @@ def test_a_creation_stopped_at_any_write_is_finished_by_the_next_command(
             break
         assert code == stopped, log.read_text()
         assert "Traceback" not in log.read_text()
+        if signum == signal.SIGINT:  # all or nothing, at once
+            assert name not in optuna.get_all_study_names(database_url), f"write {k}"
         assert submit(name) == 0, log.read_text()
         assert "Traceback" not in log.read_text()
         assert _snapshot(database_url, name) == expected, f"stopped before write {k}"

@@ -6,10 +6,13 @@ fails loudly here, not slowly in a study, when an Optuna release changes them.""
 import importlib
 
 import optuna
+import pytest
+from sqlalchemy import event
 
 from hpsearch.storage import (
     OPTIMIZE_LOGGER,
     RDB_LOGGER,
+    discard_session,
     heartbeat_interval,
     open_storage,
     rdb_backend,
@@ -43,6 +46,25 @@ def test_a_studys_storage_and_heartbeat_interval_are_read_back(tmp_path):
     assert heartbeat_interval(study) == 2
     silent = optuna.load_study(study_name="h", storage=optuna.storages.RDBStorage(url))
     assert heartbeat_interval(silent) is None
+
+
+def test_a_write_interrupted_in_its_commit_is_discarded_with_its_transaction(tmp_path):
+    """What Ctrl-C inside a commit leaves: the session's connection inside a transaction
+    that holds SQLite's write lock. Discarded, the next write of the same storage goes
+    through, and the interrupted one is not there."""
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "s")
+
+    def interrupt(connection) -> None:
+        event.remove(storage.engine, "commit", interrupt)
+        raise KeyboardInterrupt
+
+    event.listen(storage.engine, "commit", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        storage.set_study_user_attr(study_id, "interrupted", 1)
+    discard_session(storage)
+    storage.set_study_user_attr(study_id, "after", 1)
+    assert storage.get_study_user_attrs(study_id) == {"after": 1}
 
 
 # What the reproducible search (hpsearch.search.reproducible) relies on, with public names only.

@@ -68,6 +68,18 @@ def startup_trials(pruner: optuna.pruners.MedianPruner) -> int:
     return pruner._n_startup_trials
 
 
+def discard_session(storage: optuna.storages.BaseStorage) -> None:
+    """Close this thread's ORM session of a relational storage, and the connections
+    behind it. An interrupt inside a write leaves the session's transaction open (on
+    SQLite with the write lock held); the session then refuses every later write, and
+    the connection goes back to the pool still inside that transaction. Closing the
+    connection is what rolls it back."""
+    session = getattr(storage, "scoped_session", None)
+    if session is not None:
+        session.remove()
+        storage.engine.dispose()
+
+
 def rdb_backend(study: optuna.Study) -> optuna.storages.RDBStorage | None:
     """The relational storage under a study (Optuna wraps it in a cache), or None."""
     storage = study._storage
