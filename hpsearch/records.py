@@ -170,6 +170,7 @@ REPRODUCIBLE = "reproducible"
 DATA = "data"
 WARM_START_TRIALS = "warm_start_trials"
 FINAL = "final"
+FINALS = "finals"
 
 STUDY_ATTRIBUTES = (
     Attribute(SPEC, "the spec as a dict, storage URL without password", "search.study", "all"),
@@ -182,9 +183,10 @@ STUDY_ATTRIBUTES = (
     Attribute(REPRODUCIBLE, "{'lag': int}: a reproducible search", "search.study", "cli"),
     Attribute(DATA, "{'files': {path: size, sha256}, ...}: users' files", "search.study", "study"),
     Attribute(WARM_START_TRIALS, "int: trials copied from the parent", "search.study", "rounds"),
-    Attribute(FINAL, "dict: final's whole result", "search.final", "report, cli"),
-    Attribute(VAL_ACCURACY.test_attr, "float: the net's test accuracy", "search.final", "report"),
-    Attribute(VAL_SCORE.test_attr, "float: a python entry's test score", "search.final", "report"),
+    Attribute(FINAL, "dict: final's newest result", "search.final", "report, cli"),
+    Attribute(FINALS, "[dict]: every final result, oldest first", "search.final", "final"),
+    Attribute(VAL_ACCURACY.test_attr, "float: mean test accuracy", "search.final", "report"),
+    Attribute(VAL_SCORE.test_attr, "float: an entry's mean test score", "search.final", "report"),
     Attribute(
         "test_<metric>", "float: another objective's value at final", "search.final", "report"
     ),

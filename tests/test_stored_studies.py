@@ -67,8 +67,18 @@ def test_an_older_database_opens_with_trials_report_narrow_and_final(
     assert (tmp_path / "report" / "report.md").read_text().startswith(f"# Study `{name}`")
     assert main(["narrow", *common, "--out", str(tmp_path / "specs")]) == 0
     assert (tmp_path / "specs").is_dir()
-    assert main(["final", *common, "--code", str(FIXTURES)]) == 0
+    # A test split the older code evaluated: a second look needs --again, and keeps the
+    # first result.
+    earlier = optuna.load_study(study_name=name, storage=old_database).user_attrs.get("final")
+    final = ["final", *common, "--code", str(FIXTURES), "--seeds", "2"]
+    if earlier is not None:
+        assert main(final) == 2
+        assert "has been evaluated once already" in capsys.readouterr().err
+        final.append("--again")
+    assert main(final) == 0
     assert "test " in capsys.readouterr().out
+    finals = optuna.load_study(study_name=name, storage=old_database).user_attrs["finals"]
+    assert finals[:-1] == ([earlier] if earlier else []) and finals[-1]["seeds"] == 2
     assert trials_table(old_database, name) == before  # read, never rewritten
 
 

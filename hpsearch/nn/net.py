@@ -167,6 +167,21 @@ class MultiLayerNet:
         data) and accuracy, from one eval-mode pass."""
         return self._judge(x, t, batch_size, with_loss=True)
 
+    def probabilities(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        """Each example's predicted class probabilities (rows sum to 1; a sigmoid
+        output's two classes are 1 - p and p), from one eval-mode pass: what an
+        ensemble of nets averages."""
+        blocks = []
+        for start in range(0, len(x), batch_size):
+            scores = self.predict(x[start : start + batch_size], train=False).astype(np.float64)
+            if self.output == "sigmoid":
+                p = 0.5 * (1.0 + np.tanh(0.5 * scores[:, :1]))  # the logistic, no overflow
+                blocks.append(np.hstack([1.0 - p, p]))
+            else:
+                shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+                blocks.append(shifted / shifted.sum(axis=1, keepdims=True))
+        return np.vstack(blocks)
+
     def _judge(
         self, x: np.ndarray, t: np.ndarray, batch_size: int, with_loss: bool
     ) -> tuple[float, float]:
@@ -295,3 +310,14 @@ def _validate(
         raise ConfigError(f"init_scale must be a finite number >= 0, got {init_scale!r}")
     if not (math.isfinite(weight_decay) and weight_decay >= 0):
         raise ConfigError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+
+
+def judge_probabilities(probabilities: np.ndarray, t: np.ndarray) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of predicted class probabilities (e.g. an
+    ensemble's averaged ones) against labels `t` (class indices or one-hot rows)."""
+    t = np.asarray(t)
+    labels = t.argmax(axis=1) if t.ndim == 2 else t.reshape(-1).astype(np.int64)
+    picked = probabilities[np.arange(len(labels)), labels]
+    loss = float(-np.mean(np.log(np.maximum(picked, np.finfo(np.float64).tiny))))
+    accuracy = float(np.mean(probabilities.argmax(axis=1) == labels))
+    return loss, accuracy

@@ -1,20 +1,24 @@
 """The one evaluation on the test split at the end of a study: the chosen trial's
-configuration retrained on train + validation for the full epoch count, tested once,
-and the result stored with the study.
+configuration retrained on train + validation for the full epoch count, several times
+with other random draws, each tested once, and the results kept with the study.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch import records
 from hpsearch.errors import StudyError
-from hpsearch.records import Metric, objectives_of, stored_spec
+from hpsearch.nn.net import judge_probabilities
+from hpsearch.records import Metric, objectives_of, stored_spec, value_text
 from hpsearch.search.pick import parse_pick
 from hpsearch.search.study import check_data_files
 from hpsearch.spec import StudySpec
@@ -36,21 +40,38 @@ class RetrainDiverged(StudyError):
         return (type(self), (str(self), self.trial_number))
 
 
+DEFAULT_SEEDS = 5  # retrainings of the chosen configuration: one is a draw, not a score
+INTERVAL = 0.95  # of the mean test value over the retrainings
+
+
 @dataclass
 class FinalResult:
     trial_number: int
     params: dict[str, Any]
     epochs: int
     train_examples: int
-    how: str  # how the test value was made
+    how: str  # how the test values were made
     objectives: tuple[Metric, ...]
     validation_values: dict[str, float]  # each objective's, as during the search
-    test_values: dict[str, float]  # each objective's, measured by the retrained model
+    test_runs: dict[str, list[float]]  # each objective's, per retraining that finished
+    looks: int  # times the study's test split has been evaluated, this one included
+    diverged: int = 0  # retrainings that diverged (not in test_runs)
+    ensemble: dict[str, float] | None = None  # the retrainings' averaged probabilities'
 
     @property
     def metric(self) -> Metric:
         """The first objective: what a single-objective study is judged by."""
         return self.objectives[0]
+
+    @property
+    def seeds(self) -> int:
+        """Retrainings that were tested."""
+        return len(self.test_runs[self.metric.name])
+
+    @property
+    def test_values(self) -> dict[str, float]:
+        """Each objective's mean over the retrainings."""
+        return {name: float(np.mean(runs)) for name, runs in self.test_runs.items()}
 
     @property
     def validation_value(self) -> float:
@@ -60,6 +81,18 @@ class FinalResult:
     def test_value(self) -> float:
         return self.test_values[self.metric.name]
 
+    def interval(self, name: str) -> tuple[float, float] | None:
+        """The 95% confidence interval of objective `name`'s mean test value over the
+        retrainings (Student's t; None for a single one)."""
+        runs = self.test_runs[name]
+        if len(runs) < 2:
+            return None
+        from scipy import stats
+
+        mean = float(np.mean(runs))
+        half = float(stats.t.ppf(0.5 + INTERVAL / 2, len(runs) - 1) * stats.sem(runs))
+        return mean - half, mean + half
+
 
 def final(
     study_name: str,
@@ -67,17 +100,109 @@ def final(
     trial_number: int | None = None,
     code: tuple[str, ...] = (),
     pick: str | None = None,
+    *,
+    seeds: int = DEFAULT_SEEDS,
+    again: bool = False,
+    ensemble: bool = False,
+    on_seed: Callable[[int, int, dict[Metric, float] | None], None] | None = None,
 ) -> FinalResult:
     """Retrain the best trial's configuration (or trial `trial_number`'s, or the one the
-    `pick` rule chooses) on train + validation for the full epoch count and evaluate it
-    once on the test split: the only reader of the test split. Only a completed trial
-    inside the study's constraints is ever evaluated; with several objectives there is
-    no single best, and a trial or a rule must be given. `code`: the folders a python
-    entry's module may be imported from."""
+        `pick` rule chooses) on train + validation for the full epoch count, `seeds` times
+        with other random draws, and evaluate each on the test split: the only reader of the
+        test split. One retraining is one draw of the seed-to-seed spread; the mean of
+        several, with its interval, is the score.
+
+        Only a completed trial inside the study's constraints is ever evaluated; with
+        several objectives there is no single best, and a trial or a rule must be given.
+        The test split is meant to be looked at once: a study whose test split was
+        evaluated before is refused unless `again`, and every result is kept. `ensemble`
+        also scores the retrainings' averaged class probabilities (what a user would
+        deploy). `on_seed(i, seeds, values)` follows the retrainings: each objective's test
+    value (None: diverged).
+        `code`: the folders a python entry's module may be imported from."""
+    if seeds < 1:
+        raise StudyError(f"--seeds must be at least 1, got {seeds}")
+    if ensemble and seeds < 2:
+        raise StudyError("--ensemble averages several retrainings: give --seeds 2 or more")
     study = load_existing_study(study_name, storage_url)
     spec = dataclasses.replace(stored_spec(study), code=code)
     check_data_files(study, spec)
     objectives = objectives_of(study)
+    earlier = test_looks(study)
+    if earlier and not again:
+        raise StudyError(_looked_already(study_name, earlier, objectives[0]))
+    kind = kind_of(spec)
+    if ensemble and not kind.predicts_probabilities:
+        raise StudyError(
+            f"--ensemble needs class probabilities, and study {study_name!r}'s python entry "
+            "returns a score: leave --ensemble out"
+        )
+    chosen = _chosen(study, spec, objectives, trial_number, pick)
+    seed_trial = records.seed_trial(chosen)
+    runs: list[FinalRun] = []
+    for repeat in range(seeds):
+        try:
+            run = kind.final(spec, chosen.params, chosen.number, seed_trial, repeat)
+        except Diverged as exc:
+            if on_seed is not None:
+                on_seed(repeat, seeds, None)
+            diverged = exc
+            continue
+        runs.append(run)
+        if on_seed is not None:
+            on_seed(repeat, seeds, {m: float(run.test_values[m.name]) for m in objectives})
+    if not runs:
+        raise _diverged(study, chosen, objectives, diverged)
+    result = FinalResult(
+        trial_number=chosen.number,
+        params=dict(chosen.params),
+        epochs=spec.training.epochs,
+        train_examples=runs[0].train_examples,
+        how=runs[0].how,
+        objectives=objectives,
+        validation_values={
+            m.name: float(v) for m, v in zip(objectives, chosen.values, strict=True)
+        },
+        test_runs={m.name: [float(r.test_values[m.name]) for r in runs] for m in objectives},
+        looks=len(earlier) + 1,
+        diverged=seeds - len(runs),
+        ensemble=_ensemble(runs) if ensemble else None,
+    )
+    _store(study, result, earlier, runs[0].extra)
+    return result
+
+
+def test_looks(study: optuna.Study) -> list[dict[str, Any]]:
+    """Every earlier `final` result of the study, oldest first: one per look at its test
+    split (a study finalled before results were kept has its one result)."""
+    kept = study.user_attrs.get(records.FINALS)
+    if kept is not None:
+        return list(kept)
+    last = study.user_attrs.get(records.FINAL)
+    return [last] if last else []
+
+
+def _looked_already(study_name: str, earlier: list[dict[str, Any]], metric: Metric) -> str:
+    last = earlier[-1]
+    value = last.get(metric.test_attr)
+    shown = f", {metric.test_label} {value_text(value)}" if value is not None else ""
+    times = "once" if len(earlier) == 1 else f"{len(earlier)} times"
+    return (
+        f"the test split of study {study_name!r} has been evaluated {times} already (trial "
+        f"{last.get('trial')}{shown}); each look makes its score a more optimistic estimate. "
+        "Add --again to look once more (every result is kept)"
+    )
+
+
+def _chosen(
+    study: optuna.Study,
+    spec: StudySpec,
+    objectives: tuple[Metric, ...],
+    trial_number: int | None,
+    pick: str | None,
+) -> FrozenTrial:
+    """The trial whose configuration `final` retrains."""
+    study_name = study.study_name
     trials = study.get_trials(deepcopy=False)
     ranked = records.ranked(trials, objectives)
     if trial_number is not None:
@@ -89,11 +214,12 @@ def final(
                 f"trial {trial_number} of {study_name!r} is outside the study's constraints "
                 f"({_bounds(spec)}); choose a feasible one"
             )
-    elif not ranked:
+        return chosen
+    if not ranked:
         raise StudyError(f"study {study_name!r} has no completed feasible trial to evaluate")
-    elif pick is not None:
-        chosen = parse_pick(pick).choose(trials, objectives)
-    elif len(objectives) > 1:
+    if pick is not None:
+        return parse_pick(pick).choose(trials, objectives)
+    if len(objectives) > 1:
         names = ", ".join(m.name for m in objectives)
         raise StudyError(
             f"study {study_name!r} has {len(objectives)} objectives ({names}) and no single "
@@ -101,24 +227,34 @@ def final(
             f"or a rule, e.g. --pick '{objectives[0].name}>=X, then "
             f"{'min' if not objectives[1].maximized else 'max'} {objectives[1].name}'"
         )
-    else:
-        chosen = ranked[0]
-    kind = kind_of(spec)
-    try:
-        run = kind.final(spec, chosen.params, chosen.number, records.seed_trial(chosen))
-    except Diverged as exc:
-        others = [t.number for t in ranked if t.number != chosen.number][:3]
-        hint = (
-            f"; evaluate another with --trial N (next best: {', '.join(map(str, others))})"
-            if others
-            else ""
-        )
-        raise RetrainDiverged(
-            f"retraining trial {chosen.number} on train + validation diverged at epoch "
-            f"{exc.epoch}, step {exc.step} (loss {exc.loss}); the test split was not read" + hint,
-            chosen.number,
-        ) from None
-    return _stored(study, spec, chosen, run, objectives)
+    return ranked[0]
+
+
+def _diverged(
+    study: optuna.Study, chosen: FrozenTrial, objectives: tuple[Metric, ...], exc: Diverged
+) -> RetrainDiverged:
+    others = [
+        t.number
+        for t in records.ranked(study.get_trials(deepcopy=False), objectives)
+        if t.number != chosen.number
+    ][:3]
+    hint = (
+        f"; evaluate another with --trial N (next best: {', '.join(map(str, others))})"
+        if others
+        else ""
+    )
+    return RetrainDiverged(
+        f"retraining trial {chosen.number} on train + validation diverged at epoch "
+        f"{exc.epoch}, step {exc.step} (loss {exc.loss}); the test split was not read" + hint,
+        chosen.number,
+    )
+
+
+def _ensemble(runs: list[FinalRun]) -> dict[str, float]:
+    """Test accuracy and cross-entropy of the retrainings' averaged probabilities."""
+    averaged = np.mean([run.test_probabilities for run in runs], axis=0)
+    loss, accuracy = judge_probabilities(averaged, runs[0].test_labels)
+    return {"test_accuracy": accuracy, "test_loss": loss, "seeds": len(runs)}
 
 
 def _validation_key(metric: Metric) -> str:
@@ -138,46 +274,42 @@ def _bounds(spec: StudySpec) -> str:
     )
 
 
-def _stored(
+def _store(
     study: optuna.Study,
-    spec: StudySpec,
-    chosen: FrozenTrial,
-    run: FinalRun,
-    objectives: tuple[Metric, ...],
-) -> FinalResult:
-    """The result, kept with the study: each objective's test attribute
-    (`test_accuracy`, `test_score`, `test_val_loss`, ...) and the whole of it as
-    `final`."""
-    metric = objectives[0]
-    validation = {m.name: float(v) for m, v in zip(objectives, chosen.values, strict=True)}
-    test = {m.name: float(run.test_values[m.name]) for m in objectives}
-    result = FinalResult(
-        trial_number=chosen.number,
-        params=dict(chosen.params),
-        epochs=spec.training.epochs,
-        train_examples=run.train_examples,
-        how=run.how,
-        objectives=objectives,
-        validation_values=validation,
-        test_values=test,
-    )
-    for objective in objectives:
-        study.set_user_attr(objective.test_attr, test[objective.name])
-    study.set_user_attr(
-        records.FINAL,
-        {
-            "trial": result.trial_number,
-            "params": result.params,
-            _validation_key(metric): result.validation_value,
-            metric.test_attr: result.test_value,
-            "epochs": result.epochs,
-            "train_examples": result.train_examples,
+    result: FinalResult,
+    earlier: list[dict[str, Any]],
+    extra: Mapping[str, Any],
+) -> None:
+    """Keep the result with the study, beside every earlier one (`finals`): the newest
+    is also `final`, and each objective's mean test value its test attribute
+    (`test_accuracy`, `test_score`, `test_val_loss`, ...)."""
+    metric = result.metric
+    test = result.test_values
+    record: dict[str, Any] = {
+        "trial": result.trial_number,
+        "params": result.params,
+        _validation_key(metric): result.validation_value,
+        metric.test_attr: result.test_value,
+        "epochs": result.epochs,
+        "train_examples": result.train_examples,
+        "seeds": result.seeds,
+        "test_runs": result.test_runs,
+        "look": result.looks,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    intervals = {m.name: result.interval(m.name) for m in result.objectives}
+    if result.seeds > 1:
+        record["interval"] = {name: list(bounds) for name, bounds in intervals.items()}
+    if result.diverged:
+        record["diverged"] = result.diverged
+    if result.ensemble is not None:
+        record["ensemble"] = result.ensemble
+    if len(result.objectives) > 1:
+        record["objectives"] = {
+            n: {"validation": result.validation_values[n], "test": test[n]} for n in test
         }
-        | (
-            {"objectives": {n: {"validation": validation[n], "test": test[n]} for n in test}}
-            if len(objectives) > 1
-            else {}
-        )
-        | dict(run.extra),
-    )
-    return result
+    record |= dict(extra)
+    for objective in result.objectives:
+        study.set_user_attr(objective.test_attr, test[objective.name])
+    study.set_user_attr(records.FINALS, [*earlier, record])
+    study.set_user_attr(records.FINAL, record)

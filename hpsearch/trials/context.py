@@ -18,6 +18,15 @@ def trial_rng(spec: StudySpec, seed_trial: int) -> np.random.Generator:
     return np.random.default_rng([spec.seed, seed_trial])
 
 
+def final_rng(spec: StudySpec, seed_trial: int, repeat: int) -> np.random.Generator:
+    """The random draws of `final`'s retraining number `repeat` of a trial's
+    configuration: the first is the trial's own (so one retraining repeats what `final`
+    always did), each other one a stream of its own."""
+    if repeat == 0:
+        return trial_rng(spec, seed_trial)
+    return np.random.default_rng([spec.seed, seed_trial, repeat])
+
+
 def worker_name() -> str:
     """Which machine and process this is: stored on every trial it runs, to tell
     workers apart when one misbehaves."""

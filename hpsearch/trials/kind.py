@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import optuna
 
 from hpsearch import records
@@ -56,18 +57,22 @@ def measured_attrs(
 
 @dataclass(frozen=True)
 class FinalRun:
-    """What `final`'s one run on the test split gave: each objective's value measured on
-    the test split (by the objective's name), how many examples it trained on, and what
-    else the kind stores with the result."""
+    """What one of `final`'s retrainings gave on the test split: each objective's value
+    (by the objective's name), how many examples it trained on, and what else the kind
+    stores with the result. A kind that can predict class probabilities gives them with
+    the test labels, for an ensemble of the retrainings."""
 
     test_values: Mapping[str, float]
     train_examples: int
     how: str  # how the test value was made, as `final` prints it
     extra: Mapping[str, Any] = field(default_factory=dict)
+    test_probabilities: np.ndarray | None = None  # (examples, classes)
+    test_labels: np.ndarray | None = None
 
 
 class TrialKind(Protocol):
     imports_code: bool  # its trials import the user's code: workers need --code folders
+    predicts_probabilities: bool  # its final runs give test probabilities: an ensemble
 
     def prepare(self, spec: StudySpec) -> Split | None:
         """Check, before the database is touched, what every trial of a run needs, and
@@ -83,10 +88,16 @@ class TrialKind(Protocol):
         a new study's first trial."""
 
     def final(
-        self, spec: StudySpec, params: Mapping[str, Any], number: int, seed_trial: int
+        self,
+        spec: StudySpec,
+        params: Mapping[str, Any],
+        number: int,
+        seed_trial: int,
+        repeat: int = 0,
     ) -> FinalRun:
-        """Train trial `number`'s configuration on train + validation and test it once;
-        raises `hpsearch.train.Diverged` when retraining diverges."""
+        """Train trial `number`'s configuration on train + validation and test it once,
+        with the random draws of retraining `repeat` (`context.final_rng`); raises
+        `hpsearch.train.Diverged` when retraining diverges."""
 
     def init_reference(self, spec: StudySpec) -> tuple[str, int] | None:
         """The init rule and layer width an `init_scale` gain refers to, or None when

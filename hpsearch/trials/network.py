@@ -26,7 +26,7 @@ from hpsearch.spec import Choice, FloatRange, IntRange, StudySpec
 from hpsearch.stop import StopRequest
 from hpsearch.storage import set_user_attrs
 from hpsearch.train import Diverged, History, fit
-from hpsearch.trials.context import load_split, trial_rng, worker_name
+from hpsearch.trials.context import final_rng, load_split, trial_rng, worker_name
 from hpsearch.trials.init_health import init_problem, pinned_fraction
 from hpsearch.trials.kind import FinalRun, measured_attrs, objective_values
 from hpsearch.trials.space import contains, suggest
@@ -280,16 +280,17 @@ def retrain_and_test(
 ) -> tuple[float, int]:
     """Train a configuration on train + validation for the full epoch count and return
     its test accuracy and the number of training examples; raises `Diverged`."""
-    measured_on_test, examples = retrain_and_measure(spec, params, rng)
-    return measured_on_test["val_accuracy"], examples
+    run = retrain_and_measure(spec, params, rng)
+    return run.test_values["val_accuracy"], run.train_examples
 
 
 def retrain_and_measure(
     spec: StudySpec, params: Mapping[str, Any], rng: np.random.Generator
-) -> tuple[dict[str, float], int]:
+) -> FinalRun:
     """Train a configuration on train + validation for the full epoch count; every
     metric the network offers, measured on the test split (under the metric's own name:
-    `val_loss` is then the test loss), and the number of training examples."""
+    `val_loss` is then the test loss), the number of training examples, and the test
+    split's predicted class probabilities."""
     config = resolve(spec, params)
     split = data.without_validation(load_split(spec.data, spec.seed))
     net, optimizer = build(config, split, rng)
@@ -299,13 +300,21 @@ def retrain_and_measure(
     loss, accuracy = net.evaluate(split.x_test, split.t_test)
     size = parameter_count(split.input_size, config.hidden_sizes, split.n_classes, config.batchnorm)
     values = measured(history, size) | {"val_accuracy": accuracy, "val_loss": loss}
-    return values, len(split.t_train)
+    examples = len(split.t_train)
+    return FinalRun(
+        values,
+        examples,
+        how=f"after retraining on {examples} examples for {spec.training.epochs} epochs",
+        test_probabilities=net.probabilities(split.x_test),
+        test_labels=np.asarray(split.t_test),
+    )
 
 
 class NetworkKind:
     """hpsearch's own network as a trial kind (`[model] kind = "multilayernet"`)."""
 
     imports_code = False
+    predicts_probabilities = True
 
     def prepare(self, spec: StudySpec) -> data.Split:
         return checked_split(spec)
@@ -338,13 +347,16 @@ class NetworkKind:
         return point
 
     def final(
-        self, spec: StudySpec, params: Mapping[str, Any], number: int, seed_trial: int
+        self,
+        spec: StudySpec,
+        params: Mapping[str, Any],
+        number: int,
+        seed_trial: int,
+        repeat: int = 0,
     ) -> FinalRun:
         """The configuration trained on train + validation for the full epoch count,
         tested once on the test split."""
-        values, examples = retrain_and_measure(spec, params, trial_rng(spec, seed_trial))
-        how = f"after retraining on {examples} examples for {spec.training.epochs} epochs"
-        return FinalRun(values, examples, how)
+        return retrain_and_measure(spec, params, final_rng(spec, seed_trial, repeat))
 
     def init_reference(self, spec: StudySpec) -> tuple[str, int]:
         return spec.model.init, spec.model.hidden_sizes[0] if spec.model.hidden_sizes else 100

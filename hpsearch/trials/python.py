@@ -49,7 +49,7 @@ from hpsearch.records import spec_objectives
 from hpsearch.spec import NO_DATA, Choice, IntRange, StudySpec
 from hpsearch.stop import StopRequest
 from hpsearch.storage import set_user_attrs
-from hpsearch.trials.context import load_split, trial_rng, worker_name
+from hpsearch.trials.context import final_rng, load_split, trial_rng, worker_name
 from hpsearch.trials.entry import EntryError, describe_error, load_entry
 from hpsearch.trials.kind import FinalRun, measured_attrs, objective_values
 from hpsearch.trials.space import contains, suggest
@@ -347,6 +347,7 @@ class PythonKind:
     """A user's own training function as a trial kind (`[model] kind = "python"`)."""
 
     imports_code = True
+    predicts_probabilities = False
 
     def prepare(self, spec: StudySpec) -> Split | None:
         """The entry importable here (before the data: a worker that must refuse it says
@@ -368,7 +369,12 @@ class PythonKind:
         }
 
     def final(
-        self, spec: StudySpec, params: Mapping[str, Any], number: int, seed_trial: int
+        self,
+        spec: StudySpec,
+        params: Mapping[str, Any],
+        number: int,
+        seed_trial: int,
+        repeat: int = 0,
     ) -> FinalRun:
         """The function called once with `config.final` True, on train + validation with
         the test split as its validation data; its return is the test score."""
@@ -379,7 +385,7 @@ class PythonKind:
         raised: list[BaseException] = []
         reserved = RESERVED | {spec.objectives[0].name}
         report = _reporter(curves, lambda epoch, value: None, raised, reserved)
-        rng = trial_rng(spec, seed_trial)
+        rng = final_rng(spec, seed_trial, repeat)  # each retraining's own draws
         entry = spec.model.entry
         try:
             value = call_entry(function, entry, config, report, data, rng)

@@ -5,6 +5,7 @@ import pytest
 
 from hpsearch.errors import ConfigError
 from hpsearch.nn import MultiLayerNet, weight_std
+from hpsearch.nn.net import judge_probabilities
 
 
 def test_parameter_names_and_shapes_follow_the_book():
@@ -87,3 +88,20 @@ def test_bad_sizes_are_rejected():
         MultiLayerNet(4, [3, 0], 2)
     with pytest.raises(ConfigError, match="input_size"):
         MultiLayerNet(0, [3], 2)
+
+
+@pytest.mark.parametrize(("output", "classes"), [("softmax", 3), ("sigmoid", 1)])
+def test_probabilities_agree_with_the_nets_own_loss_and_accuracy(output, classes):
+    """What an ensemble averages: each row sums to one, and scored as they are, the
+    probabilities give the net's own cross-entropy and accuracy."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(50, 4))
+    t = rng.integers(0, max(classes, 2), size=50)
+    net = MultiLayerNet(4, [8], classes, output=output, rng=np.random.default_rng(4))
+    probabilities = net.probabilities(x, batch_size=16)  # several blocks
+    assert probabilities.shape == (50, max(classes, 2))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    loss, accuracy = judge_probabilities(probabilities, t)
+    own_loss, own_accuracy = net.evaluate(x, t)
+    assert accuracy == own_accuracy
+    assert loss == pytest.approx(own_loss, rel=1e-5)

@@ -118,7 +118,8 @@ def test_a_constrained_study_never_reports_or_finalizes_an_infeasible_trial(tmp_
 
     assert main(["final", "--storage", db]) == 0
     assert load(db, "tiny").user_attrs["final"]["trial"] == best_feasible.number
-    assert main(["final", "--storage", db, "--trial", str(infeasible[0].number)]) == 2
+    infeasible_final = ["final", "--storage", db, "--trial", str(infeasible[0].number), "--again"]
+    assert main(infeasible_final) == 2
     assert "outside the study's constraints" in capsys.readouterr().err
 
     assert main(["trials", "--storage", db, "--csv", str(tmp_path / "t.csv")]) == 0

@@ -164,11 +164,11 @@ def test_final_evaluates_the_best_trial_once_on_the_test_split(tmp_path):
     other = next(
         t for t in study.trials if t.state == TrialState.COMPLETE and t != study.best_trial
     )
-    chosen = final(spec.name, spec.storage, trial_number=other.number)
+    chosen = final(spec.name, spec.storage, trial_number=other.number, seeds=1, again=True)
     assert (chosen.trial_number, chosen.params) == (other.number, other.params)
     pruned_or_missing = max(t.number for t in study.trials) + 1
     with pytest.raises(StudyError, match=f"no completed trial {pruned_or_missing}"):
-        final(spec.name, spec.storage, trial_number=pruned_or_missing)
+        final(spec.name, spec.storage, trial_number=pruned_or_missing, again=True)
 
 
 def test_final_whose_retraining_diverges_names_the_next_best_trials(tmp_path, monkeypatch, capsys):
@@ -189,7 +189,7 @@ def test_final_whose_retraining_diverges_names_the_next_best_trials(tmp_path, mo
         raise Diverged(3, 7, float("nan"))
 
     monkeypatch.setattr(network, "fit", diverging_fit)
-    code = main(["final", "--study", spec.name, "--storage", spec.storage])
+    code = main(["final", "--study", spec.name, "--storage", spec.storage, "--seeds", "1"])
     err = capsys.readouterr().err.strip()
     study = optuna.load_study(study_name=spec.name, storage=spec.storage)
     assert code == 2 and len(err.splitlines()) == 1
