@@ -222,7 +222,8 @@ def _markdown(
         )
     best, front = _best_lines(trials, objectives, among)
     lines += best
-    evaluated = study.user_attrs.get(records.FINAL, {}).get("trial")
+    last = study.user_attrs.get(records.FINAL, {})
+    evaluated = last.get("trial")
     ranked = records.ranked(study.get_trials(deepcopy=False), objectives)
     best_number = ranked[0].number if ranked and len(objectives) == 1 else None
     which = (
@@ -230,12 +231,22 @@ def _markdown(
         if evaluated is None or evaluated == best_number
         else f"trial {evaluated}"
     )
+    looks = len(study.user_attrs.get(records.FINALS, [last] if last else []))
     for metric in objectives:
         if metric.test_attr in study.user_attrs:
+            runs = last.get("test_runs", {}).get(metric.name, [])
+            bounds = last.get("interval", {}).get(metric.name)
+            spread = (
+                f" (mean of {len(runs)} retrainings; 95% interval {bounds[0]:.4f}..{bounds[1]:.4f})"
+                if bounds
+                else ""
+            )
             lines.append(
                 f"{metric.test_label.capitalize()} of {which} (`hpsearch final`): "
-                f"{study.user_attrs[metric.test_attr]:.4f}."
+                f"{study.user_attrs[metric.test_attr]:.4f}{spread}."
             )
+    if looks > 1:
+        lines.append(f"The test split has been evaluated {looks} times; this is the newest.")
     lines += front
     lines += ["", "## Narrowing for the next round", ""]
     if narrowing is not None:

@@ -59,7 +59,9 @@ def test_several_seeds_give_a_mean_an_interval_and_each_value(study):
     assert again.interval("val_accuracy") is None
 
 
-def test_a_second_look_at_the_test_split_needs_again_and_keeps_every_result(study, capsys):
+def test_a_second_look_at_the_test_split_needs_again_and_keeps_every_result(
+    study, capsys, tmp_path
+):
     name, db = study
     args = ["final", "--study", name, "--storage", db, "--seeds", "2"]
     assert main(args) == 0
@@ -69,6 +71,10 @@ def test_a_second_look_at_the_test_split_needs_again_and_keeps_every_result(stud
     mean, _, low, high = map(float, shown.groups())
     assert low <= mean <= high
     assert "evaluated once" in out
+    assert main(["report", "--study", name, "--storage", db, "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert f"(`hpsearch final`): {mean:.4f} (mean of 2 retrainings; 95% interval " in text
+    capsys.readouterr()
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.splitlines() == [
