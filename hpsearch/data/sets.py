@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.util
 import math
 from dataclasses import dataclass
 from importlib import resources
@@ -223,7 +224,50 @@ def _standardized(x_train: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray,
 def _stratified_partition(
     x: np.ndarray, t: np.ndarray, n_first: int, seed: int, what: str
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """(first n_first examples, the rest), both keeping the label proportions."""
+    """(first n_first examples, the rest), both keeping the label proportions: the
+    examples scikit-learn's train_test_split(x, t, train_size=n_first, stratify=t,
+    random_state=seed) picks, in its order, drawn here without importing scikit-learn
+    (over a second of every process's start). A split it refuses goes to it, for its
+    message."""
+    classes, labels, counts = np.unique(t, return_inverse=True, return_counts=True)
+    n_rest = len(t) - n_first
+    if not (0 < n_first < len(t) and counts.min() >= 2 and min(n_first, n_rest) >= len(classes)):
+        return _refused_partition(x, t, n_first, seed, what)
+    rng = np.random.RandomState(seed)
+    by_class = np.split(np.argsort(labels, kind="stable"), np.cumsum(counts)[:-1])
+    n_i = _approximate_mode(counts, n_first, rng)
+    t_i = _approximate_mode(counts - n_i, n_rest, rng)
+    first, rest = [], []
+    for i, indices in enumerate(by_class):
+        drawn = indices.take(rng.permutation(counts[i]), mode="clip")
+        first.extend(drawn[: n_i[i]])
+        rest.extend(drawn[n_i[i] : n_i[i] + t_i[i]])
+    first, rest = rng.permutation(first), rng.permutation(rest)
+    return (x[first], t[first]), (x[rest], t[rest])
+
+
+def _approximate_mode(counts: np.ndarray, n_draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """How many of n_draws each class gets: its proportional share rounded down, the
+    draws left given by largest remainder, ties broken at random (scikit-learn's
+    _approximate_mode)."""
+    continuous = counts / counts.sum() * n_draws
+    floored = np.floor(continuous)
+    need_to_add = int(n_draws - floored.sum())
+    if need_to_add > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (tied,) = np.where(remainder == value)
+            add_now = min(len(tied), need_to_add)
+            floored[rng.choice(tied, size=add_now, replace=False)] += 1
+            need_to_add -= add_now
+            if need_to_add == 0:
+                break
+    return floored.astype(int)
+
+
+def _refused_partition(
+    x: np.ndarray, t: np.ndarray, n_first: int, seed: int, what: str
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     from sklearn.model_selection import train_test_split
 
     try:
@@ -286,12 +330,15 @@ def _mnist_5k() -> _Source:
 
 @functools.cache
 def _digits() -> _Source:
-    """scikit-learn's 1,797 8x8 digits, pixel values 0..16."""
-    from sklearn.datasets import load_digits
+    """scikit-learn's 1,797 8x8 digits, pixel values 0..16: the file load_digits reads,
+    found without importing scikit-learn."""
+    import gzip
 
-    bunch = load_digits()
-    x = bunch.data.astype(np.float32) / np.float32(16)
-    return _holdout(x, bunch.target.astype(np.int64))
+    package = importlib.util.find_spec("sklearn").submodule_search_locations[0]
+    with gzip.open(Path(package) / "datasets" / "data" / "digits.csv.gz", "rt") as file:
+        table = np.loadtxt(file, delimiter=",")
+    x = table[:, :-1].astype(np.float32) / np.float32(16)
+    return _holdout(x, table[:, -1].astype(np.int64))
 
 
 @functools.cache

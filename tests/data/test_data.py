@@ -1,6 +1,8 @@
 import gzip
 import math
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +87,54 @@ def test_digits_and_circles():
     radius = np.linalg.norm(circles.x_test, axis=1)
     assert radius[circles.t_test == 0].mean() == pytest.approx(1.0, abs=0.05)
     assert radius[circles.t_test == 1].mean() == pytest.approx(0.8, abs=0.05)
+
+
+def test_the_stratified_split_picks_what_scikit_learn_picks_in_its_order():
+    """The split is drawn without importing scikit-learn, and must stay the one its
+    train_test_split gives: recorded studies depend on which examples each split holds."""
+    from sklearn.model_selection import train_test_split
+
+    from hpsearch.data.sets import _stratified_partition
+
+    rng = np.random.default_rng(0)
+    for case in range(300):
+        counts = rng.integers(2, 40, size=rng.integers(1, 12))
+        t = rng.permutation(np.repeat(np.arange(len(counts)), counts))
+        x = rng.normal(size=(len(t), 2)).astype(np.float32)
+        n_first = int(rng.integers(len(counts), len(t) - len(counts) + 1))
+        seed = int(rng.integers(0, 2**32 - 1))
+        (x_a, t_a), (x_b, t_b) = _stratified_partition(x, t, n_first, seed, what="")
+        expected = train_test_split(x, t, train_size=n_first, stratify=t, random_state=seed)
+        for mine, theirs in zip((x_a, x_b, t_a, t_b), expected, strict=True):
+            np.testing.assert_array_equal(mine, theirs, err_msg=f"case {case}")
+    # A split scikit-learn refuses is refused with its message.
+    with pytest.raises(DataError, match="too few"):
+        _stratified_partition(x, np.arange(len(t)), 2, 0, what="")
+
+
+def test_digits_are_scikit_learns_and_no_built_in_set_but_circles_imports_it():
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    split = load("digits", validation_fraction=0.25, seed=2)
+    examples = sorted(
+        row.tobytes() + bytes([label])
+        for part in ("train", "val", "test")
+        for row, label in zip(getattr(split, f"x_{part}"), getattr(split, f"t_{part}"), strict=True)
+    )
+    x = bunch.data.astype(np.float32) / np.float32(16)
+    assert examples == sorted(
+        row.tobytes() + bytes([label]) for row, label in zip(x, bunch.target, strict=True)
+    )
+    # scikit-learn's import is over a second of every `hpsearch` process that loads data.
+    probe = (
+        "import sys; from hpsearch.data import load; "
+        "load('digits', train_size=600, seed=1); load('mnist-5k'); "
+        "print('sklearn' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
 
 
 def test_cached_sources_cannot_be_corrupted_by_callers(mnist):
