@@ -94,13 +94,15 @@ def _table(trials, objectives, front_column: bool = False) -> str:
 def add_final_parser(commands: argparse._SubParsersAction) -> None:
     final = commands.add_parser(
         "final",
-        help="retrain the best configuration and evaluate it once on the test split",
+        help="retrain the best configuration on several seeds; evaluate it on the test split",
         description=(
             "Retrain the study's best configuration (in its objective's direction, inside "
-            "its constraints) on train + validation for the full epoch count, then evaluate "
-            "it once on the held-out test split. Each objective's test value is stored in "
-            "the study (test_accuracy, test_val_loss, ...). A study of several objectives "
-            "has no single best: give --trial N or --pick RULE."
+            "its constraints) on train + validation for the full epoch count, on several "
+            "seeds, and evaluate each on the held-out test split. Each objective's mean test "
+            "value is stored in the study (test_accuracy, test_val_loss, ...), every result "
+            "in 'finals'; the test split is meant to be read once, so a second look needs "
+            "--again. A study of several objectives has no single best: give --trial N or "
+            "--pick RULE."
         ),
     )
     add_existing_study_option(final)
