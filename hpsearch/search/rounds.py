@@ -14,19 +14,21 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import optuna
 
 from hpsearch import records
 from hpsearch import spec as spec_module
-from hpsearch.analysis.frames import trials_frame
-from hpsearch.analysis.narrowing import Narrowing, narrow
 from hpsearch.records import VAL_ACCURACY, Metric, objectives_of, spec_objectives, stored_spec
 from hpsearch.search.runner import RunResult, run
 from hpsearch.spec import StudySpec
 from hpsearch.spec.names import file_name
 from hpsearch.storage import HEARTBEAT_SECONDS, url_without_password
 from hpsearch.storage.studies import load_existing_study
+
+if TYPE_CHECKING:
+    from hpsearch.analysis.narrowing import Narrowing
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,11 @@ def next_round(
     n_trials: int | None = None,
 ) -> NextRound:
     """Narrow a finished study into the spec of its next round (nothing is written)."""
+    # pandas and the evidence tests only here: a run of one round never narrows, and
+    # every `hpsearch run` and worker process would pay for them at start.
+    from hpsearch.analysis.frames import trials_frame
+    from hpsearch.analysis.narrowing import narrow
+
     parent_spec = stored_spec(load_existing_study(study_name, storage))
     narrowing = narrow(
         trials_frame(storage, study_name),

@@ -223,6 +223,8 @@ def test_the_command_imports_plotting_and_tables_only_for_the_subcommands_that_u
         "import sys\n"
         "from hpsearch.cli import build_parser\n"
         "build_parser()\n"
+        # what `run` and `worker` import before their trials (narrowing is for round 2 on)
+        "import hpsearch.search.rounds, hpsearch.search.distributed\n"
         "print(sorted(m for m in ('matplotlib', 'pandas', 'sklearn', 'scipy') if m in sys.modules))"
     )
     result = run("-c", probe)
