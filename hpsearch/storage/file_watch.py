@@ -24,6 +24,7 @@ from pathlib import Path
 
 from hpsearch.errors import HpsearchError
 from hpsearch.records import COPIED_FROM, FINISHED
+from hpsearch.storage.retry import damaged, damaged_reason
 from hpsearch.storage.sqlite_files import BUSY_TIMEOUT_SECONDS
 from hpsearch.storage.urls import JOURNAL_PREFIX, sqlite_path
 
@@ -114,6 +115,9 @@ class DatabaseFile:
                 states = [state.name for state in FINISHED]
                 (there,) = db.execute(_FINISHED_IN_FILE, (self.study_name, *states)).fetchone()
         except sqlite3.Error as exc:
+            words = damaged_reason(exc)
+            if words is not None:  # the file is there, no longer a study database
+                raise damaged(words) from None
             raise DatabaseVanished(
                 f"the database {place} cannot be read at the end of the run ({exc}); {_AFTER}"
             ) from None

@@ -15,6 +15,7 @@ import functools
 import logging
 import os
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -139,11 +140,19 @@ class DatabaseDamaged(HpsearchError):
     nothing to wait for."""
 
 
+def damaged(reason: str) -> DatabaseDamaged:
+    """The one-line error for a database file that is no longer a study database."""
+    return DatabaseDamaged(
+        f"the database file was damaged, emptied or replaced while in use ({reason}); "
+        "restore it from a copy, or use another --storage"
+    )
+
+
 def damaged_reason(error: BaseException) -> str | None:
     """SQLite's words when `error` (or one it came from) says the file is no longer a
     study database, else None."""
     for link in error_chain(error):
-        if isinstance(link, sa_exc.DatabaseError):
+        if isinstance(link, sa_exc.DatabaseError | sqlite3.DatabaseError):
             text = str(getattr(link, "orig", link)).splitlines()[0].lower()
             for marker in _DAMAGED:
                 if marker in text:
@@ -199,12 +208,9 @@ class RetryPolicy:
             except Exception as error:
                 reason = unreachable_reason(error)
                 if reason is None:
-                    damaged = damaged_reason(error)
-                    if damaged is not None:
-                        raise DatabaseDamaged(
-                            f"the database file was damaged, emptied or replaced while in use "
-                            f"({damaged}); restore it from a copy, or use another --storage"
-                        ) from error
+                    words = damaged_reason(error)
+                    if words is not None:
+                        raise damaged(words) from error
                     raise
                 self._local.retried = True
                 if give_up is None:  # the deadline starts at the first failure

@@ -195,3 +195,19 @@ def test_the_trials_lost_are_those_finished_since_the_file_was_last_seen(tmp_pat
         "that finished since it was last seen are lost with it; restore it from a copy, "
         "or use another --storage"
     )
+
+
+@pytest.mark.parametrize("left", [0.0, 0.5])
+def test_a_file_damaged_in_place_is_damaged_not_vanished(tmp_path, left):
+    """Emptied or cut short where it is (the same file): what every other part of a
+    run says of a damaged file, exit 2, not that it went away."""
+    from hpsearch.storage import DatabaseFile
+    from hpsearch.storage.retry import DatabaseDamaged
+
+    db = tmp_path / "x.db"
+    watch = DatabaseFile.opened(_study_with(db, 2), "tiny")
+    size = db.stat().st_size
+    with db.open("r+b") as file:  # in place: the same inode
+        file.truncate(int(size * left))
+    with pytest.raises(DatabaseDamaged, match="damaged, emptied or replaced while in use"):
+        watch.check(2)
