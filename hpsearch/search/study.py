@@ -135,19 +135,32 @@ def _spec_in_time(
 
 def _roll_back(spec: StudySpec, storage: optuna.storages.BaseStorage, study_id: int) -> None:
     """Delete what a stopped creator left of the study: one that hpsearch began (it
-    holds hpsearch's version), or an empty one with nothing in it to lose. A study of
-    that name made by anything else is refused."""
+    holds hpsearch's version), or an empty one (no attributes of any kind, no trials),
+    which is what a creator stopped right after Optuna made the study leaves, and which
+    holds nothing to lose. A study of that name holding anything else is refused."""
     attrs = storage.get_study_user_attrs(study_id)
-    empty = not attrs and not storage.get_all_trials(study_id, deepcopy=False)
+    empty = (
+        not attrs
+        and not storage.get_study_system_attrs(study_id)
+        and not storage.get_all_trials(study_id, deepcopy=False)
+    )
     if records.VERSION not in attrs and not empty:
         raise StudyError(
             f"study {spec.name!r} exists but was not created by hpsearch; "
             "choose another name with --study"
         )
-    logger.warning(
-        "study %r was left half-made by a command that stopped while creating it; creating it anew",
-        spec.name,
-    )
+    if empty:
+        logger.warning(
+            "study %r exists and is empty (left by a command stopped while creating it, or "
+            "made empty elsewhere); creating it anew",
+            spec.name,
+        )
+    else:
+        logger.warning(
+            "study %r was left half-made by a command that stopped while creating it; "
+            "creating it anew",
+            spec.name,
+        )
     storage.delete_study(study_id)
 
 

@@ -161,18 +161,25 @@ def test_a_stopped_search_rerun_compares_equal_to_an_undisturbed_one(tmp_path):
     assert "agree: 4 trials" in out
 
 
-def test_a_study_hpsearch_did_not_make_is_refused_and_left_as_it_was(tmp_path):
+@pytest.mark.parametrize("mark", ["user attr", "metric names"])
+def test_a_study_hpsearch_did_not_make_is_refused_and_left_as_it_was(tmp_path, mark):
+    """Anything in it (an attribute of either kind, a trial) says it is someone's."""
     spec = _spec_file(tmp_path)
     db = f"sqlite:///{tmp_path / 'studies.db'}"
     theirs = optuna.create_study(study_name="theirs", storage=db)
-    theirs.set_user_attr("owner", "someone")
+    if mark == "user attr":
+        theirs.set_user_attr("owner", "someone")
+    else:
+        theirs.set_metric_names(["my_loss"])
+    before = (theirs.user_attrs, theirs.metric_names)
     log = tmp_path / "log"
     assert _forked(["submit", str(spec), "--storage", db, "--study", "theirs"], log) == 2
     assert log.read_text().strip().splitlines()[-1] == (
         "hpsearch: error: study 'theirs' exists but was not created by hpsearch; "
         "choose another name with --study"
     )
-    assert optuna.load_study(study_name="theirs", storage=db).user_attrs == {"owner": "someone"}
+    after = optuna.load_study(study_name="theirs", storage=db)
+    assert (after.user_attrs, after.metric_names) == before
 
 
 def test_a_command_waits_for_a_creator_at_work_and_joins_its_study(tmp_path):
