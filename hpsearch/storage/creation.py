@@ -62,7 +62,7 @@ def creation_lock(
     folder = _lock_folder(url)
     engine = getattr(storage, "engine", None)
     if folder is not None:
-        lock = _folder_lock(folder, wait_seconds, study_name)
+        lock = _folder_lock(folder, wait_seconds)
     elif engine is not None and engine.dialect.name == "postgresql":
         lock = _advisory_lock(engine, wait_seconds, study_name)
     elif isinstance(storage, optuna.storages.InMemoryStorage):
@@ -78,16 +78,18 @@ def _lock_folder(url: str) -> Path | None:
         path: Path | None = Path(url[len(JOURNAL_PREFIX) :])
     else:
         path = sqlite_path(url)
-    return None if path is None else Path(os.path.abspath(path)).parent
+    if path is None or path.name == ":memory:":  # one process's: nothing to share
+        return None
+    return Path(os.path.abspath(path)).parent
 
 
 class _Waiting:
     """The deadline of one wait, and the one line that says what it waits for."""
 
-    def __init__(self, wait_seconds: float, study_name: str) -> None:
+    def __init__(self, wait_seconds: float, what: str) -> None:
         self.start = time.monotonic()
         self.wait_seconds = wait_seconds
-        self.study_name = study_name
+        self.what = what  # "study 'x'", or "a study in folder F" for a folder's lock
         self.said = False
 
     def again(self) -> None:
@@ -95,30 +97,41 @@ class _Waiting:
         waited = time.monotonic() - self.start
         if waited >= self.wait_seconds:
             raise StudyError(
-                f"study {self.study_name!r} is being created by another command that has "
-                f"not finished in {self.wait_seconds:.0f} s (stopped, or its database "
-                "stalled); try again once it has finished or been stopped"
+                f"another command has been creating {self.what} for over "
+                f"{self.wait_seconds:.0f} s (stopped, or its database stalled); try again "
+                "once it has finished or been stopped"
             )
         if not self.said and waited >= SAY_AFTER_SECONDS:
-            logger.warning("waiting for another command that is creating study %r", self.study_name)
+            logger.warning("waiting for another command that is creating %s", self.what)
             self.said = True
         time.sleep(POLL_SECONDS)
 
 
 @contextlib.contextmanager
-def _folder_lock(folder: Path, wait_seconds: float, study_name: str) -> Iterator[bool]:
+def _folder_lock(folder: Path, wait_seconds: float) -> Iterator[bool]:
+    """The folder's lock, shared by the creation of every study of every database in
+    it. A file system without flock (some network file systems) gives no lock: then
+    not exclusive, and said once."""
     descriptor = os.open(folder, os.O_RDONLY)
     try:
-        waiting = _Waiting(wait_seconds, study_name)
+        waiting = _Waiting(wait_seconds, f"a study in {folder}")
         while True:
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                locked = True
                 break
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
+                    logger.warning(
+                        "cannot lock %s (%s): a study stopped half-way while being created "
+                        "there is refused, not rolled back",
+                        folder,
+                        exc.strerror or exc,
+                    )
+                    locked = False
+                    break
             waiting.again()
-        yield True
+        yield locked
     finally:
         os.close(descriptor)  # drops the lock
 
@@ -133,7 +146,7 @@ def _advisory_key(study_name: str) -> int:
 def _advisory_lock(engine, wait_seconds: float, study_name: str) -> Iterator[bool]:
     key = _advisory_key(study_name)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        waiting = _Waiting(wait_seconds, study_name)
+        waiting = _Waiting(wait_seconds, f"study {study_name!r}")
         try_lock = text("SELECT pg_try_advisory_lock(:key)")
         while not connection.execute(try_lock, {"key": key}).scalar():
             waiting.again()
@@ -146,7 +159,7 @@ def _advisory_lock(engine, wait_seconds: float, study_name: str) -> Iterator[boo
 
 @contextlib.contextmanager
 def _process_lock(wait_seconds: float, study_name: str) -> Iterator[bool]:
-    waiting = _Waiting(wait_seconds, study_name)
+    waiting = _Waiting(wait_seconds, f"study {study_name!r}")
     while not IN_MEMORY.acquire(blocking=False):
         waiting.again()
     try:

@@ -300,3 +300,22 @@ def test_two_submits_on_a_brand_new_database_at_once_share_one_study(tmp_path, p
         assert "Traceback" not in err
     study = optuna.load_study(study_name="tiny", storage=postgres_url)
     assert len(study.get_trials()) == 3  # the start points, queued once
+
+
+def test_a_folder_that_cannot_be_locked_gives_a_lock_that_is_not_exclusive(
+    tmp_path, monkeypatch, caplog
+):
+    """Some network file systems have no flock: creation then goes on, and nothing
+    half-made is rolled back (see the test without a creation lock)."""
+    import errno
+
+    import hpsearch.storage.creation as creation
+
+    def no_locks(descriptor, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(creation.fcntl, "flock", no_locks)
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    with creation_lock(url, open_storage(url), "tiny") as exclusive:
+        assert exclusive is False
+    assert f"cannot lock {tmp_path} (No locks available)" in caplog.text
