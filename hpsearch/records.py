@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -328,6 +329,16 @@ def place(trial: FrozenTrial) -> int:
 
 
 # -- studies ----------------------------------------------------------------------------
+
+
+def final_results(study: optuna.Study) -> list[dict[str, Any]]:
+    """Every `final` result of the study, oldest first: one per look at its test split
+    (a study finalled before every result was kept has its one result)."""
+    attrs = study.user_attrs
+    kept = attrs.get(FINALS)
+    if kept is not None:
+        return list(kept)
+    return [attrs[FINAL]] if attrs.get(FINAL) else []
 
 
 def stored_spec(study: optuna.Study) -> StudySpec:

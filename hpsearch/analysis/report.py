@@ -231,7 +231,7 @@ def _markdown(
         if evaluated is None or evaluated == best_number
         else f"trial {evaluated}"
     )
-    looks = len(study.user_attrs.get(records.FINALS, [last] if last else []))
+    looks = len(records.final_results(study))
     for metric in objectives:
         if metric.test_attr in study.user_attrs:
             runs = last.get("test_runs", {}).get(metric.name, [])

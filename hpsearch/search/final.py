@@ -22,6 +22,8 @@ from hpsearch.records import Metric, objectives_of, stored_spec, value_text
 from hpsearch.search.pick import parse_pick
 from hpsearch.search.study import check_data_files
 from hpsearch.spec import StudySpec
+from hpsearch.storage import rdb_backend, study_storage
+from hpsearch.storage.creation import creation_lock
 from hpsearch.storage.studies import load_existing_study
 from hpsearch.train import Diverged
 from hpsearch.trials import FinalRun, kind_of
@@ -107,19 +109,19 @@ def final(
     on_seed: Callable[[int, int, dict[Metric, float] | None], None] | None = None,
 ) -> FinalResult:
     """Retrain the best trial's configuration (or trial `trial_number`'s, or the one the
-        `pick` rule chooses) on train + validation for the full epoch count, `seeds` times
-        with other random draws, and evaluate each on the test split: the only reader of the
-        test split. One retraining is one draw of the seed-to-seed spread; the mean of
-        several, with its interval, is the score.
+    `pick` rule chooses) on train + validation for the full epoch count, `seeds` times
+    with other random draws, and evaluate each on the test split: the only reader of the
+    test split. One retraining is one draw of the seed-to-seed spread; the mean of
+    several, with its interval, is the score.
 
-        Only a completed trial inside the study's constraints is ever evaluated; with
-        several objectives there is no single best, and a trial or a rule must be given.
-        The test split is meant to be looked at once: a study whose test split was
-        evaluated before is refused unless `again`, and every result is kept. `ensemble`
-        also scores the retrainings' averaged class probabilities (what a user would
-        deploy). `on_seed(i, seeds, values)` follows the retrainings: each objective's test
-    value (None: diverged).
-        `code`: the folders a python entry's module may be imported from."""
+    Only a completed trial inside the study's constraints is ever evaluated; with
+    several objectives there is no single best, and a trial or a rule must be given.
+    The test split is meant to be looked at once: a study whose test split was
+    evaluated before is refused unless `again`, and every result is kept. `ensemble`
+    also scores the retrainings' averaged class probabilities (what a user would
+    deploy). `on_seed(i, seeds, values)` follows the retrainings: each objective's test
+    value (None: diverged). `code`: the folders a python entry's module may be imported
+    from."""
     if seeds < 1:
         raise StudyError(f"--seeds must be at least 1, got {seeds}")
     if ensemble and seeds < 2:
@@ -128,7 +130,7 @@ def final(
     spec = dataclasses.replace(stored_spec(study), code=code)
     check_data_files(study, spec)
     objectives = objectives_of(study)
-    earlier = test_looks(study)
+    earlier = records.final_results(study)
     if earlier and not again:
         raise StudyError(_looked_already(study_name, earlier, objectives[0]))
     kind = kind_of(spec)
@@ -168,18 +170,8 @@ def final(
         diverged=seeds - len(runs),
         ensemble=_ensemble(runs) if ensemble else None,
     )
-    _store(study, result, earlier, runs[0].extra)
+    _store(study, storage_url, result, runs[0].extra)
     return result
-
-
-def test_looks(study: optuna.Study) -> list[dict[str, Any]]:
-    """Every earlier `final` result of the study, oldest first: one per look at its test
-    split (a study finalled before results were kept has its one result)."""
-    kept = study.user_attrs.get(records.FINALS)
-    if kept is not None:
-        return list(kept)
-    last = study.user_attrs.get(records.FINAL)
-    return [last] if last else []
 
 
 def _looked_already(study_name: str, earlier: list[dict[str, Any]], metric: Metric) -> str:
@@ -275,14 +267,25 @@ def _bounds(spec: StudySpec) -> str:
 
 
 def _store(
-    study: optuna.Study,
-    result: FinalResult,
-    earlier: list[dict[str, Any]],
-    extra: Mapping[str, Any],
+    study: optuna.Study, storage_url: str, result: FinalResult, extra: Mapping[str, Any]
 ) -> None:
     """Keep the result with the study, beside every earlier one (`finals`): the newest
     is also `final`, and each objective's mean test value its test attribute
-    (`test_accuracy`, `test_score`, `test_val_loss`, ...)."""
+    (`test_accuracy`, `test_score`, `test_val_loss`, ...). Two `final`s at once each
+    keep their look: the list is read again and extended under the study's lock."""
+    storage = rdb_backend(study) or study_storage(study)
+    with creation_lock(storage_url, storage, study.study_name):
+        earlier = records.final_results(study)
+        result.looks = len(earlier) + 1
+        record = _record(result, extra)
+        for objective in result.objectives:
+            study.set_user_attr(objective.test_attr, result.test_values[objective.name])
+        study.set_user_attr(records.FINALS, [*earlier, record])
+        study.set_user_attr(records.FINAL, record)
+
+
+def _record(result: FinalResult, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The result as the study keeps it."""
     metric = result.metric
     test = result.test_values
     record: dict[str, Any] = {
@@ -308,8 +311,4 @@ def _store(
         record["objectives"] = {
             n: {"validation": result.validation_values[n], "test": test[n]} for n in test
         }
-    record |= dict(extra)
-    for objective in result.objectives:
-        study.set_user_attr(objective.test_attr, test[objective.name])
-    study.set_user_attr(records.FINALS, [*earlier, record])
-    study.set_user_attr(records.FINAL, record)
+    return record | dict(extra)

@@ -396,7 +396,7 @@ class PythonKind:
             raise HpsearchError(f"final: {entry} {exc}; the score is not stored") from None
         train_examples = 0 if data is None else len(data.t_train)
         trained = "on its own data" if data is None else f"trained on {train_examples} examples"
-        how = f"from the entry's one call with config.final ({trained}, tested on the test split)"
+        how = f"from the entry's call with config.final ({trained}, tested on the test split)"
         extra = {"reported": curves.values, "entry": entry}
         return FinalRun(measured, train_examples, how, extra)
 

@@ -141,3 +141,21 @@ def test_a_retraining_that_diverges_is_left_out_and_said(study, monkeypatch):
 
 def _final_attr(name: str, db: str) -> dict:
     return optuna.load_study(study_name=name, storage=db).user_attrs["final"]
+
+
+def test_two_finals_at_once_each_keep_their_look(study):
+    """Each reads the kept results again and adds its own under the study's lock."""
+    import threading
+
+    name, db = study
+    final(name, db, seeds=1)
+    threads = [
+        threading.Thread(target=final, args=(name, db), kwargs={"seeds": 1, "again": True})
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    kept = optuna.load_study(study_name=name, storage=db).user_attrs["finals"]
+    assert [k["look"] for k in kept] == [1, 2, 3]
