@@ -62,3 +62,23 @@ def graceful_stop(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextmanager
+def interrupt_held() -> Iterator[None]:
+    """Within the block, Ctrl-C is held and raised as KeyboardInterrupt when the block
+    ends. For short work where an interrupt at an arbitrary point is lost: Python
+    swallows a KeyboardInterrupt raised inside a weakref callback or a finalizer
+    ("Exception ignored in ..."), as happens while Alembic loads its scripts, and the
+    command would then go on as if never interrupted."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt

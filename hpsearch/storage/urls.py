@@ -17,6 +17,7 @@ worker killed mid-trial costs a rerun of that trial, never the study's budget.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -34,6 +35,7 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
 )
 
+from hpsearch.stop import interrupt_held
 from hpsearch.storage.pool import ping_when_idle
 from hpsearch.storage.retry import RetryPolicy
 from hpsearch.storage.sqlite_files import (
@@ -175,7 +177,12 @@ def open_storage(
                     "grace_period": GRACE_FACTOR * heartbeat,
                     "heartbeat_stale_trial_callback": retry,
                 }
-            storage = _new_rdb_storage(url, engine_kwargs, checked, beats)
+            # Making a new SQLite database's tables loads Alembic's scripts, where a
+            # Ctrl-C would be swallowed: held to the end of this local work. (A server
+            # may take long to answer; Ctrl-C is not held for it.)
+            held = interrupt_held() if path is not None else contextlib.nullcontext()
+            with held:
+                storage = _new_rdb_storage(url, engine_kwargs, checked, beats)
     except ImportError as exc:
         hint = (
             "; install the postgres extra: pip install 'hpsearch[postgres]'"
@@ -188,7 +195,8 @@ def open_storage(
     except (SQLAlchemyError, RuntimeError, ValueError) as exc:
         raise StorageError(f"cannot open storage {display_url(url)}: {_first_line(exc)}") from None
     if not checked:
-        _check_schema_version(storage, url)
+        with interrupt_held():  # loads Alembic's scripts too
+            _check_schema_version(storage, url)
     storage.retry_policy = RetryPolicy() if retry_for is None else RetryPolicy(retry_for)
     if path is not None:
         event.listen(storage.engine, "connect", on_connect)

@@ -136,3 +136,19 @@ def test_any_password_is_masked_whole_and_left_out_of_written_urls(secret):
     assert display_url(encoded) == display_url(url)
     for fragment in (secret, quote(secret, safe=""), secret.split("@")[-1]):
         assert fragment not in url_without_password(encoded) + display_url(url)
+
+
+def test_ctrl_c_while_interrupts_are_held_is_raised_when_the_work_is_done():
+    """Work that Python would let an interrupt vanish from (a weakref callback, a
+    finalizer) runs whole, and the interrupt still stops the command after it."""
+    import os
+    import signal
+
+    from hpsearch.stop import interrupt_held
+
+    done = []
+    with pytest.raises(KeyboardInterrupt), interrupt_held():
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append("the rest of the work")
+    assert done == ["the rest of the work"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
