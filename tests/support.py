@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import optuna
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from hpsearch import spec
@@ -115,6 +116,6 @@ def _poll_storage(url: str) -> optuna.storages.RDBStorage:
 def trials(storage: str, name: str = "tiny") -> list[optuna.trial.FrozenTrial]:
     try:
         study = optuna.load_study(study_name=name, storage=_poll_storage(storage))
-    except KeyError:  # not created yet
+    except (KeyError, SQLAlchemyError):  # not made yet, or this look raced its making
         return []
     return study.get_trials(deepcopy=False)
