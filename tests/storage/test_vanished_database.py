@@ -139,7 +139,8 @@ def test_a_deleted_journal_file_stops_the_run_with_exit_1(tmp_path):
     assert ended.code == 1 and "Traceback" not in ended.err, ended.err
     errors = [line for line in ended.err.splitlines() if line.startswith("hpsearch: error:")]
     assert len(errors) == 1 and ended.err.strip().endswith(errors[0]), ended.err
-    assert "x.log was deleted or replaced during the run" in errors[0], ended.err
+    # Gone, or already written again by Optuna at the path: either is a deletion.
+    assert "x.log was deleted" in errors[0], ended.err
     assert "finished trials" not in ended.out, ended.out
     assert ended.seconds < STOPS_WITHIN, f"the run went on for {ended.seconds:.0f} s"
 
