@@ -34,7 +34,7 @@ import optuna
 from sqlalchemy import text
 
 from hpsearch.errors import StudyError
-from hpsearch.storage.urls import JOURNAL_PREFIX, sqlite_path
+from hpsearch.storage.urls import database_file
 
 logger = logging.getLogger(__name__)
 
@@ -74,13 +74,8 @@ def creation_lock(
 
 
 def _lock_folder(url: str) -> Path | None:
-    if url.startswith(JOURNAL_PREFIX):
-        path: Path | None = Path(url[len(JOURNAL_PREFIX) :])
-    else:
-        path = sqlite_path(url)
-    if path is None or path.name == ":memory:":  # one process's: nothing to share
-        return None
-    return Path(os.path.abspath(path)).parent
+    path = database_file(url)
+    return None if path is None else Path(os.path.abspath(path)).parent
 
 
 class _Waiting:

@@ -26,7 +26,7 @@ from hpsearch.errors import HpsearchError
 from hpsearch.records import COPIED_FROM, FINISHED
 from hpsearch.storage.retry import damaged, damaged_reason
 from hpsearch.storage.sqlite_files import BUSY_TIMEOUT_SECONDS
-from hpsearch.storage.urls import JOURNAL_PREFIX, sqlite_path
+from hpsearch.storage.urls import JOURNAL_PREFIX, database_file
 
 
 class DatabaseVanished(HpsearchError):
@@ -66,7 +66,7 @@ class DatabaseFile:
         """The file `url` keeps its studies in, just opened with the study in it (None: a
         server, or an in-memory database, which no one else can delete)."""
         journal = url.startswith(JOURNAL_PREFIX)
-        path = Path(url[len(JOURNAL_PREFIX) :]) if journal else sqlite_path(url)
+        path = database_file(url)
         if path is None:
             return None
         path = Path(os.path.abspath(path))

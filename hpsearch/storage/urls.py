@@ -102,14 +102,14 @@ def storage_place(url: str) -> str:
     database or a journal file (a relative sqlite:/// URL depends on the working
     folder, which the reader of a message may not know), else the URL with any
     password masked."""
-    path = _file_path(url)
+    path = database_file(url)
     return os.path.abspath(path) if path is not None else display_url(url)
 
 
 def absolute_url(url: str) -> str:
     """The URL with an SQLite or journal path made absolute, any password masked: a
     printed command that names it runs from any folder."""
-    path = _file_path(url)
+    path = database_file(url)
     if path is None:
         return display_url(url)
     if url.startswith(JOURNAL_PREFIX):
@@ -117,10 +117,11 @@ def absolute_url(url: str) -> str:
     return make_url(url).set(database=os.path.abspath(path)).render_as_string(hide_password=True)
 
 
-def _file_path(url: str) -> Path | None:
-    if url.startswith(JOURNAL_PREFIX):
-        return Path(url[len(JOURNAL_PREFIX) :])
-    return sqlite_path(url)
+def database_file(url: str) -> Path | None:
+    """The file an SQLite or journal URL keeps its studies in, as written (None for a
+    server, or an in-memory database: no file that others share)."""
+    path = Path(url[len(JOURNAL_PREFIX) :]) if url.startswith(JOURNAL_PREFIX) else sqlite_path(url)
+    return None if path is None or path.name == ":memory:" else path
 
 
 def open_storage(
