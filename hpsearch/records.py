@@ -198,6 +198,8 @@ SEED_TRIAL = "seed_trial"
 WORKER = "worker"
 ENTRY = "entry"
 SLOT = "slot"
+CONFIRMS = "confirms"
+REPEAT = "repeat"
 START = "start"
 COPIED_FROM = "copied_from"
 STOP_REASON = "stop_reason"
@@ -216,6 +218,8 @@ TRIAL_ATTRIBUTES = (
     Attribute(WORKER, "str: host:pid of the process that ran it", "trials", "people"),
     Attribute(ENTRY, "str: a python entry's module:function", "trials.python", "people"),
     Attribute(SLOT, "int: its place in a reproducible search", "search.reproducible", "all"),
+    Attribute(CONFIRMS, "int: the search trial it evaluates again", "search.confirm", "all"),
+    Attribute(REPEAT, "int: which re-evaluation, 1 first", "search.confirm", "trials, compare"),
     Attribute(START, "'defaults': a start point queued at creation", "search.study", "people"),
     Attribute(COPIED_FROM, "'study#number': a copy from the parent", "search.study", "all"),
     Attribute(STOP_REASON, "str: why it was pruned, refused or stopped", "trials, search", "cli"),
@@ -247,6 +251,12 @@ def is_copy(trial: FrozenTrial) -> bool:
     return COPIED_FROM in trial.user_attrs
 
 
+def is_confirmation(trial: FrozenTrial) -> bool:
+    """Whether a trial evaluates an earlier trial's configuration again (the confirm
+    stage's): it is evidence about that configuration, not a configuration of its own."""
+    return CONFIRMS in trial.user_attrs
+
+
 def was_refused(trial: FrozenTrial) -> bool:
     """Whether a trial was refused before it ran, its study's budget being full."""
     return str(trial.user_attrs.get(STOP_REASON, "")).startswith(NOT_RUN)
@@ -261,16 +271,92 @@ def is_feasible(trial: FrozenTrial) -> bool:
 
 
 def candidates(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """The trials a study may choose among: completed and feasible."""
-    return [t for t in trials if t.state == TrialState.COMPLETE and is_feasible(t)]
+    """The trials a study may choose among: completed, feasible, and configurations of
+    their own (not re-evaluations of another trial's)."""
+    return [
+        t
+        for t in trials
+        if t.state == TrialState.COMPLETE and is_feasible(t) and not is_confirmation(t)
+    ]
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """A search trial's configuration with its re-evaluations (one per repeat, the
+    first that finished), from which the choice is made: their mean, its standard error
+    and how many there are. The search trial's own value is not among them: it was
+    re-evaluated for being high, and its luck would count twice."""
+
+    trial: FrozenTrial
+    evaluations: tuple[FrozenTrial, ...]  # by repeat
+
+    @property
+    def n(self) -> int:
+        return len(self.evaluations)
+
+    @property
+    def diverged(self) -> bool:
+        """A re-evaluation ended without a value (its training diverged)."""
+        return any(t.state != TrialState.COMPLETE for t in self.evaluations)
+
+    @property
+    def values(self) -> list[float]:
+        return [float(t.values[0]) for t in self.evaluations if t.state == TrialState.COMPLETE]
+
+    @property
+    def mean(self) -> float | None:
+        values = self.values
+        return None if self.diverged or not values else sum(values) / len(values)
+
+    @property
+    def standard_error(self) -> float | None:
+        values, mean = self.values, self.mean
+        if mean is None or len(values) < 2:
+            return None
+        variance = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+        return (variance / len(values)) ** 0.5
+
+
+def configurations(trials: list[FrozenTrial]) -> dict[int, Configuration]:
+    """Every re-evaluated configuration, by the number of the search trial that found
+    it. A repeat that failed and ran again counts once: its first finished trial."""
+    by_number = {t.number: t for t in trials}
+    found: dict[int, dict[int, FrozenTrial]] = {}
+    for trial in sorted(trials, key=lambda t: t.number):
+        origin = trial.user_attrs.get(CONFIRMS)
+        if origin is None or trial.state not in FINISHED or origin not in by_number:
+            continue
+        found.setdefault(origin, {}).setdefault(int(trial.user_attrs.get(REPEAT, 0)), trial)
+    return {
+        origin: Configuration(by_number[origin], tuple(e for _, e in sorted(repeats.items())))
+        for origin, repeats in found.items()
+    }
 
 
 def ranked(trials: list[FrozenTrial], objectives: tuple[Metric, ...]) -> list[FrozenTrial]:
     """The candidates best first: by the one objective in its direction, or, with
     several, by Pareto front (the front first) and then by the first objective. Ties go
     to the earliest trial: by slot in a reproducible search, whose numbers differ
-    between runs that hold the same trials."""
-    return [trial for trial, _ in _ranked_fronts(trials, objectives)]
+    between runs that hold the same trials.
+
+    Re-evaluated configurations come first, decided by their re-evaluations: those
+    evaluated most often (the confirm stage's survivors) by their mean, then those
+    dropped earlier, then any whose re-evaluation diverged; the rest follow by value."""
+    order = [trial for trial, _ in _ranked_fronts(trials, objectives)]
+    confirmed = configurations(trials)
+    if not confirmed or len(objectives) > 1:
+        return order
+    metric = objectives[0]
+
+    def key(index: int) -> tuple:
+        found = confirmed.get(order[index].number)
+        if found is None:
+            return (2, 0, 0.0, index)
+        if found.mean is None:
+            return (1, 0, 0.0, index)
+        return (0, -found.n, -metric.goodness(found.mean), index)
+
+    return [order[i] for i in sorted(range(len(order)), key=key)]
 
 
 def pareto_front(trials: list[FrozenTrial], objectives: tuple[Metric, ...]) -> list[FrozenTrial]:

@@ -13,7 +13,15 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from hpsearch.errors import HpsearchError
-from hpsearch.spec.schema import MAX_STEPS, Choice, FloatRange, InitHealth, IntRange, Param
+from hpsearch.spec.schema import (
+    MAX_STEPS,
+    Choice,
+    Confirm,
+    FloatRange,
+    InitHealth,
+    IntRange,
+    Param,
+)
 from hpsearch.spec.searchable import SEARCHABLE, Setting
 
 
@@ -102,6 +110,24 @@ class Checker:
             saturation=self.fraction(
                 raw.get("saturation", InitHealth.saturation), f"{key}.saturation"
             ),
+        )
+
+    def confirm(self, raw: Any) -> Confirm:
+        """`[search.confirm]`, or `confirm = true | false` for its defaults or none."""
+        key = "search.confirm"
+        if isinstance(raw, bool):
+            return Confirm(enabled=raw)
+        if not isinstance(raw, Mapping):
+            self.fail(key, f"must be a table or true or false, got {raw!r}")
+        raw = self.table(raw, key, Confirm)
+        return Confirm(
+            enabled=self.boolean(raw.get("enabled", Confirm.enabled), f"{key}.enabled"),
+            top_k=self.integer(raw.get("top_k", Confirm.top_k), f"{key}.top_k", 1),
+            max_repeats=self.integer(
+                raw.get("max_repeats", Confirm.max_repeats), f"{key}.max_repeats", 1
+            ),
+            share=self.fraction(raw.get("share", Confirm.share), f"{key}.share"),
+            reshuffle=self.boolean(raw.get("reshuffle", Confirm.reshuffle), f"{key}.reshuffle"),
         )
 
     def options(self, raw: Any, key: str) -> dict[str, Any]:

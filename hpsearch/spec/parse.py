@@ -8,6 +8,7 @@ unknown names. Nothing downstream has to re-check a loaded spec.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ from hpsearch.spec.schema import (
     SAMPLERS,
     TIMED_METRICS,
     Bound,
+    Confirm,
     DataSpec,
     ModelShape,
     ModelSpec,
@@ -182,6 +184,7 @@ def from_dict(
         pruner_options=_options(check, search_raw, "pruner_options"),
         params={name: check.param(name, value, own=python) for name, value in params_raw.items()},
         init_health=check.init_health(search_raw.get("init_health", {})),
+        confirm=check.confirm(search_raw.get("confirm", {})),
         start_at_defaults=check.boolean(
             search_raw.get("start_at_defaults", SearchSpec.start_at_defaults),
             "search.start_at_defaults",
@@ -196,6 +199,14 @@ def from_dict(
     _check_reproducible(check, search, "lag" in search_raw)
     if search.reproducible and several:
         check.fail("search.reproducible", "searches one objective, not several")
+    if several and search.confirm.enabled:
+        if "confirm" in search_raw:
+            check.fail(
+                "search.confirm",
+                "re-evaluates the leaders of one objective; several objectives have a "
+                "front instead: leave it out or write confirm = false",
+            )
+        search = dataclasses.replace(search, confirm=Confirm(enabled=False))
     timed = [
         name
         for name in [o.name for o in objectives] + list(search.constraints)

@@ -192,6 +192,50 @@ class InitHealth:
 
 
 @dataclass(frozen=True)
+class Confirm:
+    """Re-evaluate the leading configurations before choosing one, so that the choice
+    rests on a mean and not on one lucky evaluation::
+
+        [search.confirm]
+        top_k = 3          # leading configurations re-evaluated
+        max_repeats = 3    # re-evaluations of each, at most
+        share = 0.1        # of the budget's trials, at most, kept for them
+        reshuffle = true   # each repeat on a new stratified train/validation split
+
+    (or `confirm = false` in `[search]`). Once the search part of the budget has
+    finished, the `top_k` best configurations are trained again at full epochs, each
+    repeat with a random stream of its own that every configuration shares (common
+    random numbers: the comparison is paired) and, with `reshuffle`, a train/validation
+    split drawn anew from the same pool. The test split is never touched. A
+    configuration stops being re-evaluated when a paired comparison with the leader on
+    the repeats so far puts it clearly behind. The choice is the best mean of
+    re-evaluations; the search's own evaluation is left out of it, since it was picked
+    for being high.
+
+    Why these defaults: a tenth of a 100-trial budget holds 3 x 3 re-evaluations, the
+    fewest that rank three configurations by a mean with a spread; the re-evaluations
+    run at full epochs, so they take a larger share of the epochs than of the trials
+    (the run's summary shows both).
+    """
+
+    enabled: bool = True
+    top_k: int = 3
+    max_repeats: int = 3
+    share: float = 0.1
+    reshuffle: bool = True
+
+    def reserve(self, n_trials: int) -> int:
+        """How many of a budget's `n_trials` trials re-evaluations may take."""
+        if not self.enabled:
+            return 0
+        return min(self.top_k * self.max_repeats, int(self.share * n_trials))
+
+    def search_trials(self, n_trials: int) -> int:
+        """The budget's trials left to the search itself."""
+        return n_trials - self.reserve(n_trials)
+
+
+@dataclass(frozen=True)
 class Objective:
     """One value a study optimizes: a metric's name and which way is better."""
 
@@ -227,6 +271,7 @@ class SearchSpec:
     pruner_options: Mapping[str, Any] | None = None  # None: DEFAULT_PRUNER_OPTIONS
     params: Mapping[str, Param] = field(default_factory=dict)
     init_health: InitHealth = field(default_factory=InitHealth)
+    confirm: Confirm = field(default_factory=Confirm)
     # The first trial of a new study tries the searched parameters' own defaults (init
     # scale 1, the optimizer's usual lr, ...) where they lie in their ranges: with init
     # scale searched, most of the space cannot train, and TPE's random start-up missed
@@ -300,6 +345,12 @@ class StudySpec:
         raw["model"]["settings"] = dict(self.model.settings)
         if not self.model.settings:
             del raw["model"]["settings"]
+        if not self.search.confirm.enabled:
+            raw["search"]["confirm"] = False
+        elif self.search.confirm == Confirm():  # absent: the defaults
+            del raw["search"]["confirm"]
+        else:
+            del raw["search"]["confirm"]["enabled"]
         if not self.search.reproducible:  # absent, as before reproducible searches
             del raw["search"]["reproducible"], raw["search"]["lag"]
         # Absent when the kind's default, as before objectives could be chosen.
