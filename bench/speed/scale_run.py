@@ -39,7 +39,7 @@ def synthetic_objective(spec: Any, stop: Any = None) -> Any:
     from hpsearch.trials.network import Objective
 
     class Synthetic(Objective):
-        def train(self, trial, config, rng, started, report):
+        def train(self, trial, config, rng, started, report, split=None):
             set_user_attrs(trial, started | {"init_activation_std": [1.0] * 6})
             history = History()
             for epoch in range(1, config.epochs + 1):

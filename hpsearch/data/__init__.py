@@ -11,6 +11,7 @@ from hpsearch.data.sets import (
     is_file,
     load,
     read_only,
+    reshuffled,
     without_test,
     without_validation,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "is_file",
     "load",
     "read_only",
+    "reshuffled",
     "without_test",
     "without_validation",
 ]

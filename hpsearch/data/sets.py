@@ -103,6 +103,21 @@ def without_validation(split: Split) -> Split:
     )
 
 
+def reshuffled(split: Split, seed: int) -> Split:
+    """Train and validation drawn anew from the examples they hold together, stratified,
+    at the same sizes (the test split untouched): a re-evaluation on another holdout,
+    so that a configuration is not judged by one split's luck. The features keep the
+    scaling the first split gave them."""
+    x = np.concatenate([split.x_train, split.x_val])
+    t = np.concatenate([split.t_train, split.t_val])
+    (x_val, t_val), (x_train, t_train) = _stratified_partition(
+        x, t, len(split.t_val), seed % (MAX_SEED + 1), what="a reshuffled validation split"
+    )
+    return read_only(
+        dataclasses.replace(split, x_train=x_train, t_train=t_train, x_val=x_val, t_val=t_val)
+    )
+
+
 @dataclass(frozen=True)
 class _Source:
     """A data set before the seeded split: the train/validation pool and the test set."""

@@ -43,6 +43,23 @@ def _finished_in(counts: dict[str, int]) -> int:
     return sum(counts.get(state.name, 0) for state in FINISHED)
 
 
+def twin_of(trials: list[FrozenTrial], number: int) -> int | None:
+    """The number of another trial of trial `number`'s re-evaluation that finished or
+    runs, numbered before it (queued twice, where the storage gave no lock): trial
+    `number` then does not run."""
+    mine = next(t for t in trials if t.number == number)
+    key = (mine.user_attrs.get(records.CONFIRMS), mine.user_attrs.get(records.REPEAT))
+    for trial in sorted(trials, key=lambda t: t.number):
+        if trial.number >= number:
+            return None
+        if (
+            trial.user_attrs.get(records.CONFIRMS),
+            trial.user_attrs.get(records.REPEAT),
+        ) == key and trial.state in (*FINISHED, TrialState.RUNNING):
+            return trial.number
+    return None
+
+
 class BudgetFilled(HpsearchError):
     """Raised inside a trial that other workers' trials left no room for."""
 
@@ -118,6 +135,15 @@ class WithinBudget:
         return value
 
     def _run(self, trial: optuna.Trial) -> float:
+        if records.CONFIRMS in trial.user_attrs:
+            # Queued by the confirm stage, which kept room for it in the budget.
+            frozen = trial.study.get_trials(deepcopy=False)
+            ran = twin_of(frozen, trial.number)
+            if ran is not None:
+                reason = f"{NOT_RUN} this re-evaluation runs as trial {ran}"
+                trial.set_user_attr(records.STOP_REASON, reason)
+                raise BudgetFilled(reason)
+            return self.objective(trial)
         if self.gate is not None:
             return self.gate.run(trial, self.objective)
         counts = count_live_trials(trial.study, before=trial.number)

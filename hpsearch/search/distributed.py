@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 from hpsearch import records
 from hpsearch.records import stored_spec
 from hpsearch.search.budget import Budget
+from hpsearch.search.confirm import study_done
 from hpsearch.search.runner import RunResult, run
 from hpsearch.search.samplers import make_pruner, make_sampler
 from hpsearch.search.study import open_study
@@ -70,7 +71,7 @@ def _specs_with_budget(
     for study in studies:
         spec = with_overrides(stored_spec(study), storage=storage_url)
         spec = dataclasses.replace(spec, code=code)
-        if not Budget.of(study, spec.search.n_trials).done:
+        if not study_done(study, spec):
             yield spec
 
 

@@ -22,8 +22,7 @@ from hpsearch.records import Metric, objectives_of, stored_spec, value_text
 from hpsearch.search.pick import parse_pick
 from hpsearch.search.study import check_data_files
 from hpsearch.spec import StudySpec
-from hpsearch.storage import rdb_backend, study_storage
-from hpsearch.storage.creation import creation_lock
+from hpsearch.storage.creation import study_lock
 from hpsearch.storage.studies import load_existing_study
 from hpsearch.train import Diverged
 from hpsearch.trials import FinalRun, kind_of
@@ -273,8 +272,7 @@ def _store(
     is also `final`, and each objective's mean test value its test attribute
     (`test_accuracy`, `test_score`, `test_val_loss`, ...). Two `final`s at once each
     keep their look: the list is read again and extended under the study's lock."""
-    storage = rdb_backend(study) or study_storage(study)
-    with creation_lock(storage_url, storage, study.study_name):
+    with study_lock(storage_url, study):
         earlier = records.final_results(study)
         result.looks = len(earlier) + 1
         record = _record(result, extra)

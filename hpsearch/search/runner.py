@@ -25,7 +25,8 @@ from optuna.trial import FrozenTrial
 
 from hpsearch.data import Split, without_test
 from hpsearch.errors import HpsearchError, StudyError
-from hpsearch.search.budget import Budget, count_finished
+from hpsearch.search.budget import count_finished
+from hpsearch.search.confirm import search_budget, study_done
 from hpsearch.search.samplers import make_pruner, make_sampler
 from hpsearch.search.study import open_study
 from hpsearch.search.work import quiet_optuna, work
@@ -79,7 +80,8 @@ def run(
     stream: int = 0,
     retry_for: float | None = None,
 ) -> RunResult:
-    """Run the spec's study until it has `search.n_trials` finished trials.
+    """Run the spec's study until its budget of `search.n_trials` trials is used: the
+    search's share of them finished, then the leaders re-evaluated (`search.confirm`).
 
     Everything that can be refuted is checked before the database is touched: the
     sampler and pruner options, the data, and the study's existing experiment.
@@ -112,7 +114,8 @@ def run(
     before = count_finished(study)
     if watch is not None:
         watch.in_place(before)
-    remaining = spec.search.n_trials - before
+    remaining = search_budget(spec) - before
+    more = not study_done(study, spec)
     deadline = None if spec.search.timeout is None else time.time() + spec.search.timeout
     logger.info(
         "study %r in %s: %d finished, %d to run with %d worker(s)",
@@ -124,9 +127,9 @@ def run(
     )
     stopped = False
     try:
-        if remaining > 0 and workers == 1 and not spawn:
+        if more and workers == 1 and not spawn:
             stopped = _run_here(study, spec, split, deadline, on_progress, watch)
-        elif remaining > 0:
+        elif more:
             plan = WorkerPlan(
                 spec=spec.to_dict(),
                 source=spec.source,
@@ -138,7 +141,7 @@ def run(
                 split=None if split is None else without_test(split),  # workers never read it
                 code=spec.code,
             )
-            stopped = _run_workers(study, plan, workers, spec.search.n_trials, on_progress, watch)
+            stopped = _run_workers(study, plan, workers, spec, on_progress, watch)
         finished = count_finished(study)
     except Exception:
         if watch is not None:
@@ -206,7 +209,7 @@ def _run_workers(
     study: optuna.Study,
     plan: WorkerPlan,
     workers: int,
-    n_trials: int,
+    spec: StudySpec,
     on_progress: Callable[[int, float | None], None] | None,
     watch: DatabaseFile | None = None,
 ) -> bool:
@@ -250,7 +253,7 @@ def _run_workers(
     _collect(errors, reasons)
     failed = [p.name for p in processes if p.exitcode not in (0, None)]
     if failed:
-        if _done(study, n_trials):
+        if _done(study, spec):
             logger.warning("worker(s) %s died; the others completed the study", ", ".join(failed))
         else:
             why = "; ".join(reasons.values()) or "with an error"
@@ -289,9 +292,9 @@ def _progress(
     return watch is None or watch.in_place(finished)  # if so, those trials are in it
 
 
-def _done(study: optuna.Study, n_trials: int) -> bool:
+def _done(study: optuna.Study, spec: StudySpec) -> bool:
     try:
-        return Budget.of(study, n_trials).done
+        return study_done(study, spec)
     except StorageUnavailable:  # the workers' own error says why
         return False
 

@@ -18,6 +18,8 @@ from optuna.storages import fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.errors import HpsearchError
+from hpsearch.records import spec_objectives
+from hpsearch.search import confirm
 from hpsearch.search.budget import Budget, BudgetFilled, WithinBudget
 from hpsearch.search.reproducible import Gate, attach
 from hpsearch.stop import Interrupted
@@ -51,8 +53,9 @@ def work(
     callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = (),
     claim: Any = None,
 ) -> None:
-    """Run trials one at a time until the study has `n_trials` finished trials, the
-    deadline passes or a stop is requested (the running trial then ends as FAIL at its
+    """Run trials one at a time until the study's search has its share of `n_trials`
+    finished and its confirm stage is over (`search.confirm`), the deadline passes or
+    a stop is requested (the running trial then ends as FAIL at its
     next epoch). `claim` is a lock shared by the workers of one machine.
 
     When every slot is taken by trials running elsewhere, the worker waits for them:
@@ -60,19 +63,26 @@ def work(
     fail_stale_trials with the storage's retry callback), and this worker may run it.
     """
     stop = objective.stop
-    search = objective.spec.search
-    gate = Gate(n_trials, search.lag, stop, deadline) if search.reproducible else None
+    spec = objective.spec
+    search = spec.search
+    n_search = search.confirm.search_trials(n_trials)  # the rest: the confirm stage's
+    objectives = spec_objectives(spec)
+    gate = Gate(n_search, search.lag, stop, deadline) if search.reproducible else None
     if gate is not None:
         attach(study, gate)
-    guarded = WithinBudget(objective, n_trials, claim or threading.Lock(), gate)
+    guarded = WithinBudget(objective, n_search, claim or threading.Lock(), gate)
     poll, next_stale_check = POLL_SECONDS[0], 0.0
     while not stop.requested() and (deadline is None or time.time() < deadline):
         guarded.acquire()
         try:
-            budget = Budget.of(study, n_trials)
+            budget = Budget.of(study, n_search)
+            nothing_to_start = budget.full
             if budget.done:
-                return
-            if budget.full:
+                stage = confirm.advance(study, spec, objectives)
+                if stage.over:
+                    return
+                nothing_to_start = Budget.of(study, n_search).waiting == 0
+            if nothing_to_start:
                 guarded.release()
                 interval = heartbeat_interval(study)
                 if interval is None:

@@ -34,6 +34,7 @@ import optuna
 from sqlalchemy import text
 
 from hpsearch.errors import StudyError
+from hpsearch.storage.fast_rdb import rdb_backend, study_storage
 from hpsearch.storage.urls import database_file
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,12 @@ def creation_lock(
         lock = contextlib.nullcontext(False)
     with lock as exclusive:
         yield exclusive
+
+
+def study_lock(url: str, study: optuna.Study) -> contextlib.AbstractContextManager[bool]:
+    """The creation lock of an existing study: held by whoever changes what several
+    commands may change at once (the confirm stage's queue, `final`'s list of looks)."""
+    return creation_lock(url, rdb_backend(study) or study_storage(study), study.study_name)
 
 
 def _lock_folder(url: str) -> Path | None:

@@ -8,7 +8,7 @@ import socket
 
 import numpy as np
 
-from hpsearch import data
+from hpsearch import data, records
 from hpsearch.spec import DataSpec, StudySpec
 
 
@@ -25,6 +25,35 @@ def final_rng(spec: StudySpec, seed_trial: int, repeat: int) -> np.random.Genera
     if repeat == 0:
         return trial_rng(spec, seed_trial)
     return np.random.default_rng([spec.seed, seed_trial, repeat])
+
+
+# Tells a re-evaluation's streams apart from a trial's and from `final`'s.
+REEVALUATION_STREAM = 1
+
+
+def repeat_of(attrs: dict) -> int | None:
+    """Which re-evaluation of the confirm stage a trial with these user attrs is (1
+    first), or None for a search trial."""
+    return attrs.get(records.REPEAT) if records.CONFIRMS in attrs else None
+
+
+def reevaluation_rng(spec: StudySpec, repeat: int) -> np.random.Generator:
+    """The random draws of re-evaluation `repeat`: the same for every configuration
+    re-evaluated (common random numbers), so that two configurations' values at one
+    repeat differ by their parameters, and a paired comparison sees that."""
+    return np.random.default_rng([spec.seed, REEVALUATION_STREAM, repeat])
+
+
+def reevaluation_split(spec: StudySpec, split: data.Split, repeat: int) -> data.Split:
+    """The data of re-evaluation `repeat`: with `search.confirm.reshuffle`, train and
+    validation drawn anew from their pool (the same for every configuration at that
+    repeat), else the search's own split."""
+    if not spec.search.confirm.reshuffle or split is None:
+        return split
+    seed = int(
+        np.random.SeedSequence([spec.seed, REEVALUATION_STREAM, repeat]).generate_state(1)[0]
+    )
+    return data.reshuffled(split, seed)
 
 
 def worker_name() -> str:

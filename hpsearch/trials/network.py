@@ -26,7 +26,15 @@ from hpsearch.spec import Choice, FloatRange, IntRange, StudySpec
 from hpsearch.stop import StopRequest
 from hpsearch.storage import set_user_attrs
 from hpsearch.train import Diverged, History, fit
-from hpsearch.trials.context import final_rng, load_split, trial_rng, worker_name
+from hpsearch.trials.context import (
+    final_rng,
+    load_split,
+    reevaluation_rng,
+    reevaluation_split,
+    repeat_of,
+    trial_rng,
+    worker_name,
+)
 from hpsearch.trials.init_health import init_problem, pinned_fraction
 from hpsearch.trials.kind import FinalRun, measured_attrs, objective_values
 from hpsearch.trials.space import contains, suggest
@@ -177,11 +185,17 @@ class Objective:
         # A trial re-queued after its worker died inherits the user attrs of the one it
         # retries, this among them: it trains with the same numbers.
         seed_trial = records.seed_trial(trial)
-        rng = trial_rng(spec, seed_trial)
+        repeat = repeat_of(trial.user_attrs)  # a re-evaluation: its repeat's draws and data
+        if repeat is None:
+            rng, split = trial_rng(spec, seed_trial), self.split()
+        else:
+            rng, split = (
+                reevaluation_rng(spec, repeat),
+                reevaluation_split(spec, self.split(), repeat),
+            )
         started = {records.SEED_TRIAL: seed_trial, records.WORKER: worker_name()}
         goals = spec_objectives(spec)
         first = goals[0]
-        split = self.split()
         size = parameter_count(
             split.input_size, config.hidden_sizes, split.n_classes, config.batchnorm
         )
@@ -197,13 +211,14 @@ class Objective:
             value = epoch_value(first.name, history, size)
             trial.report(value, epoch)
             # After the last epoch there is nothing left to save: the trial completes.
-            if epoch < config.epochs and trial.should_prune():
+            # A re-evaluation runs to the end: its configuration was already chosen.
+            if repeat is None and epoch < config.epochs and trial.should_prune():
                 reason = f"pruned after epoch {epoch} at {first.label} {value:.4f}"
                 store(history, diverged=False, reason=reason)
                 raise optuna.TrialPruned(reason)
 
         try:
-            history = self.train(trial, config, rng, started, report)
+            history = self.train(trial, config, rng, started, report, split=split)
         except Diverged as exc:
             # Not an error of the study: the sampler should learn this region is bad.
             store(exc.history, diverged=True, reason=str(exc))
@@ -218,13 +233,14 @@ class Objective:
         rng: np.random.Generator,
         started: dict[str, Any],
         report: Callable[[int, History], None],
+        split: data.Split | None = None,
     ) -> History:
         """Build hpsearch's net for `config`, store `started` with its health at init,
-        and fit it, calling `report` after every epoch. The rest of a trial (suggest,
-        report, prune, store) is `__call__`'s: the bench's study at scale replaces only
-        this with a synthetic learning curve."""
+        and fit it on `split` (the run's own by default), calling `report` after every
+        epoch. The rest of a trial (suggest, report, prune, store) is `__call__`'s: the
+        bench's study at scale replaces only this with a synthetic learning curve."""
         spec = self.spec
-        split = self.split()
+        split = split if split is not None else self.split()
         net, optimizer = build(config, split, rng)
         activations = net.hidden_activations(split.x_train[: config.batch_size])
         init_std = [float(a.std()) for a in activations]

@@ -20,6 +20,12 @@ trial with four keyword arguments::
   (its test arrays are empty during the search), or None when the spec has no `[data]`.
 - `rng`: a `numpy.random.Generator` seeded by the study's seed and the trial's number.
 
+Before the choice, the confirm stage (`[search.confirm]`) calls the function again on
+the leading configurations: `config.repeat` is then the re-evaluation's number (1
+first; 0 in a search trial), `rng` that repeat's stream (the same for every
+configuration, so that they compare paired) and, with `reshuffle`, `data` a
+train/validation split drawn anew from the same examples. `report` never prunes then.
+
 It returns the spec's objective (`[search] objective`, by default `val_score`,
 maximized): one finite number, or, when the spec names several objectives or
 constraints, a dict with exactly those names. `report(epoch, value)` reports the first
@@ -49,7 +55,15 @@ from hpsearch.records import spec_objectives
 from hpsearch.spec import NO_DATA, Choice, IntRange, StudySpec
 from hpsearch.stop import StopRequest
 from hpsearch.storage import set_user_attrs
-from hpsearch.trials.context import final_rng, load_split, trial_rng, worker_name
+from hpsearch.trials.context import (
+    final_rng,
+    load_split,
+    reevaluation_rng,
+    reevaluation_split,
+    repeat_of,
+    trial_rng,
+    worker_name,
+)
 from hpsearch.trials.entry import EntryError, describe_error, load_entry
 from hpsearch.trials.kind import FinalRun, measured_attrs, objective_values
 from hpsearch.trials.space import contains, suggest
@@ -59,7 +73,7 @@ from hpsearch.trials.space import contains, suggest
 RESERVED = frozenset(
     {records.SEED_TRIAL, records.WORKER, records.ENTRY, records.EPOCHS_RUN, records.SECONDS}
     | {records.DIVERGED, records.STOP_REASON, records.COPIED_FROM, records.START, records.SLOT}
-    | {records.MEASURED, records.FEASIBLE}
+    | {records.MEASURED, records.FEASIBLE, records.CONFIRMS, records.REPEAT}
 )
 
 
@@ -81,12 +95,19 @@ class Config:
     trial: int
     seed: int
     final: bool = False
+    repeat: int = 0  # a re-evaluation of the confirm stage (1 first), else 0
 
     @classmethod
     def of(
-        cls, spec: StudySpec, params: Mapping[str, Any], trial: int, final: bool = False
+        cls,
+        spec: StudySpec,
+        params: Mapping[str, Any],
+        trial: int,
+        final: bool = False,
+        repeat: int = 0,
     ) -> Config:
         return cls(
+            repeat=repeat,
             params=dict(params),
             settings=dict(spec.model.settings),
             epochs=spec.training.epochs,
@@ -165,8 +186,9 @@ class PythonObjective:
                 records.ENTRY: spec.model.entry,
             },
         )
-        config = Config.of(spec, values, _told(spec, trial.number, seed_trial))
-        split = self.split
+        repeat = repeat_of(trial.user_attrs)  # a re-evaluation: its repeat's draws and data
+        config = Config.of(spec, values, _told(spec, trial.number, seed_trial), repeat=repeat or 0)
+        split = self.split if repeat is None else reevaluation_split(spec, self.split, repeat)
         curves = Curves()
         raised: list[BaseException] = []  # what `report` raised, should the function swallow it
         goals = spec_objectives(spec)
@@ -180,13 +202,14 @@ class PythonObjective:
             if len(goals) > 1:  # Optuna neither takes reports nor prunes here
                 return
             trial.report(value, epoch)
-            if epoch < spec.training.epochs and trial.should_prune():
+            # A re-evaluation runs to the end: its configuration was already chosen.
+            if repeat is None and epoch < spec.training.epochs and trial.should_prune():
                 reason = f"pruned after epoch {epoch} at {first.label} {value:.4f}"
                 store(diverged=False, reason=reason)
                 raise optuna.TrialPruned(reason)
 
         report = _reporter(curves, on_epoch, raised, reserved=RESERVED | {first.name})
-        rng = trial_rng(spec, seed_trial)
+        rng = trial_rng(spec, seed_trial) if repeat is None else reevaluation_rng(spec, repeat)
         entry = spec.model.entry
         try:
             value = call_entry(self.function, entry, config, report, split, rng)

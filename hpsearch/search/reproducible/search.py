@@ -10,6 +10,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
+from hpsearch.records import is_confirmation
 from hpsearch.search.pruning import CompletedTrialsView
 from hpsearch.search.reproducible.gate import Gate
 from hpsearch.search.reproducible.slots import slot_seed
@@ -35,12 +36,16 @@ class LaggedSampler(optuna.samplers.BaseSampler):
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
     ) -> dict[str, Any]:
+        if is_confirmation(trial):  # queued with every parameter: nothing to sample
+            return {}
         inner, shown = self._for(study, trial)
         return inner.infer_relative_search_space(shown, trial)
 
     def sample_relative(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, Any]
     ) -> dict[str, Any]:
+        if is_confirmation(trial):
+            return {}
         inner, shown = self._for(study, trial)
         return inner.sample_relative(shown, trial, search_space)
 

@@ -12,14 +12,15 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.records import FINISHED, is_copy, was_refused
+from hpsearch.records import FINISHED, is_confirmation, is_copy, was_refused
 
 SHOWN = FINISHED  # what a later slot learns from: a trial that ran to its end or was pruned
 
 
 def slots(trials: Sequence[FrozenTrial]) -> dict[int, int]:
     """Trial number -> slot. A repeat has the slot of the trial it repeats; a trial
-    refused for a full budget has none."""
+    refused for a full budget has none, nor has a re-evaluation of the confirm stage
+    (which is known by its configuration's slot and its repeat)."""
     found: dict[int, int] = {}
     skipped = 0
     with warnings.catch_warnings():  # retried_trial_number is "experimental"
@@ -30,7 +31,7 @@ def slots(trials: Sequence[FrozenTrial]) -> dict[int, int]:
                 skipped += 1
                 if original in found:
                     found[trial.number] = found[original]
-            elif was_refused(trial):
+            elif was_refused(trial) or is_confirmation(trial):
                 skipped += 1
             else:
                 found[trial.number] = trial.number - skipped

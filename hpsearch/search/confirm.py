@@ -1,0 +1,155 @@
+"""The confirm stage: once the search part of a study's budget has finished, its
+leading configurations are evaluated again, in rounds of one repeat each, and a
+configuration is dropped once a paired comparison on the repeats so far puts it
+clearly behind the leader (a race, as SMAC's intensifier runs one). The choice is then
+made on the re-evaluations' mean (`records.ranked`).
+
+Re-evaluations are trials like any other, queued with their configuration's parameters
+and `confirms`/`repeat` user attrs, so workers anywhere claim them as they claim
+queued trials, a dead worker's is queued again by the heartbeat, and pandas, the
+dashboard and `trials` see them. What to queue next is a function of the finished
+trials alone, so that any number of workers queues the same re-evaluations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch import records
+from hpsearch.records import FINISHED, Metric, is_confirmation, is_copy, spec_objectives
+from hpsearch.search.budget import Budget
+from hpsearch.spec import StudySpec
+from hpsearch.storage.creation import study_lock
+
+# A configuration is clearly behind the leader when a one-sided paired t-test at this
+# level says the leader is better: with few repeats the spread of the differences is
+# itself uncertain, and Student's t widens the margin accordingly.
+BEHIND_CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Where a study's confirm stage stands: the re-evaluations to queue now (search
+    trial, repeat), how many queued or running ones are awaited, and whether it is over."""
+
+    queue: tuple[tuple[FrozenTrial, int], ...] = ()
+    awaited: int = 0
+    over: bool = False
+
+
+def stage(trials: Sequence[FrozenTrial], spec: StudySpec, objectives: tuple[Metric, ...]) -> Stage:
+    """The confirm stage of a study whose search part has finished."""
+    confirm = spec.search.confirm
+    reserve = confirm.reserve(spec.search.n_trials)
+    if reserve == 0 or len(objectives) > 1:
+        return Stage(over=True)
+    metric = objectives[0]
+    searched = [t for t in trials if not is_confirmation(t)]
+    # Whole rounds only: a configuration re-evaluated once more than its rivals would
+    # be judged on other draws than theirs.
+    alive = [t for t in records.ranked(searched, objectives) if not is_copy(t)]
+    alive = alive[: min(confirm.top_k, reserve)]
+    if len(alive) < 2:  # nothing to choose between
+        return Stage(over=True)
+    live: dict[tuple[int, int], list[FrozenTrial]] = {}
+    for trial in trials:
+        if is_confirmation(trial) and trial.state != TrialState.FAIL:
+            key = (trial.user_attrs[records.CONFIRMS], int(trial.user_attrs[records.REPEAT]))
+            live.setdefault(key, []).append(trial)
+    room = reserve - len(live)
+    for repeat in range(1, confirm.max_repeats + 1):
+        needed = [(trial, repeat) for trial in alive]
+        missing = [(t, r) for t, r in needed if (t.number, r) not in live]
+        unfinished = [
+            (t, r)
+            for t, r in needed
+            if (t.number, r) in live and not any(e.state in FINISHED for e in live[t.number, r])
+        ]
+        if missing and room >= len(missing):
+            return Stage(queue=tuple(missing), awaited=len(unfinished))
+        if unfinished:
+            return Stage(awaited=len(unfinished))
+        if missing:  # the budget is spent: the race ends where it stands
+            return Stage(over=True)
+        alive = survivors(alive, repeat, live, metric)
+        if len(alive) < 2:
+            break
+    return Stage(over=True)
+
+
+def survivors(
+    alive: list[FrozenTrial],
+    repeats: int,
+    live: dict[tuple[int, int], list[FrozenTrial]],
+    metric: Metric,
+) -> list[FrozenTrial]:
+    """The configurations still in the race after `repeats` repeats: a diverged
+    re-evaluation drops a configuration, and so does a paired difference to the leader
+    (by mean) that a one-sided t-test finds positive at BEHIND_CONFIDENCE."""
+    scores = {}
+    for trial in alive:
+        done = [
+            next(
+                e
+                for e in sorted(live[trial.number, r], key=lambda e: e.number)
+                if e.state in FINISHED
+            )
+            for r in range(1, repeats + 1)
+        ]
+        if all(e.state == TrialState.COMPLETE for e in done):
+            scores[trial.number] = [metric.goodness(e.values[0]) for e in done]
+    if not scores:
+        return []
+    leader = max(scores, key=lambda n: sum(scores[n]))  # ties: the better searched
+
+    def behind(number: int) -> bool:
+        if number == leader or repeats < 2:
+            return False
+        differences = [a - b for a, b in zip(scores[leader], scores[number], strict=True)]
+        mean = sum(differences) / repeats
+        spread = math.sqrt(sum((d - mean) ** 2 for d in differences) / (repeats - 1))
+        from scipy.stats import t as student_t  # imported when needed: it takes ~1 s
+
+        margin = student_t.ppf(BEHIND_CONFIDENCE, repeats - 1) * spread / math.sqrt(repeats)
+        return mean > 0 and mean > margin
+
+    return [t for t in alive if t.number in scores and not behind(t.number)]
+
+
+def search_budget(spec: StudySpec) -> int:
+    """The trials of the budget the search itself runs; the rest is the confirm stage's."""
+    return spec.search.confirm.search_trials(spec.search.n_trials)
+
+
+def study_done(study: optuna.Study, spec: StudySpec) -> bool:
+    """Whether nothing is left to run: the search part finished and the confirm stage
+    over (a race may end before it used all the trials kept for it)."""
+    if not Budget.of(study, search_budget(spec)).done:
+        return False
+    return stage(study.get_trials(deepcopy=False), spec, spec_objectives(spec)).over
+
+
+def advance(study: optuna.Study, spec: StudySpec, objectives: tuple[Metric, ...]) -> Stage:
+    """Queue the re-evaluations the stage needs now, under the lock that one command
+    at a time creates the study with (so that two workers do not queue the same one),
+    and say where the stage stands."""
+    current = stage(study.get_trials(deepcopy=False), spec, objectives)
+    if not current.queue:
+        return current
+    with study_lock(spec.storage, study):
+        current = stage(study.get_trials(deepcopy=False), spec, objectives)
+        for trial, repeat in current.queue:
+            study.enqueue_trial(
+                trial.params,
+                user_attrs={
+                    records.CONFIRMS: trial.number,
+                    records.REPEAT: repeat,
+                    records.SEED_TRIAL: records.seed_trial(trial),
+                },
+            )
+    return Stage(awaited=current.awaited + len(current.queue))
