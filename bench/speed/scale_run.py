@@ -14,6 +14,7 @@ sets attrs through Optuna's API; its mean time per trial over a few trials added
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sqlite3
@@ -77,6 +78,9 @@ def build(spec_path: str, database: str, trials: int, early_copy: str) -> dict[s
     spec = with_overrides(
         spec_module.load(spec_path), storage=f"sqlite:///{database}", n_trials=trials
     )
+    # The search's own trials are measured: none of the budget goes to re-evaluations.
+    no_confirm = dataclasses.replace(spec.search, confirm=spec_module.Confirm(enabled=False))
+    spec = dataclasses.replace(spec, search=no_confirm)
     clock = Clock()
     instrument(clock, spec)
     study = open_study(

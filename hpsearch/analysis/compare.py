@@ -41,27 +41,44 @@ def _same(a: Any, b: Any) -> bool:
     return a == b and type(a) is type(b)
 
 
-def _by_place(trials: list[FrozenTrial]) -> dict[int, dict[str, Any]]:
-    return {place(t): _fields(t) for t in trials if t.state != TrialState.FAIL}
+def _by_place(trials: list[FrozenTrial]) -> dict[tuple[int, int], dict[str, Any]]:
+    """The trials that hold a result, by (place, 0), and the confirm stage's
+    re-evaluations by (their configuration's place, repeat): their own numbers depend
+    on the order workers queued and claimed them."""
+    by_number = {t.number: t for t in trials}
+
+    def key(trial: FrozenTrial) -> tuple[int, int]:
+        origin = by_number.get(trial.user_attrs.get(records.CONFIRMS, -1))
+        if origin is None:
+            return (place(trial), 0)
+        return (place(origin), int(trial.user_attrs.get(records.REPEAT, 0)))
+
+    return {key(t): _fields(t) for t in trials if t.state != TrialState.FAIL}
+
+
+def _name(key: tuple[int, int]) -> int | str:
+    return key[0] if key[1] == 0 else f"{key[0]} re-evaluation {key[1]}"
 
 
 def differences(ours: list[FrozenTrial], theirs: list[FrozenTrial]) -> pd.DataFrame:
-    """One row per trial (slot or number) and field that differ (a trial only one study
-    has is a row of its own): number, field, here, there. Empty when they agree."""
+    """One row per trial (slot or number; a re-evaluation by its configuration's and its
+    repeat) and field that differ (a trial only one study has is a row of its own):
+    number, field, here, there. Empty when they agree."""
     here, there = _by_place(ours), _by_place(theirs)
     rows = []
-    for number in sorted(here.keys() | there.keys()):
-        if number not in there or number not in here:
+    for key in sorted(here.keys() | there.keys()):
+        number = _name(key)
+        if key not in there or key not in here:
             rows.append(
                 (
                     number,
                     "trial",
-                    "present" if number in here else "absent",
-                    "absent" if number not in there else "present",
+                    "present" if key in here else "absent",
+                    "absent" if key not in there else "present",
                 )
             )
             continue
         for field in COMPARED:
-            if not _same(here[number][field], there[number][field]):
-                rows.append((number, field, repr(here[number][field]), repr(there[number][field])))
+            if not _same(here[key][field], there[key][field]):
+                rows.append((number, field, repr(here[key][field]), repr(there[key][field])))
     return pd.DataFrame(rows, columns=["number", "field", "here", "there"])

@@ -14,6 +14,7 @@ import optuna
 import pandas as pd
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial
 
 from hpsearch import records
 from hpsearch.records import CURVES
@@ -52,7 +53,12 @@ def trials_frame(storage: str | BaseStorage, study: str) -> pd.DataFrame:
     `frame.attrs["objectives"]` holds every objective's `records.Metric` (name and
     direction). A study of several objectives also has a `value_<name>` column per
     objective and `front`, each candidate's Pareto front (0: not dominated). `feasible`
-    says whether a trial met the study's constraints (always, without any)."""
+    says whether a trial met the study's constraints (always, without any).
+
+    A study whose leaders were re-evaluated (the confirm stage) also has `confirms` and
+    `repeat` (which configuration a re-evaluation evaluates, and which time),
+    `confirmed_mean`, `confirmed_se` and `confirmed_n` on each re-evaluated
+    configuration's row, and `chosen`, the configuration the study decided on."""
     loaded = _load(storage, study)
     trials = loaded.get_trials(deepcopy=False)
     objectives = records.objectives_of(loaded)
@@ -67,6 +73,8 @@ def trials_frame(storage: str | BaseStorage, study: str) -> pd.DataFrame:
             strict=False,
         )
     )
+    confirmed = {} if several else records.configurations(trials)
+    chosen_number = records.ranked(trials, objectives)[0].number if confirmed else None
     rows = []
     for trial in trials:
         row: dict[str, Any] = {
@@ -93,6 +101,8 @@ def trials_frame(storage: str | BaseStorage, study: str) -> pd.DataFrame:
             "copied_from": trial.user_attrs.get(records.COPIED_FROM),
             "round": round_number,
         }
+        if confirmed:
+            row |= _confirmation_columns(trial, confirmed.get(trial.number), chosen_number)
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
@@ -112,6 +122,26 @@ def trials_frame(storage: str | BaseStorage, study: str) -> pd.DataFrame:
     frame.attrs["metric"] = objectives[0].name
     frame.attrs["objectives"] = objectives
     return frame
+
+
+def _confirmation_columns(
+    trial: FrozenTrial, found: records.Configuration | None, chosen: int | None
+) -> dict[str, Any]:
+    """The confirm stage's columns of one trial: which configuration a re-evaluation
+    evaluates (`confirms`, `repeat`); for a re-evaluated configuration the mean of its
+    re-evaluations, its standard error and their number; and whether it is the one the
+    study chose."""
+    nan = math.nan
+    return {
+        "confirms": trial.user_attrs.get(records.CONFIRMS, nan),
+        "repeat": trial.user_attrs.get(records.REPEAT, nan),
+        "confirmed_mean": nan if found is None or found.mean is None else found.mean,
+        "confirmed_se": nan
+        if found is None or found.standard_error is None
+        else found.standard_error,
+        "confirmed_n": 0 if found is None else found.n,
+        "chosen": trial.number == chosen,
+    }
 
 
 def curves_frame(storage: str | BaseStorage, study: str) -> pd.DataFrame:

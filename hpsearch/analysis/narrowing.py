@@ -164,15 +164,39 @@ def _fmt_range(bounds: tuple[float, float] | None) -> str:
     return "" if bounds is None else f"[{bounds[0]:.3g}, {bounds[1]:.3g}]"
 
 
+def configurations(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a trials frame that are configurations of their own: without the
+    confirm stage's re-evaluations, which are evidence about another row's."""
+    if "confirms" not in frame:
+        return frame
+    return frame[frame["confirms"].isna()]
+
+
+def decided_value(row: pd.Series) -> float:
+    """The value a configuration is judged by: its re-evaluations' mean where it has
+    one, else its own."""
+    mean = row.get("confirmed_mean", math.nan)
+    return float(row["value"] if pd.isna(mean) else mean)
+
+
 def best_first(frame: pd.DataFrame, objectives: tuple[Metric, ...]) -> pd.DataFrame:
     """The completed, feasible trials of a trials frame, best first (see the module
-    docstring); ties keep the frame's order (the earlier trial first)."""
-    completed = frame[(frame["state"] == "COMPLETE") & frame["value"].notna()]
+    docstring); ties keep the frame's order (the earlier trial first). Re-evaluated
+    configurations come first, by the mean of their re-evaluations, as the study
+    chooses (`records.ranked`)."""
+    completed = configurations(frame)
+    completed = completed[(completed["state"] == "COMPLETE") & completed["value"].notna()]
     if "feasible" in completed:
         completed = completed[completed["feasible"].astype(bool)]
-    goodness = completed["value"] * (1.0 if objectives[0].maximized else -1.0)
-    keys = pd.DataFrame({"goodness": goodness})
+    sign = 1.0 if objectives[0].maximized else -1.0
+    keys = pd.DataFrame({"goodness": completed["value"] * sign})
     order, ascending = ["goodness"], [False]
+    if "confirmed_n" in completed:  # re-evaluated configurations: by their mean, as chosen
+        confirmed = completed["confirmed_n"] > 0
+        keys["goodness"] = keys["goodness"].where(~confirmed, completed["confirmed_mean"] * sign)
+        keys["unconfirmed"] = (~confirmed) | completed["confirmed_mean"].isna()
+        keys["fewer"] = -completed["confirmed_n"]
+        order, ascending = ["unconfirmed", "fewer", *order], [True, True, *ascending]
     if len(objectives) > 1 and "front" in completed:
         keys["front"] = completed["front"]
         order, ascending = ["front", *order], [True, *ascending]
@@ -212,7 +236,8 @@ def narrow(
         raise NarrowingError(f"no completed trials{outside} to narrow from (run more trials)")
     # The others the top trials are compared with: every finished trial, pruned ones
     # too (they lost at some epoch, which is evidence as well).
-    finished = frame[frame["state"].isin(("COMPLETE", "PRUNED"))]
+    finished = configurations(frame)
+    finished = finished[finished["state"].isin(("COMPLETE", "PRUNED"))]
     n_top = min(len(completed), max(3, math.ceil(top * len(completed))))
     best = completed.head(n_top)
     enough = len(completed) >= min_completed
@@ -256,7 +281,7 @@ def narrow(
         top_trials=n_top,
         top=top,
         margin=margin,
-        best_value=float(best["value"].iloc[0]),
+        best_value=decided_value(best.iloc[0]),
         params=params,
     )
 

@@ -360,6 +360,14 @@ def best_text(study: optuna.Study) -> str:
         )
     best, metric = front[0], objectives[0]
     value = records.value_text(best.value)
+    chosen = records.ranked(study.get_trials(deepcopy=False), objectives)[0]
+    found = records.configurations(study.get_trials(deepcopy=False)).get(chosen.number)
+    if found is not None and found.mean is not None:
+        return (
+            f"chosen: trial {chosen.number}, {metric.label} {records.value_text(found.mean)} "
+            f"over {found.n} re-evaluations ({records.value_text(chosen.value)} in the "
+            f"search; best single value {value}, trial {best.number}; {metric.better})"
+        )
     return f"best {metric.label} {value} (trial {best.number}; {metric.better})"
 
 

@@ -34,7 +34,8 @@ def report_table(study: optuna.Study, top: int = 10) -> str:
     objectives = records.objectives_of(study)
     trials = study.get_trials(deepcopy=False)
     ranked = records.ranked(trials, objectives)
-    complete = sum(t.state.name == "COMPLETE" for t in trials)
+    complete = sum(t.state.name == "COMPLETE" and not records.is_confirmation(t) for t in trials)
+    confirmed = records.configurations(trials) if len(objectives) == 1 else {}
     if not ranked:
         return "no completed feasible trials" if complete else "no completed trials"
     shown = ranked[:top]
@@ -49,14 +50,21 @@ def report_table(study: optuna.Study, top: int = 10) -> str:
         title = f"{first.label} ({first.better}): best {len(shown)} of {complete} completed trials:"
     if len(ranked) < complete:
         title = f"{complete - len(ranked)} trials outside the constraints left out; {title}"
-    return title + "\n" + _table(shown, objectives, front_column=len(objectives) > 1)
+    if confirmed:
+        n = sum(c.n for c in confirmed.values())
+        title += (
+            f"\nthe {len(confirmed)} leaders were evaluated again ({n} runs); chosen by the "
+            f"mean of those runs (re-eval; se its standard error over n): trial "
+            f"{ranked[0].number}"
+        )
+    return title + "\n" + _table(shown, objectives, len(objectives) > 1, confirmed)
 
 
 def _directions(objectives) -> str:
     return ", ".join(f"{m.short}: {m.better}" for m in objectives)
 
 
-def _table(trials, objectives, front_column: bool = False) -> str:
+def _table(trials, objectives, front_column: bool = False, confirmed=None) -> str:
     import pandas as pd
 
     from hpsearch import records
@@ -74,6 +82,7 @@ def _table(trials, objectives, front_column: bool = False) -> str:
         | {name: value for name, value in t.params.items()}
         | dict(zip(columns, t.values, strict=True))
         | ({"front": fronts[t.number]} if front_column else {})
+        | (_confirmed_columns(confirmed.get(t.number)) if confirmed else {})
         | {
             "epochs": t.user_attrs.get(records.EPOCHS_RUN),
             "seconds": t.user_attrs.get(records.SECONDS),
@@ -88,7 +97,26 @@ def _table(trials, objectives, front_column: bool = False) -> str:
         and pd.api.types.is_float_dtype(table[name])
     }
     formats |= {name: records.value_text for name in columns} | {"seconds": "{:.2f}".format}
-    return table.to_string(index=False, formatters=formats)
+    if confirmed:
+        formats |= {
+            "re-eval": records.value_text,
+            "se": "{:.4f}".format,
+            "n": lambda v: f"{v:.0f}" if v else "",
+        }
+    return table.to_string(index=False, formatters=formats, na_rep="")
+
+
+def _confirmed_columns(found) -> dict:
+    """A trial's re-evaluations, as the results table shows them (blank when none)."""
+    nan = float("nan")
+    if found is None:
+        return {"re-eval": nan, "se": nan, "n": 0}
+    mean, error = found.mean, found.standard_error
+    return {
+        "re-eval": nan if mean is None else mean,
+        "se": nan if error is None else error,
+        "n": found.n,
+    }
 
 
 def add_final_parser(commands: argparse._SubParsersAction) -> None:

@@ -122,6 +122,7 @@ def _round_best(done) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from hpsearch.search.confirm import Spending
     from hpsearch.search.rounds import DEFAULT_TOLERANCE, run_rounds
     from hpsearch.search.work import quiet_optuna
 
@@ -156,6 +157,9 @@ def _run(args: argparse.Namespace) -> int:
             f"({done.result.finished_now - done.result.finished_before} new); "
             f"{best_text(done.result.study)}"
         )
+        spent = Spending.of(done.result.study.get_trials(deepcopy=False)).text()
+        if spent:
+            print(spent)
 
     try:
         results = run_rounds(
@@ -284,6 +288,7 @@ def add_worker_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from hpsearch.search.confirm import Spending
     from hpsearch.search.distributed import work
     from hpsearch.search.work import quiet_optuna
 
@@ -323,4 +328,7 @@ def _worker(args: argparse.Namespace) -> int:
             f"{result.study.study_name}: {result.finished_now} finished trials; "
             f"{best_text(result.study)}"
         )
+        spent = Spending.of(result.study.get_trials(deepcopy=False)).text()
+        if spent:
+            print(spent)
     return 0

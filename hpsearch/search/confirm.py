@@ -52,8 +52,7 @@ def stage(trials: Sequence[FrozenTrial], spec: StudySpec, objectives: tuple[Metr
     searched = [t for t in trials if not is_confirmation(t)]
     # Whole rounds only: a configuration re-evaluated once more than its rivals would
     # be judged on other draws than theirs.
-    alive = [t for t in records.ranked(searched, objectives) if not is_copy(t)]
-    alive = alive[: min(confirm.top_k, reserve)]
+    alive = records.ranked(searched, objectives)[: confirm.configurations(spec.search.n_trials)]
     if len(alive) < 2:  # nothing to choose between
         return Stage(over=True)
     live: dict[tuple[int, int], list[FrozenTrial]] = {}
@@ -153,3 +152,37 @@ def advance(study: optuna.Study, spec: StudySpec, objectives: tuple[Metric, ...]
                 },
             )
     return Stage(awaited=current.awaited + len(current.queue))
+
+
+@dataclass(frozen=True)
+class Spending:
+    """What a study's finished trials spent, search and confirm stage apart: trials,
+    and epochs (a re-evaluation runs every epoch, a pruned search trial fewer)."""
+
+    search_trials: int
+    reevaluations: int
+    search_epochs: int
+    reevaluation_epochs: int
+
+    @classmethod
+    def of(cls, trials: Sequence[FrozenTrial]) -> Spending:
+        counts = {True: [0, 0], False: [0, 0]}
+        for trial in trials:
+            if trial.state in FINISHED and not is_copy(trial):
+                epochs = trial.user_attrs.get(records.EPOCHS_RUN, len(trial.intermediate_values))
+                counts[is_confirmation(trial)][0] += 1
+                counts[is_confirmation(trial)][1] += int(epochs)
+        (search, search_epochs), (again, again_epochs) = counts[False], counts[True]
+        return cls(search, again, search_epochs, again_epochs)
+
+    def text(self) -> str:
+        """'budget: 82% search, 18% confirmation (epochs; 91 search trials, 9
+        re-evaluations)', or '' without a confirm stage."""
+        if not self.reevaluations:
+            return ""
+        total = self.search_epochs + self.reevaluation_epochs
+        share = round(100 * self.reevaluation_epochs / total) if total else 0
+        return (
+            f"budget: {100 - share}% search, {share}% confirmation (of {total} epochs; "
+            f"{self.search_trials} search trials, {self.reevaluations} re-evaluations)"
+        )

@@ -106,7 +106,8 @@ RESERVED_NAMES = frozenset(
     {"seed_trial", "worker", "entry", "slot", "start", "copied_from", "stop_reason"}
     | {"epochs_run", "seconds", "diverged", "train_loss", "train_accuracy", "metrics"}
     | {"feasible", "init_activation_std", "init_pinned_fraction", "trial", "epochs"}
-    | {"front", "number", "state", "value", "round"}
+    | {"front", "number", "state", "value", "round", "confirms", "repeat"}
+    | {"confirmed_mean", "confirmed_se", "confirmed_n", "chosen"}
 )
 
 # The spec's model kinds; what each kind does in a trial is hpsearch.trials'.
@@ -224,9 +225,18 @@ class Confirm:
     share: float = 0.1
     reshuffle: bool = True
 
+    def configurations(self, n_trials: int) -> int:
+        """How many leading configurations a budget of `n_trials` trials re-evaluates:
+        `top_k`, or fewer when its share cannot hold two repeats of each (one
+        re-evaluation has no spread to judge by); none when fewer than two fit (a choice
+        between one is no choice)."""
+        kept = min(self.top_k * self.max_repeats, int(self.share * n_trials))
+        fitting = min(self.top_k, kept // min(2, self.max_repeats))
+        return fitting if self.enabled and fitting >= 2 else 0
+
     def reserve(self, n_trials: int) -> int:
         """How many of a budget's `n_trials` trials re-evaluations may take."""
-        if not self.enabled:
+        if not self.configurations(n_trials):
             return 0
         return min(self.top_k * self.max_repeats, int(self.share * n_trials))
 

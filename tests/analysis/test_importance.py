@@ -253,6 +253,8 @@ def test_a_python_entrys_study_ranks_its_one_parameter_first(tmp_path, request):
     )
     study = run(dataclasses.replace(spec, code=trusted([tmp_path]))).study
     frame = importance_frame(study)
-    assert frame.attrs["n_trials"] == 40
+    # 4 of the 40 trials re-evaluate the leaders (the confirm stage): their parameters
+    # repeat other trials', and importance leaves them out.
+    assert frame.attrs["n_trials"] == 36
     assert set(frame["direction"]) == {"maximize"}
     assert top(frame, frame["objective"].iloc[0]) == "lr"
