@@ -12,6 +12,7 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
+from hpsearch import records
 from hpsearch import spec as spec_module
 from hpsearch.analysis.compare import differences
 from hpsearch.cli import main
@@ -20,12 +21,15 @@ from hpsearch.search.reproducible import Gate, GiveWay, slots
 from tests.support import TINY, hpsearch, trials, wait_for
 
 N_TRIALS = 16
+# The last 4 trials re-evaluate the 2 leaders twice (the confirm stage), which must
+# repeat as the search does.
+SEARCHED, REEVALUATED = 12, 4
 SPEC = (
     TINY.format(n_trials=N_TRIALS, sampler="tpe", pruner="median")
     .replace("start_at_defaults = true", "start_at_defaults = true\nreproducible = true\nlag = 4")
     # Trials long enough that the second of two workers started at once still finds some.
     .replace("hidden_sizes = [32, 32]", "hidden_sizes = [200, 200]")
-)
+) + "[search.confirm]\ntop_k = 2\nmax_repeats = 2\nshare = 0.25\n"
 
 
 def _study(db: str, name: str) -> list[optuna.trial.FrozenTrial]:
@@ -54,7 +58,10 @@ def test_one_worker_two_workers_and_submitted_workers_give_the_same_trials(tmp_p
     states = [t.state for t in one]
     assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == N_TRIALS
     assert TrialState.PRUNED in states  # pruning decisions are among what must agree
-    assert [t.user_attrs["slot"] for t in one] == list(range(N_TRIALS))
+    assert [t.user_attrs["slot"] for t in one[:SEARCHED]] == list(range(SEARCHED))
+    again = one[SEARCHED:]
+    assert len(again) == REEVALUATED and all(records.is_confirmation(t) for t in again)
+    assert all("slot" not in t.user_attrs for t in again)
     for other in ("two", "two-again", "submitted"):
         found = differences(one, _study(db, other))
         assert found.empty, f"{other}:\n{found}"
