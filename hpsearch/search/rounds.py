@@ -181,9 +181,14 @@ class RoundResult:
 
 
 def best_value(study: optuna.Study) -> float | None:
-    """The best feasible value of a single-objective study (None with several)."""
-    ranked = records.ranked(study.get_trials(deepcopy=False), objectives_of(study))
-    return float(ranked[0].values[0]) if ranked and len(ranked[0].values) == 1 else None
+    """The value of a single-objective study's choice (None with several): the mean of
+    its re-evaluations where the confirm stage ran, else its best feasible value."""
+    trials = study.get_trials(deepcopy=False)
+    ranked = records.ranked(trials, objectives_of(study))
+    if not ranked or len(ranked[0].values) != 1:
+        return None
+    found = records.configurations(trials).get(ranked[0].number)
+    return float(ranked[0].values[0] if found is None or found.mean is None else found.mean)
 
 
 def run_rounds(

@@ -286,7 +286,8 @@ def _parent_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optu
 def warm_start(study: optuna.Study, parent: optuna.Study, spec: StudySpec) -> int:
     """Copy the parent's completed trials that lie inside this study's ranges, with this
     study's distributions, so its sampler starts informed and no finished work is lost.
-    Copies carry `copied_from` and do not count towards this study's trial budget."""
+    Copies carry `copied_from` and do not count towards this study's trial budget. The
+    parent's re-evaluations are not copied: they are evidence on the parent's choice."""
     params = spec.search.params
     dists = distributions(params)
     copies = [
@@ -302,7 +303,8 @@ def warm_start(study: optuna.Study, parent: optuna.Study, spec: StudySpec) -> in
             | {records.COPIED_FROM: f"{parent.study_name}#{trial.number}"},
         )
         for trial in parent.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if set(params) <= set(trial.params)
+        if not records.is_confirmation(trial)  # evidence on a parent's configuration
+        and set(params) <= set(trial.params)
         and all(contains(param, trial.params[name]) for name, param in params.items())
     ]
     study.add_trials(copies)

@@ -109,6 +109,27 @@ def test_a_configuration_that_led_by_one_lucky_evaluation_is_not_chosen(tmp_path
     assert "% confirmation" in spent.text()
 
 
+def test_each_round_confirms_its_own_leaders_and_copies_no_reevaluation(tmp_path, request):
+    from hpsearch.search.rounds import run_rounds
+
+    module = "rounds_" + request.node.name[-8:]
+    (tmp_path / f"{module}.py").write_text(LUCKY)
+    path = tmp_path / "lucky.toml"
+    path.write_text(LUCKY_SPEC.format(module=module).replace('"lowest"]', '"lowest"]\n'))
+    spec = specs.with_overrides(specs.load(path), storage=f"sqlite:///{tmp_path / 'r.db'}")
+    done = run_rounds(dataclasses.replace(spec, code=trusted([tmp_path])), 2, tolerance=-1.0)
+    assert len(done) == 2
+    child = done[1].result.study.get_trials(deepcopy=False)
+    copies = [t for t in child if records.is_copy(t)]
+    assert copies and not any(records.is_confirmation(t) for t in copies)
+    own = [t for t in child if records.is_confirmation(t)]
+    assert own and all(not records.is_copy(t) for t in own)
+    for round_result in done:
+        trials_ = round_result.result.study.get_trials(deepcopy=False)
+        chosen = records.ranked(trials_, (VAL_SCORE,))[0]
+        assert round_result.best_value == records.configurations(trials_)[chosen.number].mean
+
+
 def _trial(number: int, value: float | None, x: float, **attrs) -> optuna.trial.FrozenTrial:
     made = create_trial(
         state=TrialState.COMPLETE if value is not None else TrialState.WAITING,
