@@ -276,6 +276,7 @@ class TrialBar:
         self.bar = None  # the tqdm bar of the current round, on a terminal
         self.name = ""
         self.total = 0
+        self.searched = 0
         self.shown: int | None = None  # finished trials in the last line printed
         self.started = time.monotonic()
 
@@ -286,6 +287,8 @@ class TrialBar:
         self.value = spec_objectives(spec)[0].short
         self.name = f"round {spec.round}" if spec.round > 1 else spec.name
         self.total = spec.search.n_trials
+        # Past the search's share of the budget, trials re-evaluate the leaders.
+        self.searched = spec.search.confirm.search_trials(self.total)
         self.shown = None
         self.started = time.monotonic()
         if self.disabled or not _terminal(sys.stderr):
@@ -300,9 +303,16 @@ class TrialBar:
         )
 
     def update(self, finished: int, best: float | None) -> None:
+        confirming = (
+            f"re-evaluating the leaders ({finished - self.searched} done)"
+            if finished > self.searched
+            else ""
+        )
         if self.bar is not None:
             self.bar.update(finished - self.bar.n)
-            if best is not None:
+            if confirming:
+                self.bar.set_postfix_str(confirming, refresh=False)
+            elif best is not None:
                 self.bar.set_postfix_str(f"best {self.value} {best:.4f}", refresh=False)
             return
         if self.disabled or not self.total or finished == self.shown:
@@ -311,6 +321,7 @@ class TrialBar:
         if self.shown is None or finished // step > self.shown // step or finished >= self.total:
             self.shown = finished
             best_part = "" if best is None else f", best {self.value} {best:.4f}"
+            best_part = f", {confirming}" if confirming else best_part
             elapsed = _duration(time.monotonic() - self.started)
             print(
                 f"{self.name}: {finished}/{self.total} trials finished{best_part} ({elapsed})",
