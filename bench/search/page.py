@@ -27,6 +27,20 @@ def _day(record: dict) -> str:
     return f"{when[:4]}-{when[4:6]}-{when[6:8]}"
 
 
+def _retrained(seeds: int) -> str:
+    if seeds == 1:
+        return (
+            "The test accuracy is that of each run's chosen configuration retrained on train +\n"
+            "validation and evaluated once on the task's held-out test split (`hpsearch final`)."
+        )
+    return (
+        "The test accuracy is that of each run's chosen configuration retrained\n"
+        f"{seeds} times on train + validation and evaluated on the task's held-out test\n"
+        f"split (`hpsearch final --seeds {seeds}`): the mean of those retrainings, so that\n"
+        "one retraining's luck does not decide a comparison."
+    )
+
+
 def _merged(record: dict) -> str:
     if not record.get("merged_from"):
         return ""
@@ -51,8 +65,7 @@ Written by `python -m bench search` on {_day(record)} (commit {record["commit"]}
 {seeds[0]} to {seeds[-1]}: they chose nothing. hpsearch's defaults were chosen on the
 development seeds 0 to 9 of the book protocol (earlier `make bench-search` runs).{_merged(record)}
 
-The test accuracy is that of each run's chosen configuration retrained on train +
-validation and evaluated once on the task's held-out test split (`hpsearch final`).
+{_retrained(record.get("final_seeds", 1))}
 The oracle of a task is the best test accuracy its search space allows, estimated once
 per task and seed: {record["oracles"] and next(iter(record["oracles"].values()))["trials"]}
 random trials at full epochs, and the {ORACLE_TOP} best by validation
@@ -122,6 +135,8 @@ def summary_section(record: dict) -> str:
             f"({default['worst_gap'] * 100:+.1f}) | {base['test'][0]:.3f} ± {base['test'][1]:.3f} "
             f"| {default['epochs'][0] / base['epochs'][0]:.2f}x |"
         )
+    confirmed = confirm_section(rows, tasks)
+    lines += ["", *confirmed] if confirmed else []
     lines += [
         "",
         "What each part of the default adds, in points of mean test accuracy, each measured "
@@ -141,3 +156,44 @@ def summary_section(record: dict) -> str:
         ]
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def confirm_section(rows: list[dict], tasks: list[str]) -> list[str]:
+    """The confirm stage per task: the default with it against the oracle, against the
+    default without it and against random-100 (paired over seeds, with the standard
+    error), and the chosen configuration's seed-to-seed spread with and without it."""
+    lines = [
+        f"With the confirm stage (`{summary.CONFIRM}`, at the epochs `default` spent on the "
+        "same task and seed): differences are paired over seeds, ± their standard error; "
+        "the spread is the standard deviation of the chosen configuration's test accuracy "
+        "over seeds.",
+        "",
+        f"| task | oracle | {summary.CONFIRM} | gap (worst seed) | minus default | minus "
+        "random-100 | spread with / without | re-evaluations |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    shown = False
+    for task in tasks:
+        confirmed = summary.row_of(rows, task, summary.CONFIRM)
+        default = summary.row_of(rows, task, "default")
+        if confirmed is None or default is None:
+            continue
+        shown = True
+        base = summary.row_of(rows, task, BASELINE)
+
+        def versus(other: dict | None, confirmed: dict = confirmed) -> str:
+            found = None if other is None else summary.paired_difference(confirmed, other)
+            return "-" if found is None else f"{found[0] * 100:+.1f} ± {found[1] * 100:.1f}"
+
+        gap = (
+            "-"
+            if confirmed["gap"] is None
+            else f"{confirmed['gap'][0] * 100:+.1f} ({confirmed['worst_gap'] * 100:+.1f})"
+        )
+        oracle = "-" if confirmed["oracle"] is None else f"{confirmed['oracle']:.3f}"
+        lines.append(
+            f"| {task} | {oracle} | {confirmed['test'][0]:.3f} ± {confirmed['test'][1]:.3f} "
+            f"| {gap} | {versus(default)} | {versus(base)} | {confirmed['test'][1] * 100:.2f} / "
+            f"{default['test'][1] * 100:.2f} | {confirmed['reevaluations']:.1f} |"
+        )
+    return lines if shown else []

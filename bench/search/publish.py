@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bench import DOCS, RESULTS, ROOT, newest
 from bench.search import page, summary
+from bench.search.runs import FINAL_SEEDS
 from bench.search.schedule import Outcome, Plan
 from bench.search.strategies import catalogue_order
 from bench.search.tasks import oracle_path
@@ -47,6 +48,7 @@ def new_record(plan: Plan, outcome: Outcome) -> dict:
         "strategies": [asdict(s) for s in plan.strategies],
         "oracles": {k: v for k, v in outcome.oracles.items() if v.get("top")},
         "runs": outcome.runs,
+        "final_seeds": FINAL_SEEDS,  # retrainings behind each run's test accuracy
         "wall_seconds": outcome.seconds,
     }
 

@@ -14,6 +14,9 @@ ORACLE_SEED = 424_242  # neither a development nor a report seed
 ORACLE_TRIALS = 300
 ORACLE_TOP = 10  # configurations retrained
 ORACLE_RETRAINS = 6  # retraining seeds per configuration: half choose, half measure
+# Retrainings of each run's chosen configuration (`hpsearch final --seeds`): its test
+# accuracy is their mean, so that one retraining's luck does not decide a comparison.
+FINAL_SEEDS = 3
 
 
 def _epochs_of(study) -> list[tuple[int, float | None, int]]:
@@ -41,15 +44,12 @@ def within_cap(
 
 def one_run(task_path: str, strategy: Strategy, seed: int, folder: str, cap: float | None) -> dict:
     """`strategy` on the task with `seed`, held to `cap` epochs: best validation accuracy,
-    the test accuracy of the chosen configuration (`hpsearch final`), epochs and trials
-    spent. Each round is one uninterrupted `run` with one worker, as a user's `hpsearch
-    run` is."""
+    the test accuracy of the chosen configuration (`hpsearch final`, the mean of
+    FINAL_SEEDS retrainings), epochs and trials spent. Each round is one uninterrupted
+    `run` with one worker, as a user's `hpsearch run` is. A strategy with the confirm
+    stage is held to the epochs `default` spends under the same cap (`_confirmed`)."""
     from threadpoolctl import threadpool_limits
 
-    from hpsearch.analysis.narrowing import NarrowingError
-    from hpsearch.search.final import RetrainDiverged, final
-    from hpsearch.search.rounds import next_round
-    from hpsearch.search.runner import run
     from hpsearch.search.work import quiet_optuna
 
     quiet_optuna()
@@ -57,67 +57,137 @@ def one_run(task_path: str, strategy: Strategy, seed: int, folder: str, cap: flo
     storage = f"sqlite:///{Path(folder) / f'{path.stem}-{strategy.name}-s{seed}.db'}"
     start = time.perf_counter()
     with threadpool_limits(limits=1):
-        spec = strategy_spec(path, strategy, seed, storage)
-        full = spec.training.epochs
-        spent, best, trials = 0, -math.inf, 0
-        candidates: list[tuple[float, int, str, int]] = []  # value, order, study, trial
-        decisions: list[dict[str, str]] = []
-        stopped = ""
-        for round_index in range(strategy.rounds):
-            study = run(spec).study
-            finished = _epochs_of(study)
-            rows = within_cap(finished, full, None if cap is None else cap - spent)
-            trials += len(rows)
-            for epochs, value, number in rows:
-                spent += epochs
-                if value is not None:
-                    best = max(best, value)
-                    candidates.append((value, -len(candidates), study.study_name, number))
-            if round_index == strategy.rounds - 1:
-                break
-            if len(rows) < len(finished):
-                stopped = "epoch cap reached"
-                break
-            try:
-                following = next_round(spec.name, storage, n_trials=strategy.n_trials)
-            except NarrowingError as exc:  # no completed trial at all
-                stopped = str(exc)
-                break
-            decisions.append(
-                {
-                    name: f"{change.decision} -> {list(change.new)}"
-                    for name, change in following.narrowing.changes.items()
-                }
-            )
-            spec = following.spec
-        # As a user would after `hpsearch final` reports that the retraining diverged:
-        # the next best trial (the diverged retraining never read the test split).
-        diverged = []
-        for _, _, study_name, number in sorted(candidates, reverse=True):
-            try:
-                # One retraining, as the figures of docs/search-quality.md were measured
-                # (a rerun of the benchmark may find the study finalled already).
-                result = final(study_name, storage, trial_number=number, seeds=1, again=True)
-                break
-            except RetrainDiverged:
-                diverged.append(number)
+        if strategy.confirm:
+            searched = _confirmed(path, strategy, seed, folder, cap, storage)
         else:
-            raise RuntimeError(f"{path.stem} {strategy.name} seed {seed}: no retraining trained")
+            searched = _searched(path, strategy, seed, storage, cap)
+        result, diverged = _final(searched.pop("choices"), storage)
+        searched.pop("rows", None)
     return {
         "task": path.stem,
         "strategy": strategy.name,
         "seed": seed,
         "epoch_cap": cap,
-        "best_val": result.validation_value,
+        "best_val": searched.pop("best"),
+        "chosen_val": result.validation_value,
         "test": result.test_value,
-        "epochs": spent,
-        "trials": trials,
+        "test_runs": result.test_runs[result.metric.name],
         "best_params": result.params,
-        "rounds": decisions,
-        "stopped": stopped,
         "final_diverged": diverged,
+        **searched,
         "seconds": time.perf_counter() - start,
     }
+
+
+def _searched(path: Path, strategy: Strategy, seed: int, storage: str, cap: float | None) -> dict:
+    """A strategy without the confirm stage: its rounds, cut at `cap` epochs; the
+    candidates best value first."""
+    from hpsearch.analysis.narrowing import NarrowingError
+    from hpsearch.search.rounds import next_round
+    from hpsearch.search.runner import run
+
+    spec = strategy_spec(path, strategy, seed, storage)
+    full = spec.training.epochs
+    spent, best, trials = 0, -math.inf, 0
+    candidates: list[tuple[float, int, str, int]] = []  # value, order, study, trial
+    kept_rows: list[tuple[int, float | None, int]] = []
+    decisions: list[dict[str, str]] = []
+    stopped = ""
+    for round_index in range(strategy.rounds):
+        study = run(spec).study
+        finished = _epochs_of(study)
+        rows = within_cap(finished, full, None if cap is None else cap - spent)
+        trials += len(rows)
+        kept_rows += rows
+        for epochs, value, number in rows:
+            spent += epochs
+            if value is not None:
+                best = max(best, value)
+                candidates.append((value, -len(candidates), study.study_name, number))
+        if round_index == strategy.rounds - 1:
+            break
+        if len(rows) < len(finished):
+            stopped = "epoch cap reached"
+            break
+        try:
+            following = next_round(spec.name, storage, n_trials=strategy.n_trials)
+        except NarrowingError as exc:  # no completed trial at all
+            stopped = str(exc)
+            break
+        decisions.append(
+            {
+                name: f"{change.decision} -> {list(change.new)}"
+                for name, change in following.narrowing.changes.items()
+            }
+        )
+        spec = following.spec
+    return {
+        "choices": [(name, number) for _, _, name, number in sorted(candidates, reverse=True)],
+        "rows": kept_rows,  # (epochs, value, number) of the trials within the cap
+        "best": best,
+        "epochs": spent,
+        "trials": trials,
+        "rounds": decisions,
+        "stopped": stopped,
+    }
+
+
+def _confirmed(
+    path: Path, strategy: Strategy, seed: int, folder: str, cap: float | None, storage: str
+) -> dict:
+    """A strategy with the confirm stage, at the epochs `default` spends: `default`'s
+    search (as `_searched` runs it, held to `cap`) gives the epochs E it spent; the
+    confirm study then searches as many trials as fit in E less the re-evaluations' full
+    epochs (one worker runs the same trials in the same order, so its search is that
+    one's first trials), and re-evaluates its leaders. The choice is `records.ranked`'s,
+    the re-evaluations' mean; the candidates follow in that order."""
+    from hpsearch import records
+    from hpsearch.search.runner import run
+    from hpsearch.spec import with_overrides
+
+    plain = Path(folder) / f"{path.stem}-{strategy.name}-s{seed}-plain.db"
+    default = _searched(path, BY_NAME["default"], seed, f"sqlite:///{plain}", cap)
+    spec = strategy_spec(path, strategy, seed, storage)
+    full = spec.training.epochs
+    reserve = spec.search.confirm.top_k * spec.search.confirm.max_repeats
+    kept = within_cap(default["rows"], full, default["epochs"] - reserve * full)
+    study = run(with_overrides(spec, n_trials=len(kept) + reserve)).study
+    every = study.get_trials(deepcopy=False)
+    spent = sum(
+        t.user_attrs.get(records.EPOCHS_RUN, 0) for t in every if t.state in records.FINISHED
+    )
+    again = [t for t in every if records.is_confirmation(t) and t.state in records.FINISHED]
+    searched = [t for t in every if t.state in records.FINISHED and not records.is_confirmation(t)]
+    values = [t.value for t in searched if t.value is not None]
+    ranked = records.ranked(every, records.objectives_of(study))
+    return {
+        "choices": [(study.study_name, t.number) for t in ranked],
+        "best": max(values) if values else -math.inf,
+        "epochs": spent,
+        "trials": len(searched) + len(again),
+        "search_trials": len(searched),
+        "reevaluations": len(again),
+        "default_epochs": default["epochs"],
+        "rounds": [],
+        "stopped": "",
+    }
+
+
+def _final(choices: list[tuple[str, int]], storage: str):
+    """`hpsearch final` on the first choice whose retrainings train, as a user would
+    after `final` reports that retraining diverged (a diverged retraining never read the
+    test split): the result, and the trials passed over."""
+    from hpsearch.search.final import RetrainDiverged, final
+
+    diverged = []
+    for study_name, number in choices:
+        try:
+            # A rerun of the benchmark may find the study finalled already: --again.
+            result = final(study_name, storage, trial_number=number, seeds=FINAL_SEEDS, again=True)
+            return result, diverged
+        except RetrainDiverged:
+            diverged.append(number)
+    raise RuntimeError(f"{storage}: no retraining trained")
 
 
 def oracle_search(task_path: str, folder: str, trials: int = ORACLE_TRIALS) -> dict:

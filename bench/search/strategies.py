@@ -5,8 +5,9 @@ Every strategy but `random-100` is held to a third of the epochs `random-100` sp
 the same task and seed. The rows
 are built so that each gain is credited to one cause, on the same search space:
 `tpe` against `random-100` is the sampler, `tpe+median` against `tpe` the pruner,
-`default` against `tpe+median` the start points, `rounds-3` against `default` range
-narrowing at the same trial budget, `reproducible` against `default` the lag of a
+`default` against `tpe+median` the start points, `default+confirm` against `default`
+re-evaluating the leaders before the choice at the same epochs, `rounds-3` against
+`default` range narrowing at the same trial budget, `reproducible` against `default` the lag of a
 reproducible search (trial n learns only from trials n - lag and earlier, whatever the
 number of workers). `book-ranges-*` rows search the book's own ranges
 (lr 1e-6..1e-2, weight decay 1e-8..1e-4, no init scale) instead of the task's: against
@@ -47,6 +48,9 @@ class Strategy:
     params: dict[str, dict[str, Any]] | None = None  # None: the task's space
     tasks: tuple[str, ...] = ()  # only these tasks; empty: every task
     reproducible: bool = False  # the spec's search.reproducible, at its default lag
+    # The confirm stage (search.confirm, at its default top_k and max_repeats), held to
+    # the epochs `default` spent on the same task and seed (runs.one_run); off otherwise.
+    confirm: bool = False
 
 
 STRATEGIES = [
@@ -73,6 +77,14 @@ STRATEGIES = [
         "default",
         "hpsearch's default: TPE, median pruner from epoch 3, three start points at the "
         "optimizer's usual lr (x1, x10, x0.1) and init scale 1",
+    ),
+    Strategy(
+        "default+confirm",
+        "the default's search cut short so that its 3 leading configurations, evaluated "
+        "again up to 3 times each on fresh seeds and reshuffled train/validation splits "
+        "(hpsearch's confirm stage, a race), fit in the epochs `default` spent on the same "
+        "task and seed; chosen by the mean of the re-evaluations",
+        confirm=True,
     ),
     Strategy(
         "rounds-3",
@@ -151,6 +163,8 @@ def strategy_spec(task_path: Path, strategy: Strategy, seed: int, storage: str) 
     search["start_at_defaults"] = strategy.start_at_defaults
     search["n_trials"] = strategy.n_trials
     search["reproducible"] = strategy.reproducible
+    # Every configuration of a re-evaluated race fits: the share never binds.
+    search["confirm"] = {"share": 1.0} if strategy.confirm else False
     search.pop("timeout", None)
     if strategy.params is not None:
         search["params"] = strategy.params

@@ -14,6 +14,13 @@ ROUNDS_LOSS = 0.005  # rounds-3 at most this far below the single study
 # The reproducible default at most the free default's seed-to-seed spread (the standard
 # deviation of its test accuracy over seeds) below it.
 REPRODUCIBLE = "reproducible"
+# The default with its confirm stage, at the default's epochs: near the oracle, not
+# below random search, and a steadier choice than the default's on most tasks.
+CONFIRM = "default+confirm"
+CONFIRM_GAP_MEAN = 0.010
+CONFIRM_GAP_WORST = 0.025
+CONFIRM_BELOW_RANDOM = 0.005  # a paired difference to random-100 of at least minus this
+CONFIRM_STEADIER = 4  # tasks of 5 where its seed-to-seed spread is below the default's
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -56,6 +63,16 @@ def summarise(runs: list[dict], oracles: dict[str, dict]) -> list[dict]:
                     "best_val": _mean_std([r["best_val"] for r in mine]),
                     "epochs": _mean_std([r["epochs"] for r in mine]),
                     "trials": statistics.mean(r["trials"] for r in mine),
+                    "reevaluations": statistics.mean(r.get("reevaluations", 0) for r in mine),
+                    # A confirm run's epochs over those its own `default` search spent.
+                    "most_of_default": max(
+                        (
+                            r["epochs"] / r["default_epochs"]
+                            for r in mine
+                            if r.get("default_epochs")
+                        ),
+                        default=None,
+                    ),
                     "gap": _mean_std(gaps) if len(gaps) == len(mine) else None,
                     "worst_gap": min(gaps) if len(gaps) == len(mine) else None,
                     "optimistic_gap": (
@@ -89,6 +106,17 @@ def _optimistic(row: dict) -> str:
 def row_of(rows: list[dict], task: str, strategy: str) -> dict | None:
     """The row of `strategy` on `task`, or None when it did not run there."""
     return next((r for r in rows if r["task"] == task and r["strategy"] == strategy), None)
+
+
+def paired_difference(one: dict, other: dict) -> tuple[float, float] | None:
+    """The mean per-seed difference of test accuracy, one minus other, on their common
+    seeds, and its standard error (None with fewer than two seeds in common)."""
+    common = sorted(set(one["test_by_seed"]) & set(other["test_by_seed"]))
+    differences = [one["test_by_seed"][s] - other["test_by_seed"][s] for s in common]
+    if len(differences) < 2:
+        return None
+    mean, std = _mean_std(differences)
+    return mean, std / len(differences) ** 0.5
 
 
 def paired(one: dict, other: dict) -> str:
@@ -148,7 +176,69 @@ def targets(rows: list[dict]) -> list[str]:
                 f"{'PASS' if ok else 'FAIL'}"
             )
         lines += _reproducible_target(rows, task)
+        lines += _confirm_targets(rows, task)
+    lines += _steadier_target(rows)
     return lines
+
+
+def _confirm_targets(rows: list[dict], task: str) -> list[str]:
+    """The default with its confirm stage on `task`: within CONFIRM_GAP_MEAN of the
+    oracle on average and CONFIRM_GAP_WORST on every seed, not below random-100 by more
+    than CONFIRM_BELOW_RANDOM (paired), and within the default's epochs on every seed."""
+    confirmed, default = row_of(rows, task, CONFIRM), row_of(rows, task, "default")
+    base = row_of(rows, task, BASELINE)
+    if confirmed is None:
+        return []
+    lines = []
+    if confirmed["gap"] is not None:
+        ok = (
+            -confirmed["gap"][0] <= CONFIRM_GAP_MEAN
+            and -confirmed["worst_gap"] <= CONFIRM_GAP_WORST
+        )
+        lines.append(
+            f"{task}: {CONFIRM} {confirmed['test'][0]:.4f} vs oracle {confirmed['oracle']:.4f}: "
+            f"gap {-confirmed['gap'][0] * 100:.1f} points "
+            f"(target <= {CONFIRM_GAP_MEAN * 100:.1f}), "
+            f"worst seed {-confirmed['worst_gap'] * 100:.1f} (target <= "
+            f"{CONFIRM_GAP_WORST * 100:.1f}): {'PASS' if ok else 'FAIL'}"
+        )
+    if base is not None and (difference := paired_difference(confirmed, base)) is not None:
+        ok = difference[0] >= -CONFIRM_BELOW_RANDOM
+        lines.append(
+            f"{task}: {CONFIRM} vs {BASELINE}: {paired(confirmed, base)} (target: at least "
+            f"{-CONFIRM_BELOW_RANDOM * 100:.1f}): {'PASS' if ok else 'FAIL'}"
+        )
+    if default is not None:
+        lines.append(
+            f"{task}: {CONFIRM} vs default: {paired(confirmed, default)}; seed-to-seed spread "
+            f"{confirmed['test'][1] * 100:.2f} vs {default['test'][1] * 100:.2f} points; "
+            f"epochs {confirmed['epochs'][0]:.0f} vs {default['epochs'][0]:.0f}"
+            + (
+                ""
+                if confirmed["most_of_default"] is None
+                else f" (at most {confirmed['most_of_default']:.3f}x the default's on a seed)"
+            )
+        )
+    return lines
+
+
+def _steadier_target(rows: list[dict]) -> list[str]:
+    """Whether confirmation makes the chosen configuration's test accuracy steadier from
+    seed to seed (a lower standard deviation over seeds) on most tasks."""
+    pairs = [
+        (row_of(rows, task, CONFIRM), row_of(rows, task, "default"))
+        for task in dict.fromkeys(r["task"] for r in rows)
+    ]
+    pairs = [(c, d) for c, d in pairs if c is not None and d is not None]
+    if not pairs:
+        return []
+    steadier = [c["task"] for c, d in pairs if c["test"][1] < d["test"][1]]
+    needed = min(CONFIRM_STEADIER, len(pairs))
+    return [
+        f"seed-to-seed spread lower with confirmation than without on {len(steadier)} of "
+        f"{len(pairs)} tasks ({', '.join(steadier) or 'none'}; target: at least {needed}): "
+        f"{'PASS' if len(steadier) >= needed else 'FAIL'}"
+    ]
 
 
 def _reproducible_target(rows: list[dict], task: str) -> list[str]:
