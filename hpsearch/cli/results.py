@@ -204,12 +204,22 @@ def _final(args: argparse.Namespace) -> int:
         if args.trial is not None
         else f"trial picked by {args.pick!r}:"
         if args.pick is not None
+        else "chosen trial"
+        if result.reevaluated is not None
         else "best trial"
     )
     print(f"{chosen} {result.trial_number}: {params}")
     for metric in result.objectives:
         validation = result.validation_values[metric.name]
         print(f"{metric.label} {value_text(validation)} (during the search; {metric.better})")
+        again = result.reevaluated if metric is result.metric else None
+        if again is not None:
+            error = again["standard_error"]
+            print(
+                f"{metric.label} {value_text(again['mean'])}"
+                + ("" if error is None else f" +- {value_text(error)}")
+                + f" (mean of {again['n']} re-evaluations, the value it was chosen by)"
+            )
         print(f"{metric.test_label} {_test_text(result, metric.name)} {result.how}")
     if result.diverged:
         print(f"{result.diverged} of {args.seeds} retrainings diverged: not in the mean")

@@ -58,6 +58,8 @@ class FinalResult:
     looks: int  # times the study's test split has been evaluated, this one included
     diverged: int = 0  # retrainings that diverged (not in test_runs)
     ensemble: dict[str, float] | None = None  # the retrainings' averaged probabilities'
+    # The confirm stage's re-evaluations of the configuration: mean, standard error, n.
+    reevaluated: dict[str, float | None] | None = None
 
     @property
     def metric(self) -> Metric:
@@ -139,6 +141,7 @@ def final(
             "returns a score: leave --ensemble out"
         )
     chosen = _chosen(study, spec, objectives, trial_number, pick)
+    trials = study.get_trials(deepcopy=False)
     seed_trial = records.seed_trial(chosen)
     runs: list[FinalRun] = []
     for repeat in range(seeds):
@@ -168,9 +171,18 @@ def final(
         looks=len(earlier) + 1,
         diverged=seeds - len(runs),
         ensemble=_ensemble(runs) if ensemble else None,
+        reevaluated=_reevaluated(trials, chosen),
     )
     _store(study, storage_url, result, runs[0].extra)
     return result
+
+
+def _reevaluated(trials: list[FrozenTrial], chosen: FrozenTrial) -> dict[str, float | None] | None:
+    """What the confirm stage measured of the chosen configuration, if it was re-evaluated."""
+    found = records.configurations(trials).get(chosen.number)
+    if found is None or found.mean is None:
+        return None
+    return {"mean": found.mean, "standard_error": found.standard_error, "n": found.n}
 
 
 def _looked_already(study_name: str, earlier: list[dict[str, Any]], metric: Metric) -> str:
@@ -200,6 +212,12 @@ def _chosen(
         chosen = next((t for t in trials if t.number == trial_number), None)
         if chosen is None or chosen.state != TrialState.COMPLETE:
             raise StudyError(f"study {study_name!r} has no completed trial {trial_number}")
+        if records.is_confirmation(chosen):
+            origin = chosen.user_attrs[records.CONFIRMS]
+            raise StudyError(
+                f"trial {trial_number} of {study_name!r} evaluates trial {origin}'s "
+                f"configuration again; retrain that configuration with --trial {origin}"
+            )
         if not records.is_feasible(chosen):
             raise StudyError(
                 f"trial {trial_number} of {study_name!r} is outside the study's constraints "
@@ -305,6 +323,8 @@ def _record(result: FinalResult, extra: Mapping[str, Any]) -> dict[str, Any]:
         record["diverged"] = result.diverged
     if result.ensemble is not None:
         record["ensemble"] = result.ensemble
+    if result.reevaluated is not None:
+        record["reevaluated"] = result.reevaluated
     if len(result.objectives) > 1:
         record["objectives"] = {
             n: {"validation": result.validation_values[n], "test": test[n]} for n in test

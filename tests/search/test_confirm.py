@@ -103,7 +103,10 @@ def test_a_configuration_that_led_by_one_lucky_evaluation_is_not_chosen(tmp_path
     final = ["final", "--storage", db, "--study", "lucky", "--seeds", "1", "--code", str(tmp_path)]
     assert main(final) == 0
     out = capsys.readouterr().out
-    assert f"best trial {chosen.number}: arm=high" in out
+    assert f"chosen trial {chosen.number}: arm=high" in out
+    assert "re-evaluations, the value it was chosen by" in out
+    again = optuna.load_study(study_name="lucky", storage=db).user_attrs["final"]["reevaluated"]
+    assert again["n"] == confirmed[chosen.number].n
     spent = Spending.of(every)
     assert spent.search_trials == 21 and spent.reevaluations == len(every) - 21
     assert "% confirmation" in spent.text()
