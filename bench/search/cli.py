@@ -113,10 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         oracles=not args.no_oracle,
         spent={} if args.caps_from is None else schedule.baseline_spent(args.caps_from),
     )
+    measured = publish.commit()  # before the runs: later commits did not run them
     outcome = schedule.run(plan)
     if args.oracle_only:
         print(f"oracles kept in {args.out}")
         return 0
-    publish.publish(publish.new_record(plan, outcome), args.out, args.docs)
+    publish.publish(publish.new_record(plan, outcome, measured), args.out, args.docs)
     (args.out / schedule.PARTIAL).unlink(missing_ok=True)
     return 0

@@ -25,7 +25,8 @@ DOC = DOCS / "search-quality.md"
 PATTERN = "search-quality-*.json"
 
 
-def _commit() -> str:
+def commit() -> str:
+    """The commit checked out now."""
     try:
         return subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
@@ -34,12 +35,13 @@ def _commit() -> str:
         return "unknown"
 
 
-def new_record(plan: Plan, outcome: Outcome) -> dict:
-    """The results record of the runs of `plan`: when, at which commit, on what, and the
-    runs and oracles themselves (the oracles not searched are left out)."""
+def new_record(plan: Plan, outcome: Outcome, commit: str) -> dict:
+    """The results record of the runs of `plan`: when, at which commit (the one checked
+    out when the runs began: the code they ran), on what, and the runs and oracles
+    themselves (the oracles not searched are left out)."""
     return {
         "when": newest.stamp(),
-        "commit": _commit(),
+        "commit": commit,
         "seeds": plan.seeds,
         "development_seeds": "0-9",
         "python": sys.version.split()[0],

@@ -374,10 +374,15 @@ def best_text(study: optuna.Study) -> str:
     chosen = records.ranked(study.get_trials(deepcopy=False), objectives)[0]
     found = records.configurations(study.get_trials(deepcopy=False)).get(chosen.number)
     if found is not None and found.mean is not None:
+        single = (
+            ""
+            if best.number == chosen.number
+            else f"; best single value {value}, trial {best.number}"
+        )
         return (
             f"chosen: trial {chosen.number}, {metric.label} {records.value_text(found.mean)} "
             f"over {found.n} re-evaluations ({records.value_text(chosen.value)} in the "
-            f"search; best single value {value}, trial {best.number}; {metric.better})"
+            f"search{single}; {metric.better})"
         )
     return f"best {metric.label} {value} (trial {best.number}; {metric.better})"
 

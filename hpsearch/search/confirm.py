@@ -22,7 +22,6 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch import records
 from hpsearch.records import FINISHED, Metric, is_confirmation, is_copy, spec_objectives
-from hpsearch.search.budget import Budget
 from hpsearch.spec import StudySpec
 from hpsearch.storage.creation import study_lock
 
@@ -60,7 +59,10 @@ def stage(trials: Sequence[FrozenTrial], spec: StudySpec, objectives: tuple[Metr
         if is_confirmation(trial) and trial.state != TrialState.FAIL:
             key = (trial.user_attrs[records.CONFIRMS], int(trial.user_attrs[records.REPEAT]))
             live.setdefault(key, []).append(trial)
-    room = reserve - len(live)
+    # Re-evaluations of earlier leaders (before the budget was raised) were paid for by
+    # the earlier budget: the room is this race's.
+    leaders = {t.number for t in alive}
+    room = reserve - sum(1 for origin, _ in live if origin in leaders)
     for repeat in range(1, confirm.max_repeats + 1):
         needed = [(trial, repeat) for trial in alive]
         missing = [(t, r) for t, r in needed if (t.number, r) not in live]
@@ -128,9 +130,21 @@ def search_budget(spec: StudySpec) -> int:
 def study_done(study: optuna.Study, spec: StudySpec) -> bool:
     """Whether nothing is left to run: the search part finished and the confirm stage
     over (a race may end before it used all the trials kept for it)."""
-    if not Budget.of(study, search_budget(spec)).done:
+    trials = study.get_trials(deepcopy=False)
+    searched = sum(
+        t.state in FINISHED and not is_copy(t) and not is_confirmation(t) for t in trials
+    )
+    if searched < search_budget(spec):
         return False
-    return stage(study.get_trials(deepcopy=False), spec, spec_objectives(spec)).over
+    return stage(trials, spec, spec_objectives(spec)).over
+
+
+def reevaluations(study: optuna.Study) -> int:
+    """The study's re-evaluations that ran or will run (all but failed ones): what its
+    finished and live trial counts hold besides the search's own."""
+    return sum(
+        is_confirmation(t) and t.state != TrialState.FAIL for t in study.get_trials(deepcopy=False)
+    )
 
 
 def advance(study: optuna.Study, spec: StudySpec, objectives: tuple[Metric, ...]) -> Stage:

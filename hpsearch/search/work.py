@@ -65,9 +65,14 @@ def work(
     stop = objective.stop
     spec = objective.spec
     search = spec.search
-    n_search = search.confirm.search_trials(n_trials)  # the rest: the confirm stage's
+    # The search's share of the budget (the rest is the confirm stage's). The budget
+    # counts trials of every kind, so a study raised after an earlier confirm stage
+    # counts that stage's re-evaluations beside the search's own trials.
+    searched = search.confirm.search_trials(n_trials)
+    n_search = searched + confirm.reevaluations(study)
     objectives = spec_objectives(spec)
-    gate = Gate(n_search, search.lag, stop, deadline) if search.reproducible else None
+    # A reproducible search's slots are its search trials' alone.
+    gate = Gate(searched, search.lag, stop, deadline) if search.reproducible else None
     if gate is not None:
         attach(study, gate)
     guarded = WithinBudget(objective, n_search, claim or threading.Lock(), gate)

@@ -199,6 +199,14 @@ def from_dict(
     _check_reproducible(check, search, "lag" in search_raw)
     if search.reproducible and several:
         check.fail("search.reproducible", "searches one objective, not several")
+    kept = search.confirm.reserve(search.n_trials)
+    if kept and search.n_trials - kept < 2 * search.confirm.configurations(search.n_trials):
+        check.fail(
+            "search.confirm.share",
+            f"keeps {kept} of the {search.n_trials} trials for re-evaluations, leaving the "
+            f"search {search.n_trials - kept}: too few to find leaders to re-evaluate; "
+            "lower share or raise n_trials",
+        )
     if several and search.confirm.enabled:
         if "confirm" in search_raw:
             check.fail(

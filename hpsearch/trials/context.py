@@ -40,8 +40,10 @@ def repeat_of(attrs: dict) -> int | None:
 def reevaluation_rng(spec: StudySpec, repeat: int) -> np.random.Generator:
     """The random draws of re-evaluation `repeat`: the same for every configuration
     re-evaluated (common random numbers), so that two configurations' values at one
-    repeat differ by their parameters, and a paired comparison sees that."""
-    return np.random.default_rng([spec.seed, REEVALUATION_STREAM, repeat])
+    repeat differ by their parameters, and a paired comparison sees that. Each
+    narrowing round draws anew: a round's leaders copied from its parent are evaluated
+    on other draws than the parent's."""
+    return np.random.default_rng([spec.seed, REEVALUATION_STREAM, spec.round, repeat])
 
 
 def reevaluation_split(spec: StudySpec, split: data.Split, repeat: int) -> data.Split:
@@ -50,9 +52,8 @@ def reevaluation_split(spec: StudySpec, split: data.Split, repeat: int) -> data.
     repeat), else the search's own split."""
     if not spec.search.confirm.reshuffle or split is None:
         return split
-    seed = int(
-        np.random.SeedSequence([spec.seed, REEVALUATION_STREAM, repeat]).generate_state(1)[0]
-    )
+    entropy = [spec.seed, REEVALUATION_STREAM, spec.round, repeat]
+    seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
     return data.reshuffled(split, seed)
 
 

@@ -187,7 +187,9 @@ class PythonObjective:
             },
         )
         repeat = repeat_of(trial.user_attrs)  # a re-evaluation: its repeat's draws and data
-        config = Config.of(spec, values, _told(spec, trial.number, seed_trial), repeat=repeat or 0)
+        # A re-evaluation is told its configuration's trial (and its repeat).
+        number = trial.number if repeat is None else trial.user_attrs[records.CONFIRMS]
+        config = Config.of(spec, values, _told(spec, number, seed_trial), repeat=repeat or 0)
         split = self.split if repeat is None else reevaluation_split(spec, self.split, repeat)
         curves = Curves()
         raised: list[BaseException] = []  # what `report` raised, should the function swallow it

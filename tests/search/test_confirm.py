@@ -133,6 +133,27 @@ def test_each_round_confirms_its_own_leaders_and_copies_no_reevaluation(tmp_path
         assert round_result.best_value == records.configurations(trials_)[chosen.number].mean
 
 
+def test_a_raised_budget_searches_its_share_and_races_its_leaders_again(tmp_path, request):
+    from hpsearch.search.confirm import study_done
+
+    module = "raised_" + request.node.name[-8:]
+    (tmp_path / f"{module}.py").write_text(LUCKY)
+    path = tmp_path / "lucky.toml"
+    path.write_text(LUCKY_SPEC.format(module=module))
+    spec = specs.with_overrides(specs.load(path), storage=f"sqlite:///{tmp_path / 'r.db'}")
+    spec = dataclasses.replace(spec, code=trusted([tmp_path]))
+    run(spec)
+    raised = dataclasses.replace(specs.with_overrides(spec, n_trials=60), code=spec.code)
+    study = run(raised).study
+    every = study.get_trials(deepcopy=False)
+    searched = [t for t in every if not records.is_confirmation(t) and t.state != TrialState.FAIL]
+    assert len(searched) == 60 - 9  # the earlier re-evaluations took none of its share
+    assert study_done(study, raised)
+    leaders = records.ranked(searched, (VAL_SCORE,))[:3]
+    confirmed = records.configurations(every)
+    assert all(confirmed[t.number].n >= 2 for t in leaders)  # this race's, whole
+
+
 def _trial(number: int, value: float | None, x: float, **attrs) -> optuna.trial.FrozenTrial:
     made = create_trial(
         state=TrialState.COMPLETE if value is not None else TrialState.WAITING,
@@ -293,6 +314,10 @@ def test_reevaluations_survive_a_worker_killed_in_one(database_url, tmp_path, re
         ("[search.confirm]\nshare = 2", "search.confirm.share: must be a fraction"),
         ("[search.confirm]\nrepeats = 2", "search.confirm.repeats: unknown key"),
         ("[search]\nconfirm = 3", "search.confirm: must be a table or true or false"),
+        (
+            "[search]\nn_trials = 5\n[search.confirm]\nshare = 1.0",
+            "search.confirm.share: keeps 5 of the 5 trials for re-evaluations",
+        ),
     ],
 )
 def test_a_confirm_table_that_cannot_run_is_refused_in_one_line(confirm, message):
