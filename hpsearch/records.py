@@ -10,6 +10,7 @@ by an older hpsearch, or by plain Optuna code, lacks.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -305,8 +306,11 @@ class Configuration:
 
     @property
     def mean(self) -> float | None:
+        # Exactly rounded: accuracies are multiples of 1/n, and two configurations with
+        # the same values in another order must tie (the earlier then wins), not differ
+        # in the last bit.
         values = self.values
-        return None if self.diverged or not values else sum(values) / len(values)
+        return None if self.diverged or not values else math.fsum(values) / len(values)
 
     @property
     def standard_error(self) -> float | None:

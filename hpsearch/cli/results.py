@@ -53,9 +53,9 @@ def report_table(study: optuna.Study, top: int = 10) -> str:
     if confirmed:
         n = sum(c.n for c in confirmed.values())
         title += (
-            f"\nthe {len(confirmed)} leaders were evaluated again ({n} runs); chosen by the "
-            f"mean of those runs (re-eval; se its standard error over n): trial "
-            f"{ranked[0].number}"
+            f"\n{len(confirmed)} leading configurations were evaluated again ({n} runs); "
+            f"chosen by the mean of those runs (re-eval; se its standard error over n): "
+            f"trial {ranked[0].number}"
         )
     return title + "\n" + _table(shown, objectives, len(objectives) > 1, confirmed)
 

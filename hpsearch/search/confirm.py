@@ -106,7 +106,7 @@ def survivors(
             scores[trial.number] = [metric.goodness(e.values[0]) for e in done]
     if not scores:
         return []
-    leader = max(scores, key=lambda n: sum(scores[n]))  # ties: the better searched
+    leader = max(scores, key=lambda n: math.fsum(scores[n]))  # ties: the better searched
 
     def behind(number: int) -> bool:
         if number == leader or repeats < 2:
