@@ -41,6 +41,15 @@ def _retrained(seeds: int) -> str:
     )
 
 
+def _confirm_note(record: dict) -> str:
+    if not any(r["strategy"] == summary.CONFIRM for r in record["runs"]):
+        return ""
+    return (
+        "\nThe confirm stage's settings (3 configurations, up to 3 repeats each) were set "
+        "before any\nmeasurement and tuned on no seed."
+    )
+
+
 def _merged(record: dict) -> str:
     if not record.get("merged_from"):
         return ""
@@ -54,6 +63,7 @@ def page(record: dict, figure: str, source: Path) -> str:
     """The page of `record` (with its summary and targets derived), read from the results
     file `source`, showing the image file `figure` (a path relative to the page)."""
     seeds = record["seeds"]
+    notes = _confirm_note(record) + _merged(record)
     return f"""# Search quality on several tasks
 
 <!-- Rendered by `python -m bench search` from the results file named below: edit
@@ -63,7 +73,7 @@ Written by `python -m bench search` on {_day(record)} (commit {record["commit"]}
 {record["machine"]}, {record["wall_seconds"] / 60:.0f} min on 2 cores) from
 `{newest.shown(source)}`. Report seeds
 {seeds[0]} to {seeds[-1]}: they chose nothing. hpsearch's defaults were chosen on the
-development seeds 0 to 9 of the book protocol (earlier `make bench-search` runs).{_merged(record)}
+development seeds 0 to 9 of the book protocol (earlier `make bench-search` runs).{notes}
 
 {_retrained(record.get("final_seeds", 1))}
 The oracle of a task is the best test accuracy its search space allows, estimated once

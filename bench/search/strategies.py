@@ -75,8 +75,9 @@ STRATEGIES = [
     ),
     Strategy(
         "default",
-        "hpsearch's default: TPE, median pruner from epoch 3, three start points at the "
-        "optimizer's usual lr (x1, x10, x0.1) and init scale 1",
+        "hpsearch's default search without its confirm stage (confirm = false): TPE, median "
+        "pruner from epoch 3, three start points at the optimizer's usual lr (x1, x10, x0.1) "
+        "and init scale 1",
     ),
     Strategy(
         "default+confirm",
