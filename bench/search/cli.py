@@ -32,7 +32,7 @@ from pathlib import Path
 
 from bench import newest
 from bench.search import publish, schedule, tasks
-from bench.search.runs import ORACLE_TRIALS
+from bench.search.runs import FINAL_SEEDS, ORACLE_TRIALS
 from bench.search.strategies import choose
 
 
@@ -57,6 +57,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "what it spent on each task and seed in this results file",
     )
     parser.add_argument("--oracle-trials", type=int, default=ORACLE_TRIALS)
+    parser.add_argument(
+        "--final-seeds",
+        type=int,
+        default=FINAL_SEEDS,
+        help=f"retrainings of each chosen configuration, averaged (default {FINAL_SEEDS})",
+    )
     parser.add_argument("--no-oracle", action="store_true", help="skip the oracle")
     parser.add_argument(
         "--oracle-only", action="store_true", help="only search and retrain the oracles"
@@ -78,8 +84,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "newest in bench/results/search-quality)",
     )
     args = parser.parse_args(argv)
-    if args.seeds < 1 or args.jobs < 1:
-        parser.error("--seeds and --jobs must be at least 1")
+    if args.seeds < 1 or args.jobs < 1 or args.final_seeds < 1:
+        parser.error("--seeds, --jobs and --final-seeds must be at least 1")
     if args.caps_from is not None and not args.caps_from.is_file():
         parser.error(f"--caps-from: no results file {args.caps_from}")
     try:
@@ -112,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         oracle_trials=args.oracle_trials,
         oracles=not args.no_oracle,
         spent={} if args.caps_from is None else schedule.baseline_spent(args.caps_from),
+        final_seeds=args.final_seeds,
     )
     measured = publish.commit()  # before the runs: later commits did not run them
     outcome = schedule.run(plan)

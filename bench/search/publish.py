@@ -15,7 +15,6 @@ from pathlib import Path
 
 from bench import DOCS, RESULTS, ROOT, newest
 from bench.search import page, summary
-from bench.search.runs import FINAL_SEEDS
 from bench.search.schedule import Outcome, Plan
 from bench.search.strategies import catalogue_order
 from bench.search.tasks import oracle_path
@@ -50,7 +49,7 @@ def new_record(plan: Plan, outcome: Outcome, commit: str) -> dict:
         "strategies": [asdict(s) for s in plan.strategies],
         "oracles": {k: v for k, v in outcome.oracles.items() if v.get("top")},
         "runs": outcome.runs,
-        "final_seeds": FINAL_SEEDS,  # retrainings behind each run's test accuracy
+        "final_seeds": plan.final_seeds,  # retrainings behind each run's test accuracy
         "wall_seconds": outcome.seconds,
     }
 

@@ -42,10 +42,17 @@ def within_cap(
     return kept
 
 
-def one_run(task_path: str, strategy: Strategy, seed: int, folder: str, cap: float | None) -> dict:
+def one_run(
+    task_path: str,
+    strategy: Strategy,
+    seed: int,
+    folder: str,
+    cap: float | None,
+    final_seeds: int = FINAL_SEEDS,
+) -> dict:
     """`strategy` on the task with `seed`, held to `cap` epochs: best validation accuracy,
     the test accuracy of the chosen configuration (`hpsearch final`, the mean of
-    FINAL_SEEDS retrainings), epochs and trials spent. Each round is one uninterrupted
+    `final_seeds` retrainings), epochs and trials spent. Each round is one uninterrupted
     `run` with one worker, as a user's `hpsearch run` is. A strategy with the confirm
     stage is held to the epochs `default` spends under the same cap (`_confirmed`)."""
     from threadpoolctl import threadpool_limits
@@ -61,7 +68,7 @@ def one_run(task_path: str, strategy: Strategy, seed: int, folder: str, cap: flo
             searched = _confirmed(path, strategy, seed, folder, cap, storage)
         else:
             searched = _searched(path, strategy, seed, storage, cap)
-        result, diverged = _final(searched.pop("choices"), storage)
+        result, diverged = _final(searched.pop("choices"), storage, final_seeds)
         searched.pop("rows", None)
     return {
         "task": path.stem,
@@ -173,7 +180,7 @@ def _confirmed(
     }
 
 
-def _final(choices: list[tuple[str, int]], storage: str):
+def _final(choices: list[tuple[str, int]], storage: str, seeds: int):
     """`hpsearch final` on the first choice whose retrainings train, as a user would
     after `final` reports that retraining diverged (a diverged retraining never read the
     test split): the result, and the trials passed over."""
@@ -183,7 +190,7 @@ def _final(choices: list[tuple[str, int]], storage: str):
     for study_name, number in choices:
         try:
             # A rerun of the benchmark may find the study finalled already: --again.
-            result = final(study_name, storage, trial_number=number, seeds=FINAL_SEEDS, again=True)
+            result = final(study_name, storage, trial_number=number, seeds=seeds, again=True)
             return result, diverged
         except RetrainDiverged:
             diverged.append(number)

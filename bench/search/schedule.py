@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.search.runs import (
+    FINAL_SEEDS,
     ORACLE_RETRAINS,
     ORACLE_TOP,
     one_run,
@@ -69,6 +70,7 @@ class Plan:
     oracle_trials: int
     oracles: bool = True
     spent: dict[tuple[str, int], int] = field(default_factory=dict)
+    final_seeds: int = FINAL_SEEDS  # retrainings behind each run's test accuracy
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,16 @@ class _Pool:
     def start_run(self, task: Path, strategy: Strategy, seed: int, spent: int | None) -> None:
         """One run, held to its share of the `spent` epochs of random-100."""
         cap = epoch_cap(task, strategy, spent)
-        self.submit(("run", task), one_run, str(task), strategy, seed, self.folder, cap)
+        self.submit(
+            ("run", task),
+            one_run,
+            str(task),
+            strategy,
+            seed,
+            self.folder,
+            cap,
+            self.plan.final_seeds,
+        )
 
     def retrain_oracle(self, task: Path) -> None:
         """Retrain the oracle's configurations on every seed's data, reusing the

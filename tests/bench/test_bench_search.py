@@ -42,6 +42,8 @@ def test_bench_search_runs_a_users_task_and_reports_the_gap_to_its_oracle(tmp_pa
         "2",
         "--oracle-trials",
         "12",
+        "--final-seeds",
+        "1",
         "--jobs",
         "1",
         "--out",
@@ -57,6 +59,7 @@ def test_bench_search_runs_a_users_task_and_reports_the_gap_to_its_oracle(tmp_pa
         (s, seed) for s in ("default", "random-100") for seed in (100, 101)
     }
     assert all(0.0 <= r["test"] <= 1.0 for r in runs)
+    assert record["final_seeds"] == 1 and all(len(r["test_runs"]) == 1 for r in runs)
     by_name = {r["strategy"]: r for r in record["summary"]}
     # The default is held to a third of what random-100 spent on the same seed.
     assert by_name["random-100"]["epochs"][0] <= 200  # 100 trials of at most 2 epochs
