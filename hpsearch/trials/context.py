@@ -57,6 +57,18 @@ def reevaluation_split(spec: StudySpec, split: data.Split, repeat: int) -> data.
     return data.reshuffled(split, seed)
 
 
+def trial_draws(
+    spec: StudySpec, attrs: dict, seed_trial: int, split: data.Split | None
+) -> tuple[int | None, np.random.Generator, data.Split | None]:
+    """What a trial draws from and trains on, whatever its kind: a search trial's own
+    stream and the run's split, or a re-evaluation's repeat (1 first), that repeat's
+    stream and its split (`reevaluation_rng`, `reevaluation_split`)."""
+    repeat = repeat_of(attrs)
+    if repeat is None:
+        return None, trial_rng(spec, seed_trial), split
+    return repeat, reevaluation_rng(spec, repeat), reevaluation_split(spec, split, repeat)
+
+
 def worker_name() -> str:
     """Which machine and process this is: stored on every trial it runs, to tell
     workers apart when one misbehaves."""

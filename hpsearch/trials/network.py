@@ -29,10 +29,7 @@ from hpsearch.train import Diverged, History, fit
 from hpsearch.trials.context import (
     final_rng,
     load_split,
-    reevaluation_rng,
-    reevaluation_split,
-    repeat_of,
-    trial_rng,
+    trial_draws,
     worker_name,
 )
 from hpsearch.trials.init_health import init_problem, pinned_fraction
@@ -185,14 +182,7 @@ class Objective:
         # A trial re-queued after its worker died inherits the user attrs of the one it
         # retries, this among them: it trains with the same numbers.
         seed_trial = records.seed_trial(trial)
-        repeat = repeat_of(trial.user_attrs)  # a re-evaluation: its repeat's draws and data
-        if repeat is None:
-            rng, split = trial_rng(spec, seed_trial), self.split()
-        else:
-            rng, split = (
-                reevaluation_rng(spec, repeat),
-                reevaluation_split(spec, self.split(), repeat),
-            )
+        repeat, rng, split = trial_draws(spec, trial.user_attrs, seed_trial, self.split())
         started = {records.SEED_TRIAL: seed_trial, records.WORKER: worker_name()}
         goals = spec_objectives(spec)
         first = goals[0]

@@ -58,10 +58,7 @@ from hpsearch.storage import set_user_attrs
 from hpsearch.trials.context import (
     final_rng,
     load_split,
-    reevaluation_rng,
-    reevaluation_split,
-    repeat_of,
-    trial_rng,
+    trial_draws,
     worker_name,
 )
 from hpsearch.trials.entry import EntryError, describe_error, load_entry
@@ -186,11 +183,10 @@ class PythonObjective:
                 records.ENTRY: spec.model.entry,
             },
         )
-        repeat = repeat_of(trial.user_attrs)  # a re-evaluation: its repeat's draws and data
+        repeat, rng, split = trial_draws(spec, trial.user_attrs, seed_trial, self.split)
         # A re-evaluation is told its configuration's trial (and its repeat).
         number = trial.number if repeat is None else trial.user_attrs[records.CONFIRMS]
         config = Config.of(spec, values, _told(spec, number, seed_trial), repeat=repeat or 0)
-        split = self.split if repeat is None else reevaluation_split(spec, self.split, repeat)
         curves = Curves()
         raised: list[BaseException] = []  # what `report` raised, should the function swallow it
         goals = spec_objectives(spec)
@@ -211,7 +207,6 @@ class PythonObjective:
                 raise optuna.TrialPruned(reason)
 
         report = _reporter(curves, on_epoch, raised, reserved=RESERVED | {first.name})
-        rng = trial_rng(spec, seed_trial) if repeat is None else reevaluation_rng(spec, repeat)
         entry = spec.model.entry
         try:
             value = call_entry(self.function, entry, config, report, split, rng)
