@@ -258,6 +258,15 @@ def is_confirmation(trial: FrozenTrial) -> bool:
     return CONFIRMS in trial.user_attrs
 
 
+def reevaluation_key(trial: FrozenTrial) -> tuple[int, int] | None:
+    """(the search trial whose configuration it evaluates, repeat) of a re-evaluation,
+    or None for any other trial: a re-evaluation retried after its worker died has the
+    same key as the one it retries."""
+    if not is_confirmation(trial):
+        return None
+    return int(trial.user_attrs[CONFIRMS]), int(trial.user_attrs.get(REPEAT, 0))
+
+
 def was_refused(trial: FrozenTrial) -> bool:
     """Whether a trial was refused before it ran, its study's budget being full."""
     return str(trial.user_attrs.get(STOP_REASON, "")).startswith(NOT_RUN)
@@ -327,10 +336,10 @@ def configurations(trials: list[FrozenTrial]) -> dict[int, Configuration]:
     by_number = {t.number: t for t in trials}
     found: dict[int, dict[int, FrozenTrial]] = {}
     for trial in sorted(trials, key=lambda t: t.number):
-        origin = trial.user_attrs.get(CONFIRMS)
-        if origin is None or trial.state not in FINISHED or origin not in by_number:
+        key = reevaluation_key(trial)
+        if key is None or trial.state not in FINISHED or key[0] not in by_number:
             continue
-        found.setdefault(origin, {}).setdefault(int(trial.user_attrs.get(REPEAT, 0)), trial)
+        found.setdefault(key[0], {}).setdefault(key[1], trial)
     return {
         origin: Configuration(by_number[origin], tuple(e for _, e in sorted(repeats.items())))
         for origin, repeats in found.items()

@@ -58,7 +58,8 @@ def trials_frame(storage: str | BaseStorage, study: str) -> pd.DataFrame:
     A study whose leaders were re-evaluated (the confirm stage) also has `confirms` and
     `repeat` (which configuration a re-evaluation evaluates, and which time),
     `confirmed_mean`, `confirmed_se` and `confirmed_n` on each re-evaluated
-    configuration's row, and `chosen`, the configuration the study decided on."""
+    configuration's row, `choice_rank` (the candidates in the order the study chooses
+    by, 0 first) and `chosen`, the configuration the study decided on."""
     loaded = _load(storage, study)
     trials = loaded.get_trials(deepcopy=False)
     objectives = records.objectives_of(loaded)
@@ -74,7 +75,7 @@ def trials_frame(storage: str | BaseStorage, study: str) -> pd.DataFrame:
         )
     )
     confirmed = {} if several else records.configurations(trials)
-    chosen_number = records.ranked(trials, objectives)[0].number if confirmed else None
+    order = {t.number: i for i, t in enumerate(records.ranked(trials, objectives))}
     rows = []
     for trial in trials:
         row: dict[str, Any] = {
@@ -102,7 +103,7 @@ def trials_frame(storage: str | BaseStorage, study: str) -> pd.DataFrame:
             "round": round_number,
         }
         if confirmed:
-            row |= _confirmation_columns(trial, confirmed.get(trial.number), chosen_number)
+            row |= _confirmation_columns(trial, confirmed.get(trial.number), order)
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
@@ -125,22 +126,34 @@ def trials_frame(storage: str | BaseStorage, study: str) -> pd.DataFrame:
 
 
 def _confirmation_columns(
-    trial: FrozenTrial, found: records.Configuration | None, chosen: int | None
+    trial: FrozenTrial, found: records.Configuration | None, order: dict[int, int]
 ) -> dict[str, Any]:
     """The confirm stage's columns of one trial: which configuration a re-evaluation
-    evaluates (`confirms`, `repeat`); for a re-evaluated configuration the mean of its
-    re-evaluations, its standard error and their number; and whether it is the one the
-    study chose."""
+    evaluates (`confirms`, `repeat`), what its re-evaluations say of a configuration
+    (`confirmed_values`), its place in the study's choice (`choice_rank`, 0 for the
+    chosen one, as `records.ranked` orders the candidates) and whether it is chosen."""
     nan = math.nan
+    return (
+        {
+            "confirms": trial.user_attrs.get(records.CONFIRMS, nan),
+            "repeat": trial.user_attrs.get(records.REPEAT, nan),
+        }
+        | confirmed_values(found)
+        | {"choice_rank": order.get(trial.number, nan), "chosen": order.get(trial.number) == 0}
+    )
+
+
+def confirmed_values(found: records.Configuration | None) -> dict[str, float]:
+    """A configuration's re-evaluations: their mean, its standard error and their
+    number (NaN, NaN and 0 for a trial without any)."""
+    nan = math.nan
+    if found is None:
+        return {"confirmed_mean": nan, "confirmed_se": nan, "confirmed_n": 0}
+    mean, error = found.mean, found.standard_error
     return {
-        "confirms": trial.user_attrs.get(records.CONFIRMS, nan),
-        "repeat": trial.user_attrs.get(records.REPEAT, nan),
-        "confirmed_mean": nan if found is None or found.mean is None else found.mean,
-        "confirmed_se": nan
-        if found is None or found.standard_error is None
-        else found.standard_error,
-        "confirmed_n": 0 if found is None else found.n,
-        "chosen": trial.number == chosen,
+        "confirmed_mean": nan if mean is None else mean,
+        "confirmed_se": nan if error is None else error,
+        "confirmed_n": found.n,
     }
 
 

@@ -164,7 +164,7 @@ def _fmt_range(bounds: tuple[float, float] | None) -> str:
     return "" if bounds is None else f"[{bounds[0]:.3g}, {bounds[1]:.3g}]"
 
 
-def configurations(frame: pd.DataFrame) -> pd.DataFrame:
+def without_reevaluations(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows of a trials frame that are configurations of their own: without the
     confirm stage's re-evaluations, which are evidence about another row's."""
     if "confirms" not in frame:
@@ -182,21 +182,17 @@ def decided_value(row: pd.Series) -> float:
 def best_first(frame: pd.DataFrame, objectives: tuple[Metric, ...]) -> pd.DataFrame:
     """The completed, feasible trials of a trials frame, best first (see the module
     docstring); ties keep the frame's order (the earlier trial first). Re-evaluated
-    configurations come first, by the mean of their re-evaluations, as the study
-    chooses (`records.ranked`)."""
-    completed = configurations(frame)
+    configurations come first, in the order the study chooses by (the frame's
+    `choice_rank`, from `records.ranked`)."""
+    completed = without_reevaluations(frame)
     completed = completed[(completed["state"] == "COMPLETE") & completed["value"].notna()]
     if "feasible" in completed:
         completed = completed[completed["feasible"].astype(bool)]
-    sign = 1.0 if objectives[0].maximized else -1.0
-    keys = pd.DataFrame({"goodness": completed["value"] * sign})
+    if "choice_rank" in completed:  # re-evaluated: the study's own order (records.ranked)
+        return completed.sort_values("choice_rank", kind="stable")
+    goodness = completed["value"] * (1.0 if objectives[0].maximized else -1.0)
+    keys = pd.DataFrame({"goodness": goodness})
     order, ascending = ["goodness"], [False]
-    if "confirmed_n" in completed:  # re-evaluated configurations: by their mean, as chosen
-        confirmed = completed["confirmed_n"] > 0
-        keys["goodness"] = keys["goodness"].where(~confirmed, completed["confirmed_mean"] * sign)
-        keys["unconfirmed"] = (~confirmed) | completed["confirmed_mean"].isna()
-        keys["fewer"] = -completed["confirmed_n"]
-        order, ascending = ["unconfirmed", "fewer", *order], [True, True, *ascending]
     if len(objectives) > 1 and "front" in completed:
         keys["front"] = completed["front"]
         order, ascending = ["front", *order], [True, *ascending]
@@ -236,7 +232,7 @@ def narrow(
         raise NarrowingError(f"no completed trials{outside} to narrow from (run more trials)")
     # The others the top trials are compared with: every finished trial, pruned ones
     # too (they lost at some epoch, which is evidence as well).
-    finished = configurations(frame)
+    finished = without_reevaluations(frame)
     finished = finished[finished["state"].isin(("COMPLETE", "PRUNED"))]
     n_top = min(len(completed), max(3, math.ceil(top * len(completed))))
     best = completed.head(n_top)

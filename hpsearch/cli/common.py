@@ -361,7 +361,8 @@ def best_text(study: optuna.Study) -> str:
     objectives = records.objectives_of(study)
     # With one objective every candidate is on the "front", best first: one ranking
     # answers both cases.
-    front = records.pareto_front(study.get_trials(deepcopy=False), objectives)
+    trials = study.get_trials(deepcopy=False)
+    front = records.pareto_front(trials, objectives)
     if not front:
         return "no completed feasible trial yet"
     if len(objectives) > 1:
@@ -371,8 +372,8 @@ def best_text(study: optuna.Study) -> str:
         )
     best, metric = front[0], objectives[0]
     value = records.value_text(best.value)
-    chosen = records.ranked(study.get_trials(deepcopy=False), objectives)[0]
-    found = records.configurations(study.get_trials(deepcopy=False)).get(chosen.number)
+    chosen = records.ranked(trials, objectives)[0]
+    found = records.configurations(trials).get(chosen.number)
     if found is not None and found.mean is not None:
         single = (
             ""

@@ -108,15 +108,10 @@ def _table(trials, objectives, front_column: bool = False, confirmed=None) -> st
 
 def _confirmed_columns(found) -> dict:
     """A trial's re-evaluations, as the results table shows them (blank when none)."""
-    nan = float("nan")
-    if found is None:
-        return {"re-eval": nan, "se": nan, "n": 0}
-    mean, error = found.mean, found.standard_error
-    return {
-        "re-eval": nan if mean is None else mean,
-        "se": nan if error is None else error,
-        "n": found.n,
-    }
+    from hpsearch.analysis.frames import confirmed_values
+
+    shown = {"confirmed_mean": "re-eval", "confirmed_se": "se", "confirmed_n": "n"}
+    return {shown[name]: value for name, value in confirmed_values(found).items()}
 
 
 def add_final_parser(commands: argparse._SubParsersAction) -> None:

@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch import records
 from hpsearch.errors import HpsearchError
 from hpsearch.records import FINISHED, NOT_RUN
+from hpsearch.search import confirm
 from hpsearch.storage import count_live_trials
 from hpsearch.trials import TrialObjective
 
@@ -41,23 +42,6 @@ def count_finished(study: optuna.Study) -> int:
 
 def _finished_in(counts: dict[str, int]) -> int:
     return sum(counts.get(state.name, 0) for state in FINISHED)
-
-
-def twin_of(trials: list[FrozenTrial], number: int) -> int | None:
-    """The number of another trial of trial `number`'s re-evaluation that finished or
-    runs, numbered before it (queued twice, where the storage gave no lock): trial
-    `number` then does not run."""
-    mine = next(t for t in trials if t.number == number)
-    key = (mine.user_attrs.get(records.CONFIRMS), mine.user_attrs.get(records.REPEAT))
-    for trial in sorted(trials, key=lambda t: t.number):
-        if trial.number >= number:
-            return None
-        if (
-            trial.user_attrs.get(records.CONFIRMS),
-            trial.user_attrs.get(records.REPEAT),
-        ) == key and trial.state in (*FINISHED, TrialState.RUNNING):
-            return trial.number
-    return None
 
 
 class BudgetFilled(HpsearchError):
@@ -137,8 +121,7 @@ class WithinBudget:
     def _run(self, trial: optuna.Trial) -> float:
         if records.CONFIRMS in trial.user_attrs:
             # Queued by the confirm stage, which kept room for it in the budget.
-            frozen = trial.study.get_trials(deepcopy=False)
-            ran = twin_of(frozen, trial.number)
+            ran = confirm.twin(trial.study.get_trials(deepcopy=False), trial.number)
             if ran is not None:
                 reason = f"{NOT_RUN} this re-evaluation runs as trial {ran}"
                 trial.set_user_attr(records.STOP_REASON, reason)

@@ -34,10 +34,12 @@ BEHIND_CONFIDENCE = 0.95
 @dataclass(frozen=True)
 class Stage:
     """Where a study's confirm stage stands: the re-evaluations to queue now (search
-    trial, repeat), how many queued or running ones are awaited, and whether it is over."""
+    trial, repeat), how many queued or running ones are awaited, how many of those
+    wait to be claimed, and whether it is over."""
 
     queue: tuple[tuple[FrozenTrial, int], ...] = ()
     awaited: int = 0
+    waiting: int = 0
     over: bool = False
 
 
@@ -47,46 +49,55 @@ def stage(trials: Sequence[FrozenTrial], spec: StudySpec, objectives: tuple[Metr
     reserve = confirm.reserve(spec.search.n_trials)
     if reserve == 0 or len(objectives) > 1:
         return Stage(over=True)
-    metric = objectives[0]
     searched = [t for t in trials if not is_confirmation(t)]
     # Whole rounds only: a configuration re-evaluated once more than its rivals would
     # be judged on other draws than theirs.
     alive = records.ranked(searched, objectives)[: confirm.configurations(spec.search.n_trials)]
     if len(alive) < 2:  # nothing to choose between
         return Stage(over=True)
-    live: dict[tuple[int, int], list[FrozenTrial]] = {}
+    live: dict[tuple[int, int], list[FrozenTrial]] = {}  # queued, running or finished
     for trial in trials:
-        if is_confirmation(trial) and trial.state != TrialState.FAIL:
-            key = (trial.user_attrs[records.CONFIRMS], int(trial.user_attrs[records.REPEAT]))
+        key = records.reevaluation_key(trial)
+        if key is not None and trial.state != TrialState.FAIL:
             live.setdefault(key, []).append(trial)
+    confirmed = records.configurations(list(trials))
     # Re-evaluations of earlier leaders (before the budget was raised) were paid for by
     # the earlier budget: the room is this race's.
     leaders = {t.number for t in alive}
     room = reserve - sum(1 for origin, _ in live if origin in leaders)
     for repeat in range(1, confirm.max_repeats + 1):
-        needed = [(trial, repeat) for trial in alive]
-        missing = [(t, r) for t, r in needed if (t.number, r) not in live]
+        missing = [(t, repeat) for t in alive if (t.number, repeat) not in live]
         unfinished = [
-            (t, r)
-            for t, r in needed
-            if (t.number, r) in live and not any(e.state in FINISHED for e in live[t.number, r])
+            live[t.number, repeat]
+            for t in alive
+            if (t.number, repeat) in live and _evaluated(confirmed, t.number) < repeat
         ]
+        waiting = sum(all(e.state == TrialState.WAITING for e in run) for run in unfinished)
         if missing and room >= len(missing):
-            return Stage(queue=tuple(missing), awaited=len(unfinished))
+            return Stage(
+                queue=tuple(missing),
+                awaited=len(unfinished) + len(missing),
+                waiting=waiting + len(missing),
+            )
         if unfinished:
-            return Stage(awaited=len(unfinished))
+            return Stage(awaited=len(unfinished), waiting=waiting)
         if missing:  # the budget is spent: the race ends where it stands
             return Stage(over=True)
-        alive = survivors(alive, repeat, live, metric)
+        alive = survivors(alive, repeat, confirmed, objectives[0])
         if len(alive) < 2:
             break
     return Stage(over=True)
 
 
+def _evaluated(confirmed: dict[int, records.Configuration], number: int) -> int:
+    found = confirmed.get(number)
+    return 0 if found is None else found.n
+
+
 def survivors(
     alive: list[FrozenTrial],
     repeats: int,
-    live: dict[tuple[int, int], list[FrozenTrial]],
+    confirmed: dict[int, records.Configuration],
     metric: Metric,
 ) -> list[FrozenTrial]:
     """The configurations still in the race after `repeats` repeats: a diverged
@@ -94,14 +105,7 @@ def survivors(
     (by mean) that a one-sided t-test finds positive at BEHIND_CONFIDENCE."""
     scores = {}
     for trial in alive:
-        done = [
-            next(
-                e
-                for e in sorted(live[trial.number, r], key=lambda e: e.number)
-                if e.state in FINISHED
-            )
-            for r in range(1, repeats + 1)
-        ]
+        done = confirmed[trial.number].evaluations[:repeats]
         if all(e.state == TrialState.COMPLETE for e in done):
             scores[trial.number] = [metric.goodness(e.values[0]) for e in done]
     if not scores:
@@ -120,6 +124,23 @@ def survivors(
         return mean > 0 and mean > margin
 
     return [t for t in alive if t.number in scores and not behind(t.number)]
+
+
+def twin(trials: Sequence[FrozenTrial], number: int) -> int | None:
+    """Another trial of trial `number`'s re-evaluation that finished or runs, numbered
+    before it (queued twice, where the storage gave no lock): trial `number` then does
+    not run."""
+    key = next(records.reevaluation_key(t) for t in trials if t.number == number)
+    return next(
+        (
+            t.number
+            for t in sorted(trials, key=lambda t: t.number)
+            if t.number < number
+            and records.reevaluation_key(t) == key
+            and t.state in (*FINISHED, TrialState.RUNNING)
+        ),
+        None,
+    )
 
 
 def search_budget(spec: StudySpec) -> int:
@@ -165,7 +186,7 @@ def advance(study: optuna.Study, spec: StudySpec, objectives: tuple[Metric, ...]
                     records.SEED_TRIAL: records.seed_trial(trial),
                 },
             )
-    return Stage(awaited=current.awaited + len(current.queue))
+    return current
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,7 @@ def work(
                 stage = confirm.advance(study, spec, objectives)
                 if stage.over:
                     return
-                nothing_to_start = Budget.of(study, n_search).waiting == 0
+                nothing_to_start = stage.waiting == 0
             if nothing_to_start:
                 guarded.release()
                 interval = heartbeat_interval(study)

@@ -107,7 +107,7 @@ RESERVED_NAMES = frozenset(
     | {"epochs_run", "seconds", "diverged", "train_loss", "train_accuracy", "metrics"}
     | {"feasible", "init_activation_std", "init_pinned_fraction", "trial", "epochs"}
     | {"front", "number", "state", "value", "round", "confirms", "repeat"}
-    | {"confirmed_mean", "confirmed_se", "confirmed_n", "chosen"}
+    | {"confirmed_mean", "confirmed_se", "confirmed_n", "choice_rank", "chosen"}
 )
 
 # The spec's model kinds; what each kind does in a trial is hpsearch.trials'.
@@ -230,14 +230,14 @@ class Confirm:
         `top_k`, or fewer when its share cannot hold two repeats of each (one
         re-evaluation has no spread to judge by); none when fewer than two fit (a choice
         between one is no choice)."""
-        kept = min(self.top_k * self.max_repeats, int(self.share * n_trials))
-        fitting = min(self.top_k, kept // min(2, self.max_repeats))
+        fitting = min(self.top_k, self._kept(n_trials) // min(2, self.max_repeats))
         return fitting if self.enabled and fitting >= 2 else 0
 
     def reserve(self, n_trials: int) -> int:
         """How many of a budget's `n_trials` trials re-evaluations may take."""
-        if not self.configurations(n_trials):
-            return 0
+        return self._kept(n_trials) if self.configurations(n_trials) else 0
+
+    def _kept(self, n_trials: int) -> int:
         return min(self.top_k * self.max_repeats, int(self.share * n_trials))
 
     def search_trials(self, n_trials: int) -> int:

@@ -43,7 +43,7 @@ def reevaluation_rng(spec: StudySpec, repeat: int) -> np.random.Generator:
     repeat differ by their parameters, and a paired comparison sees that. Each
     narrowing round draws anew: a round's leaders copied from its parent are evaluated
     on other draws than the parent's."""
-    return np.random.default_rng([spec.seed, REEVALUATION_STREAM, spec.round, repeat])
+    return np.random.default_rng(_reevaluation_entropy(spec, repeat))
 
 
 def reevaluation_split(spec: StudySpec, split: data.Split, repeat: int) -> data.Split:
@@ -52,9 +52,12 @@ def reevaluation_split(spec: StudySpec, split: data.Split, repeat: int) -> data.
     repeat), else the search's own split."""
     if not spec.search.confirm.reshuffle or split is None:
         return split
-    entropy = [spec.seed, REEVALUATION_STREAM, spec.round, repeat]
-    seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
+    seed = int(np.random.SeedSequence(_reevaluation_entropy(spec, repeat)).generate_state(1)[0])
     return data.reshuffled(split, seed)
+
+
+def _reevaluation_entropy(spec: StudySpec, repeat: int) -> list[int]:
+    return [spec.seed, REEVALUATION_STREAM, spec.round, repeat]
 
 
 def trial_draws(
