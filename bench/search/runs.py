@@ -149,6 +149,7 @@ def _confirmed(
     one's first trials), and re-evaluates its leaders. The choice is `records.ranked`'s,
     the re-evaluations' mean; the candidates follow in that order."""
     from hpsearch import records
+    from hpsearch.search.confirm import Spending
     from hpsearch.search.runner import run
     from hpsearch.spec import with_overrides
 
@@ -156,24 +157,24 @@ def _confirmed(
     default = _searched(path, BY_NAME["default"], seed, f"sqlite:///{plain}", cap)
     spec = strategy_spec(path, strategy, seed, storage)
     full = spec.training.epochs
-    reserve = spec.search.confirm.top_k * spec.search.confirm.max_repeats
+    reserve = spec.search.confirm.reserve(spec.search.n_trials)  # its share never binds
     kept = within_cap(default["rows"], full, default["epochs"] - reserve * full)
     study = run(with_overrides(spec, n_trials=len(kept) + reserve)).study
     every = study.get_trials(deepcopy=False)
-    spent = sum(
-        t.user_attrs.get(records.EPOCHS_RUN, 0) for t in every if t.state in records.FINISHED
-    )
-    again = [t for t in every if records.is_confirmation(t) and t.state in records.FINISHED]
-    searched = [t for t in every if t.state in records.FINISHED and not records.is_confirmation(t)]
-    values = [t.value for t in searched if t.value is not None]
+    spent = Spending.of(every)
+    values = [
+        t.value
+        for t in every
+        if t.state in records.FINISHED and t.value is not None and not records.is_confirmation(t)
+    ]
     ranked = records.ranked(every, records.objectives_of(study))
     return {
         "choices": [(study.study_name, t.number) for t in ranked],
         "best": max(values) if values else -math.inf,
-        "epochs": spent,
-        "trials": len(searched) + len(again),
-        "search_trials": len(searched),
-        "reevaluations": len(again),
+        "epochs": spent.search_epochs + spent.reevaluation_epochs,
+        "trials": spent.search_trials + spent.reevaluations,
+        "search_trials": spent.search_trials,
+        "reevaluations": spent.reevaluations,
         "default_epochs": default["epochs"],
         "rounds": [],
         "stopped": "",
