@@ -14,6 +14,7 @@ import contextvars
 import functools
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,8 +105,7 @@ def prepare_sqlite(path: Path, *, create: bool = True) -> None:
             db.execute("PRAGMA schema_version")  # reads the header: fails on other files
             if not _check_optuna_schema(db, path) and not create:
                 raise MissingDatabase(f"{os.path.abspath(path)} holds no studies (no tables)")
-            # WAL lets readers (dashboard, progress) run beside one writer; it persists.
-            db.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(db)
     except sqlite3.DatabaseError as exc:
         if "not a database" in str(exc):
             raise StorageError(
@@ -118,6 +118,28 @@ def prepare_sqlite(path: Path, *, create: bool = True) -> None:
             raise StorageError(f"cannot open the database {path}: {exc}") from None
         because = f" ({unwritable})" if unwritable else ""
         raise StorageError(f"cannot create the database {path}: {exc}{because}") from None
+
+
+def _switch_to_wal(db: sqlite3.Connection) -> None:
+    """Put the database in WAL mode, which lets readers (dashboard, progress) run
+    beside one writer and persists in the file.
+
+    The switch needs an exclusive lock taken from a shared one; when several processes
+    switch a new file at once, SQLite refuses one of them at once ("database is
+    locked") rather than call its busy handler, which could deadlock. That refusal is
+    retried, with short growing pauses, for as long as the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    pause = 0.005
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 0.5)
 
 
 def _unwritable(folder: Path) -> str | None:

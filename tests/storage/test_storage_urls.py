@@ -1,6 +1,8 @@
 """The three storage URL kinds, through `hpsearch submit` and `hpsearch worker`; and
 passwords that never reach the screen or the database."""
 
+import sqlite3
+import threading
 from urllib.parse import quote
 
 import optuna
@@ -10,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 from hpsearch.cli import main
 from hpsearch.storage import display_url, open_storage
+from hpsearch.storage.sqlite_files import prepare_sqlite
 from tests.support import TINY
 
 QUICK_SPEC = TINY.format(n_trials=3, sampler="random", pruner="none")
@@ -152,3 +155,28 @@ def test_ctrl_c_while_interrupts_are_held_is_raised_when_the_work_is_done():
         done.append("the rest of the work")
     assert done == ["the rest of the work"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_connections_preparing_one_new_sqlite_file_at_once_all_succeed(tmp_path):
+    """Switching a new file to WAL from several connections at once makes SQLite refuse
+    one of them without waiting (about one race in twelve); each must still succeed."""
+    for attempt in range(60):
+        path = tmp_path / f"new-{attempt}.db"
+        barrier = threading.Barrier(3)
+        errors: list[Exception] = []
+
+        def prepare(path=path, barrier=barrier, errors=errors) -> None:
+            barrier.wait()
+            try:
+                prepare_sqlite(path)
+            except Exception as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=prepare) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not errors, errors
+        with sqlite3.connect(path) as db:
+            assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
