@@ -64,7 +64,7 @@ def one_run(
     storage = f"sqlite:///{Path(folder) / f'{path.stem}-{strategy.name}-s{seed}.db'}"
     start = time.perf_counter()
     with threadpool_limits(limits=1):
-        if strategy.confirm:
+        if strategy.confirm is not None:
             searched = _confirmed(path, strategy, seed, folder, cap, storage)
         else:
             searched = _searched(path, strategy, seed, storage, cap)

@@ -48,9 +48,9 @@ class Strategy:
     params: dict[str, dict[str, Any]] | None = None  # None: the task's space
     tasks: tuple[str, ...] = ()  # only these tasks; empty: every task
     reproducible: bool = False  # the spec's search.reproducible, at its default lag
-    # The confirm stage (search.confirm, at its default top_k and max_repeats), held to
-    # the epochs `default` spent on the same task and seed (runs.one_run); off otherwise.
-    confirm: bool = False
+    # The confirm stage (search.confirm: these options over its defaults), held to the
+    # epochs `default` spent on the same task and seed (runs.one_run); None: off.
+    confirm: tuple[tuple[str, Any], ...] | None = None
 
 
 STRATEGIES = [
@@ -85,7 +85,7 @@ STRATEGIES = [
         "again up to 3 times each on fresh seeds and reshuffled train/validation splits "
         "(hpsearch's confirm stage, a race), fit in the epochs `default` spent on the same "
         "task and seed; chosen by the mean of the re-evaluations",
-        confirm=True,
+        confirm=(),
     ),
     Strategy(
         "rounds-3",
@@ -140,7 +140,17 @@ STRATEGIES = [
         tasks=("mnist-batchnorm",),
     ),
 ]
-BY_NAME = {strategy.name: strategy for strategy in STRATEGIES}
+# Settings of the confirm stage tried against its defaults on the development seeds
+# only (`--strategies NAME --first-seed 0`): not in the report's rows.
+DEVELOPMENT = [
+    Strategy(
+        f"default+confirm-k{top_k}r{repeats}",
+        f"as default+confirm, re-evaluating {top_k} configurations up to {repeats} times each",
+        confirm=(("top_k", top_k), ("max_repeats", repeats)),
+    )
+    for top_k, repeats in ((5, 2), (4, 3), (6, 2))
+]
+BY_NAME = {strategy.name: strategy for strategy in STRATEGIES + DEVELOPMENT}
 
 
 def applies(strategy: Strategy, task: str) -> bool:
@@ -165,7 +175,9 @@ def strategy_spec(task_path: Path, strategy: Strategy, seed: int, storage: str) 
     search["n_trials"] = strategy.n_trials
     search["reproducible"] = strategy.reproducible
     # Every configuration of a re-evaluated race fits: the share never binds.
-    search["confirm"] = {"share": 1.0} if strategy.confirm else False
+    search["confirm"] = (
+        False if strategy.confirm is None else {"share": 1.0, **dict(strategy.confirm)}
+    )
     search.pop("timeout", None)
     if strategy.params is not None:
         search["params"] = strategy.params
