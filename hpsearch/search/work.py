@@ -159,11 +159,13 @@ def _not_an_sql_error(record: logging.LogRecord) -> bool:
 
 
 class _QuietFailures(logging.Filter):
-    """Optuna's failed-trial log (a traceback, then 'Trial N failed with value None.'),
-    except for stops, outages and surplus trials refused by the budget, which say
-    themselves (the last in its stop_reason): both of their lines are dropped. So is a
-    user-facing error (a python entry that raised or broke its contract), which stops
-    the run and is said once, in one line, by the command; with -v its traceback stays."""
+    """Optuna's failed-trial log: a first line that says why (a traceback with it), then
+    'Trial N failed with value None.', which says nothing more and is always dropped.
+    The first is dropped too for stops, outages and surplus trials refused by the
+    budget, which say themselves (the last in its stop_reason), and for a user-facing
+    error (a python entry that raised or broke its contract), which stops the run and
+    is said once, in one line, by the command; with -v its traceback stays. Judged
+    one record at a time: the filter is shared by every thread of the process."""
 
     QUIET = (
         KeyboardInterrupt
@@ -178,23 +180,14 @@ class _QuietFailures(logging.Filter):
         verbose = logging.getLogger("hpsearch").isEnabledFor(logging.INFO)
         return issubclass(error, HpsearchError) and not verbose
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._dropped: str | None = None  # "Trial N" whose first line was dropped
-
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
         if record.exc_info and (
             issubclass(record.exc_info[0], self.QUIET)
             or self._said_by_the_command(record.exc_info[0])
         ):
-            self._dropped = message.partition(" failed with")[0]
             return False
-        trial, follows, _ = message.partition(" failed with value ")
-        if follows and trial == self._dropped:  # Optuna logs it right after the first
-            self._dropped = None
-            return False
-        return True
+        trial, follows, _ = record.getMessage().partition(" failed with value ")
+        return not (follows and trial.startswith("Trial "))
 
 
 _QUIET_FAILURES = _QuietFailures()

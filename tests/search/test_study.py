@@ -285,7 +285,8 @@ def test_start_points_try_lr_a_decade_either_side_where_the_range_allows():
 
 def test_optunas_failed_trial_traceback_is_kept_for_real_errors_only():
     """Stops, outages and surplus trials refused by the budget say themselves in one
-    line; Optuna's failed-trial log with a traceback is kept for everything else."""
+    line; Optuna's failed-trial line with a traceback is kept for everything else, and
+    its 'failed with value None.' line after it never."""
     import logging
 
     from hpsearch.search.budget import BudgetFilled
@@ -305,7 +306,9 @@ def test_optunas_failed_trial_traceback_is_kept_for_real_errors_only():
         assert not logger.filter(record(f"Trial {number} failed with parameters: {{}}", quiet))
         assert not logger.filter(record(f"Trial {number} failed with value None."))
     assert logger.filter(record("Trial 7 failed with parameters: {}", ValueError("a real bug")))
-    assert logger.filter(record("Trial 7 failed with value None."))
+    # The second line says nothing the first did not: dropped for every trial.
+    assert not logger.filter(record("Trial 7 failed with value None."))
+    assert logger.filter(record("Trial 7 finished with value: 0.5 and parameters: {}."))
 
 
 def test_submit_sets_the_budget_the_workers_then_use(tmp_path, capsys):
