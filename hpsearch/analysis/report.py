@@ -73,7 +73,7 @@ def write_report(study_name: str, storage: str, folder: Path) -> Report:
     narrowing_note = ""
     if spec is not None:
         try:
-            narrowing = narrow(trials, spec.search.params, own_limits=spec.model.shape.own_function)
+            narrowing = narrow(trials, spec.search.params, own_limits=spec.model.shape.ranges_bind)
         except NarrowingError as exc:
             narrowing_note = f"No narrowing: {exc}."
     report = Report(folder)

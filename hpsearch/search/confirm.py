@@ -118,7 +118,7 @@ def survivors(
         differences = [a - b for a, b in zip(scores[leader], scores[number], strict=True)]
         mean = sum(differences) / repeats
         spread = math.sqrt(sum((d - mean) ** 2 for d in differences) / (repeats - 1))
-        from scipy.stats import t as student_t  # imported when needed: it takes ~1 s
+        from scipy.stats import t as student_t  # slow to import: only when a race needs it
 
         margin = student_t.ppf(BEHIND_CONFIDENCE, repeats - 1) * spread / math.sqrt(repeats)
         return mean > 0 and mean > margin
@@ -211,7 +211,7 @@ class Spending:
         return cls(search, again, search_epochs, again_epochs)
 
     def text(self) -> str:
-        """'budget: 82% search, 18% confirmation (epochs; 91 search trials, 9
+        """'budget: X% search, Y% confirmation (of N epochs; S search trials, R
         re-evaluations)', or '' without a confirm stage."""
         if not self.reevaluations:
             return ""

@@ -66,7 +66,7 @@ def next_round(
     narrowing = narrow(
         trials_frame(storage, study_name),
         parent_spec.search.params,
-        own_limits=parent_spec.model.shape.own_function,
+        own_limits=parent_spec.model.shape.ranges_bind,
         top=top,
         margin=margin,
         bootstrap=bootstrap,

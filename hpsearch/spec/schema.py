@@ -94,6 +94,13 @@ class ModelShape:
     default_objective: str
     metrics: tuple[str, ...] | None  # None: any name the spec declares
 
+    @property
+    def ranges_bind(self) -> bool:
+        """Whether narrowing stays inside the spec's ranges: a user's function's
+        parameters mean nothing to hpsearch past them, while the network's known ones
+        (lr, weight decay, init scale) may be extended past an edge the optimum lies at."""
+        return self.own_function
+
 
 # What hpsearch's network measures in every trial: objectives and constraints choose
 # among these.
