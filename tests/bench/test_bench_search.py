@@ -119,3 +119,37 @@ def test_the_oracle_measures_its_choice_on_retrainings_that_did_not_choose_it():
     assert oracle["config"] == 1 and oracle["test"] == pytest.approx(0.85)
     assert oracle["optimistic"] == pytest.approx(0.90)  # the best mean of all retrainings
     assert oracle_for_seed([diverged])["test"] is None
+
+
+def test_the_spread_is_read_over_report_seeds_and_over_retrainings():
+    """Confirmation's steadier choice, in both readings: a configuration whose
+    retrainings scatter counts against it even when the seeds' means agree."""
+    from bench.search.summary import summarise, targets
+
+    def run(strategy: str, seed: int, test_runs: list[float]) -> dict:
+        return {
+            "task": "t",
+            "strategy": strategy,
+            "seed": seed,
+            "test": sum(test_runs) / len(test_runs),
+            "test_runs": test_runs,
+            "best_val": 0.9,
+            "epochs": 10,
+            "trials": 5,
+        }
+
+    runs = [
+        run("default", 0, [0.80, 0.90]),  # means 0.85 and 0.86: steady over seeds,
+        run("default", 1, [0.82, 0.90]),  # scattered over retrainings
+        run("default+confirm", 0, [0.84, 0.84]),  # means 0.84 and 0.88: the reverse
+        run("default+confirm", 1, [0.88, 0.88]),
+    ]
+    rows = summarise(runs, {})
+    confirmed = next(r for r in rows if r["strategy"] == "default+confirm")
+    default = next(r for r in rows if r["strategy"] == "default")
+    assert confirmed["retrain_spread"] == pytest.approx(0.0)
+    assert default["retrain_spread"] == pytest.approx((0.0707107 + 0.0565685) / 2)
+    lines = [line for line in targets(rows) if line.startswith("spread")]
+    assert lines[0].startswith("spread over the report seeds") and lines[0].endswith("FAIL")
+    assert "retraining seeds" in lines[1] and "on 1 of 1 tasks" in lines[1]
+    assert lines[1].endswith("PASS")
