@@ -2,7 +2,10 @@
 
 import os
 import re
+import shlex
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,9 +14,10 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from hpsearch.cli import main
+from hpsearch.cli import build_parser, main
 from tests.support import TINY, dump
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +70,47 @@ def test_run_study_script_runs_a_study_and_says_where_it_is(tmp_path):
     assert f"dashboard --storage sqlite:///{db}" in out
     study = optuna.load_study(study_name="mnist-lr-wd-init", storage=f"sqlite:///{db}")
     assert len(study.trials) == 6
+
+
+def test_the_dashboard_hint_runs_as_printed(tmp_path):
+    """The `dashboard:` line `scripts/run_study.py` ends with is a command that runs where
+    it was printed: its program exists and is executable, its arguments are the dashboard
+    subcommand's, its --storage URL opens the database the run wrote, and run as it is
+    (with the port taken, so that no server starts) it opens that database and gets as
+    far as serving it."""
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY.format(n_trials=2, sampler="random", pruner="none"))
+    db = tmp_path / "hint.db"
+    result = run(
+        "scripts/run_study.py", str(spec), "--storage", f"sqlite:///{db}",
+        "--epochs", "1", "--workers", "1", "--no-progress",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    hints = [line for line in result.stdout.splitlines() if line.startswith("dashboard: ")]
+    assert len(hints) == 1, result.stdout
+    argv = shlex.split(hints[0].removeprefix("dashboard: "))
+    # A path is read from the folder the script ran in; a bare name is looked up on PATH.
+    program = ROOT / argv[0] if os.sep in argv[0] else shutil.which(argv[0])
+    assert program is not None and Path(program).is_file(), argv[0]
+    assert os.access(program, os.X_OK), program
+
+    args = build_parser().parse_args(argv[1:])
+    assert args.command == "dashboard" and args.storage is not None, argv
+    # The run's own database file (checked first: optuna would create a missing one).
+    assert (ROOT / make_url(args.storage).database).resolve() == db.resolve(), args.storage
+    study = optuna.load_study(study_name="tiny", storage=args.storage)
+    assert len(study.get_trials(states=[TrialState.COMPLETE])) == 2
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        served = subprocess.run(
+            [*argv, "--port", str(port)], cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+    assert f"optuna-dashboard for {db} at http://127.0.0.1:{port}/" in served.stdout, served
+    assert served.returncode == 2, served
+    assert f"cannot serve on 127.0.0.1:{port}" in served.stderr, served
 
 
 def test_median_pruning_trains_fewer_epochs_than_no_pruner(tmp_path):

@@ -164,12 +164,28 @@ def test_study_may_be_left_out_when_the_database_holds_one(finished, tmp_path, c
 
 
 def test_report_writes_to_reports_study_by_default(finished, tmp_path, monkeypatch, capsys):
-    """A file where the default folder would be shows the folder chosen, without the
-    seconds that drawing the figures takes (tests/analysis draws them)."""
+    """Without --out, `report` writes reports/STUDY/ in the working folder and says where;
+    a file where that folder would be shows the folder chosen. The figures are drawn but
+    not rendered to PNG, which takes seconds (tests/analysis renders them)."""
     url, _ = finished
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "reports").mkdir()
-    (tmp_path / "reports" / "tiny").write_text("in the way")
+    saved = []
+    monkeypatch.setattr("hpsearch.analysis.plots.save", lambda figure, path: saved.append(path))
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    assert main(["report", "--storage", url]) == 0
+    out = capsys.readouterr().out.splitlines()
+    folder = tmp_path / "here" / "reports" / "tiny"
+    assert out[-1].startswith("report: "), out
+    assert Path(out[-1].removeprefix("report: ")).resolve() == folder.resolve() / "report.md", out
+    assert (folder / "report.md").read_text().startswith("# Study `tiny`")
+    figures = [Path(line.removeprefix("figure: ")) for line in out if line.startswith("figure: ")]
+    assert figures and figures == saved, out
+    assert all(f.resolve().parent == folder.resolve() for f in figures), out
+
+    (tmp_path / "blocked").mkdir()
+    monkeypatch.chdir(tmp_path / "blocked")
+    (tmp_path / "blocked" / "reports").mkdir()
+    (tmp_path / "blocked" / "reports" / "tiny").write_text("in the way")
     assert main(["report", "--storage", url]) == 2
     assert "cannot create report folder reports/tiny" in capsys.readouterr().err
 

@@ -49,35 +49,50 @@ def said(text: str, where: str) -> None:
     assert found is None, f"{where} says {found.group(0)!r}:\n{text}"
 
 
-def test_a_python_entrys_f1_study_never_says_validation_accuracy(tmp_path, capsys, monkeypatch):
+def printed(capfd, where: str) -> str:
+    """What the last command wrote to stdout, after checking that neither stdout nor
+    stderr (this process's or a worker's) says accuracy."""
+    out, err = capfd.readouterr()
+    said(out, f"{where} (stdout)")
+    said(err, f"{where} (stderr)")
+    return out
+
+
+def test_a_python_entrys_f1_study_never_says_validation_accuracy(tmp_path, capfd, monkeypatch):
     shutil.copy(FIXTURES / "f1_entry.py", tmp_path)
     spec = tmp_path / "f1.toml"
     spec.write_text(SPEC)
     storage = f"sqlite:///{tmp_path / 'f1.db'}"
     common = ["--storage", storage, "--code", str(tmp_path)]
-    run = ["run", str(spec), "--workers", "1", "--no-progress", "--rounds", "2", "--top", "0.5"]
+    # Progress on: stderr is no terminal here, so each round prints progress lines.
+    run = ["run", str(spec), "--workers", "1", "--rounds", "2", "--top", "0.5"]
     assert main([*run, *common, "--spec-folder", str(tmp_path / "rounds")]) == 0
-    said(capsys.readouterr().out, "run --rounds")
+    out, err = capfd.readouterr()
+    said(out, "run --rounds (stdout)")
+    said(err, "run --rounds' progress (stderr)")
+    progress = re.findall(r"^(f1|round 2): (\d+)/6 trials finished(.*)$", err, re.MULTILINE)
+    assert {(name, done) for name, done, _ in progress} >= {("f1", "6"), ("round 2", "6")}, err
+    for _, _, rest in progress:  # the study's own metric, as its tables call it
+        assert re.match(r", best val score 0\.\d{4} \(", rest), err
     for written in (tmp_path / "rounds").glob("*.toml"):
         said(written.read_text(), f"the round's spec {written.name}")
 
     study = ["--storage", storage, "--study", "f1"]
     assert main(["narrow", *study, "--out", str(tmp_path / "next")]) == 0
-    said(capsys.readouterr().out, "narrow")
+    printed(capfd, "narrow")
     said(next((tmp_path / "next").glob("*.toml")).read_text(), "narrow's spec")
 
     assert main(["trials", *study]) == 0
-    said(capsys.readouterr().out, "trials")
+    printed(capfd, "trials")
 
     assert main(["final", *study, "--code", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    said(out, "final")
+    out = printed(capfd, "final")
     assert "validation score" in out and "test score" in out
 
     figures = []
     monkeypatch.setattr(plots, "save", lambda figure, path: figures.append((figure, path)))
     assert main(["report", *study, "--out", str(tmp_path / "report")]) == 0
-    said(capsys.readouterr().out, "report")
+    printed(capfd, "report")
     said((tmp_path / "report" / "report.md").read_text(), "report.md")
     assert len(figures) >= 3
     for figure, path in figures:
