@@ -121,7 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         final_seeds=args.final_seeds,
     )
     measured = publish.commit()  # before the runs: later commits did not run them
-    outcome = schedule.run(plan)
+    try:
+        outcome = schedule.run(plan)
+    except schedule.RunFailed as exc:
+        print(f"bench: {exc} (the runs so far: {args.out / schedule.PARTIAL})", file=sys.stderr)
+        return 1
     if args.oracle_only:
         print(f"oracles kept in {args.out}")
         return 0

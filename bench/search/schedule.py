@@ -34,6 +34,10 @@ PARTIAL = "partial.jsonl"  # the runs so far, in the output folder: survives a c
 WORK = {"search": 3.0, "run": 1.0, "retrain": 1 / 30}
 
 
+class RunFailed(Exception):
+    """A run, oracle search or retraining of the benchmark raised: which one, and why."""
+
+
 class Progress:
     """Counts finished jobs; the time left is estimated in units of work, where an oracle
     search is three runs and a retraining a thirtieth of one."""
@@ -129,7 +133,12 @@ def run(plan: Plan) -> Outcome:
         for task in plan.tasks:
             if plan.oracles and task not in searches:
                 work.retrain_oracle(task)
-        work.drain()
+        try:
+            work.drain()
+        except BaseException:
+            # A run that failed ends the benchmark now, not once every queued run is done.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     return Outcome(work.runs, oracles, time.perf_counter() - started)
 
 
@@ -158,7 +167,7 @@ class _Pool:
         """One run, held to its share of the `spent` epochs of random-100."""
         cap = epoch_cap(task, strategy, spent)
         self.submit(
-            ("run", task),
+            ("run", task, strategy.name, seed),
             one_run,
             str(task),
             strategy,
@@ -206,8 +215,11 @@ class _Pool:
         while self.pending:
             finished, _ = wait(self.pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                kind, task, *rest = self.pending.pop(future)
-                value = future.result()
+                kind, task, *rest = job = self.pending.pop(future)
+                try:
+                    value = future.result()
+                except Exception as exc:
+                    raise RunFailed(f"{_named(job)} failed: {exc}") from exc
                 if kind == "search":
                     self._searched(task, value)
                 elif kind == "retrain":
@@ -241,3 +253,11 @@ class _Pool:
             f"{value['test']:.4f}, best val {value['best_val']:.4f}, "
             f"{value['epochs']} epochs ({value['seconds']:.0f} s)",
         )
+
+
+def _named(job: tuple) -> str:
+    """A job as the progress lines name it: 'run book default seed 3'."""
+    kind, task, *rest = job
+    if kind == "run":
+        return f"run {task.stem} {rest[0]} seed {rest[1]}"
+    return " ".join(str(part) for part in (kind, task.stem, *rest))

@@ -141,14 +141,15 @@ STRATEGIES = [
     ),
 ]
 # Settings of the confirm stage tried against its defaults on the development seeds
-# only (`--strategies NAME --first-seed 0`): not in the report's rows.
+# only (`--strategies NAME --first-seed 0`): not in the report's rows. More than about
+# ten re-evaluations leave the book task's search too few trials at the default's
+# epochs on some seeds (the spec refuses such a share).
 DEVELOPMENT = [
     Strategy(
-        f"default+confirm-k{top_k}r{repeats}",
-        f"as default+confirm, re-evaluating {top_k} configurations up to {repeats} times each",
-        confirm=(("top_k", top_k), ("max_repeats", repeats)),
+        "default+confirm-k5r2",
+        "as default+confirm, re-evaluating 5 configurations up to 2 times each",
+        confirm=(("top_k", 5), ("max_repeats", 2)),
     )
-    for top_k, repeats in ((5, 2), (4, 3), (6, 2))
 ]
 BY_NAME = {strategy.name: strategy for strategy in STRATEGIES + DEVELOPMENT}
 

@@ -153,3 +153,18 @@ def test_the_spread_is_read_over_report_seeds_and_over_retrainings():
     assert lines[0].startswith("spread over the report seeds") and lines[0].endswith("FAIL")
     assert "retraining seeds" in lines[1] and "on 1 of 1 tasks" in lines[1]
     assert lines[1].endswith("PASS")
+
+
+def test_a_run_that_fails_names_itself(tmp_path):
+    """A run that raises ends the benchmark with which run it was and why, at once."""
+    from concurrent.futures import ProcessPoolExecutor
+    from pathlib import Path
+
+    from bench.search.schedule import Plan, Progress, RunFailed, _Pool
+
+    plan = Plan(tasks=[], strategies=[], seeds=[3], out=tmp_path, jobs=1, oracle_trials=1)
+    with ProcessPoolExecutor(1) as executor:
+        work = _Pool(plan, {}, executor, str(tmp_path), Progress({"run": 1}))
+        work.submit(("run", Path("book.toml"), "default", 3), int, "not a number")
+        with pytest.raises(RunFailed, match=r"^run book default seed 3 failed: invalid literal"):
+            work.drain()
