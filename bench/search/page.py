@@ -46,16 +46,32 @@ def _confirm_note(record: dict) -> str:
         return ""
     return (
         "\nThe confirm stage's settings (3 configurations, up to 3 repeats each) were set "
-        "before any\nmeasurement and tuned on no seed."
+        "before any\nmeasurement; on the development seeds they were compared with 5 "
+        "configurations of up to 2\nrepeats (`bench/results/search-quality-dev/`), neither "
+        "was ahead beyond the noise, and\nthey were kept. No report seed tuned them."
     )
 
 
 def _merged(record: dict) -> str:
     if not record.get("merged_from"):
         return ""
+    if not record.get("sources"):
+        return (
+            "\nMerged from "
+            + ", ".join(f"`{name}`" for name in record["merged_from"])
+            + " (newest "
+            "first; a newer run of a strategy replaces an older one's rows)."
+        )
+    parts = [
+        f"`{source['file']}` (commit {source['commit']}: "
+        + (", ".join(f"`{name}`" for name in source["strategies"]) or "no rows")
+        + ")"
+        for source in record["sources"]
+    ]
     return (
-        "\nMerged from " + ", ".join(f"`{name}`" for name in record["merged_from"]) + " (newest "
-        "first; a newer run of a strategy replaces an older one's rows)."
+        "\nMerged from "
+        + "; ".join(parts)
+        + ": a newer run of a strategy replaces an older one's rows."
     )
 
 

@@ -60,9 +60,19 @@ def merge(paths: list[Path], out: Path, docs: bool) -> Path:
     strategies replaces the old rows."""
     records = [json.loads(path.read_text()) for path in paths]
     seen: dict[tuple[str, str, int], dict] = {}
-    for record in records:
+    sources = []  # which file, measured at which commit, gave which strategies' rows
+    for path, record in zip(paths, records, strict=True):
+        won = set()
         for run in record["runs"]:
-            seen.setdefault((run["task"], run["strategy"], run["seed"]), run)
+            if seen.setdefault((run["task"], run["strategy"], run["seed"]), run) is run:
+                won.add(run["strategy"])
+        sources.append(
+            {
+                "file": path.name,
+                "commit": record["commit"],
+                "strategies": sorted(won, key=catalogue_order),
+            }
+        )
     strategies: dict[str, dict] = {}
     for record in records:
         for strategy in record["strategies"]:
@@ -78,6 +88,7 @@ def merge(paths: list[Path], out: Path, docs: bool) -> Path:
             oracles.setdefault(task, oracle)
     record = records[0] | {
         "merged_from": [path.name for path in paths],
+        "sources": sources,
         "commit": ", ".join(dict.fromkeys(r["commit"] for r in records)),
         "when": max(r["when"] for r in records),
         "tasks": sorted({t for record in records for t in record["tasks"]}),

@@ -59,11 +59,14 @@ def test_docs_search_quality_is_the_rendering_of_the_newest_search_results():
 
 
 def test_bench_results_keeps_only_the_newest_of_each_kind():
-    """What the docs are rendered from (with the search's figure), and each task's oracle,
-    which the next `make bench-search` reuses instead of searching it again."""
+    """What the docs are rendered from (with the search's figure), each task's oracle,
+    which the next `make bench-search` reuses instead of searching it again, and the
+    newest development-seed comparison the search page cites."""
     search = publish.newest_results(publish.OUT)
     kept = {record.newest_sufficient(tracked(RESULTS, record.PATTERN)), search}
     kept |= {search.with_suffix(".png"), *tracked(publish.OUT, "oracle-*.json")}
+    development = tracked(RESULTS / "search-quality-dev", "*.json")
+    kept |= {max(development)} if development else set()
     extra = set(tracked(RESULTS, "*")) - kept
     assert not extra, "git rm what the docs are not rendered from: " + ", ".join(
         sorted(str(p.relative_to(ROOT)) for p in extra)
