@@ -279,8 +279,10 @@ def test_code_carries_no_history():
         r"|\b20\d\d-\d\d-\d\d\b|~\s?\d+(\.\d+)?\s?(ms|s|seconds|minutes|min)\b"
     )
     found = []
-    for path in modules() + sorted((ROOT / "bench").rglob("*.py")) + sorted(
-        (ROOT / "scripts").rglob("*.py")
+    for path in (
+        modules()
+        + sorted((ROOT / "bench").rglob("*.py"))
+        + sorted((ROOT / "scripts").rglob("*.py"))
     ):
         for number, line in enumerate(path.read_text().splitlines(), start=1):
             if history.search(line):
