@@ -43,12 +43,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def module(item: pytest.Item) -> str:
+        return item.module.__name__.rsplit(".", 1)[-1] if item.module is not None else ""
+
     for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1] if item.module is not None else ""
-        if module in SLOW_MODULES:
+        if module(item) in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
-        if module in TIMED_MODULES:
+        if module(item) in TIMED_MODULES:
             item.add_marker(pytest.mark.xdist_group("timed"))
+    # The timed group runs on one worker from the start, beside the rest on the other:
+    # handed out last, it would be a long tail that one worker runs alone.
+    items.sort(key=lambda item: module(item) not in TIMED_MODULES)
 
 
 @pytest.fixture(scope="session")
