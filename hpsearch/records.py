@@ -346,6 +346,27 @@ def configurations(trials: list[FrozenTrial]) -> dict[int, Configuration]:
     }
 
 
+def confirmed(trials: list[FrozenTrial], number: int) -> Configuration | None:
+    """Trial `number`'s configuration as its re-evaluations measured it, or None where
+    they give no mean (never re-evaluated, or a re-evaluation diverged)."""
+    found = configurations(trials).get(number)
+    return None if found is None or found.mean is None else found
+
+
+def confirmed_values(found: Configuration | None) -> dict[str, float]:
+    """A configuration's re-evaluations as the trials frame's columns: their mean, its
+    standard error and their number (NaN, NaN and 0 for a trial without any)."""
+    nan = math.nan
+    if found is None:
+        return {"confirmed_mean": nan, "confirmed_se": nan, "confirmed_n": 0}
+    mean, error = found.mean, found.standard_error
+    return {
+        "confirmed_mean": nan if mean is None else mean,
+        "confirmed_se": nan if error is None else error,
+        "confirmed_n": found.n,
+    }
+
+
 def ranked(trials: list[FrozenTrial], objectives: tuple[Metric, ...]) -> list[FrozenTrial]:
     """The candidates best first: by the one objective in its direction, or, with
     several, by Pareto front (the front first) and then by the first objective. Ties go

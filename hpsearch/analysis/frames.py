@@ -130,7 +130,7 @@ def _confirmation_columns(
 ) -> dict[str, Any]:
     """The confirm stage's columns of one trial: which configuration a re-evaluation
     evaluates (`confirms`, `repeat`), what its re-evaluations say of a configuration
-    (`confirmed_values`), its place in the study's choice (`choice_rank`, 0 for the
+    (`records.confirmed_values`), its place in the study's choice (`choice_rank`, 0 for the
     chosen one, as `records.ranked` orders the candidates) and whether it is chosen."""
     nan = math.nan
     return (
@@ -138,23 +138,9 @@ def _confirmation_columns(
             "confirms": trial.user_attrs.get(records.CONFIRMS, nan),
             "repeat": trial.user_attrs.get(records.REPEAT, nan),
         }
-        | confirmed_values(found)
+        | records.confirmed_values(found)
         | {"choice_rank": order.get(trial.number, nan), "chosen": order.get(trial.number) == 0}
     )
-
-
-def confirmed_values(found: records.Configuration | None) -> dict[str, float]:
-    """A configuration's re-evaluations: their mean, its standard error and their
-    number (NaN, NaN and 0 for a trial without any)."""
-    nan = math.nan
-    if found is None:
-        return {"confirmed_mean": nan, "confirmed_se": nan, "confirmed_n": 0}
-    mean, error = found.mean, found.standard_error
-    return {
-        "confirmed_mean": nan if mean is None else mean,
-        "confirmed_se": nan if error is None else error,
-        "confirmed_n": found.n,
-    }
 
 
 def curves_frame(storage: str | BaseStorage, study: str) -> pd.DataFrame:

@@ -303,28 +303,28 @@ class TrialBar:
         )
 
     def update(self, finished: int, best: float | None) -> None:
-        confirming = (
+        # Past the search's share, what the run does; before it, the best value so far.
+        status = (
             f"re-evaluating the leaders ({finished - self.searched} done)"
             if finished > self.searched
             else ""
+            if best is None
+            else f"best {self.value} {best:.4f}"
         )
         if self.bar is not None:
             self.bar.update(finished - self.bar.n)
-            if confirming:
-                self.bar.set_postfix_str(confirming, refresh=False)
-            elif best is not None:
-                self.bar.set_postfix_str(f"best {self.value} {best:.4f}", refresh=False)
+            if status:
+                self.bar.set_postfix_str(status, refresh=False)
             return
         if self.disabled or not self.total or finished == self.shown:
             return
         step = math.ceil(self.total / LINES_PER_ROUND)
         if self.shown is None or finished // step > self.shown // step or finished >= self.total:
             self.shown = finished
-            best_part = "" if best is None else f", best {self.value} {best:.4f}"
-            best_part = f", {confirming}" if confirming else best_part
+            part = f", {status}" if status else ""
             elapsed = _duration(time.monotonic() - self.started)
             print(
-                f"{self.name}: {finished}/{self.total} trials finished{best_part} ({elapsed})",
+                f"{self.name}: {finished}/{self.total} trials finished{part} ({elapsed})",
                 file=sys.stderr,
                 flush=True,
             )
@@ -373,8 +373,8 @@ def best_text(study: optuna.Study) -> str:
     best, metric = front[0], objectives[0]
     value = records.value_text(best.value)
     chosen = records.ranked(trials, objectives)[0]
-    found = records.configurations(trials).get(chosen.number)
-    if found is not None and found.mean is not None:
+    found = records.confirmed(trials, chosen.number)
+    if found is not None:
         single = (
             ""
             if best.number == chosen.number

@@ -108,10 +108,10 @@ def _table(trials, objectives, front_column: bool = False, confirmed=None) -> st
 
 def _confirmed_columns(found) -> dict:
     """A trial's re-evaluations, as the results table shows them (blank when none)."""
-    from hpsearch.analysis.frames import confirmed_values
+    from hpsearch import records
 
     shown = {"confirmed_mean": "re-eval", "confirmed_se": "se", "confirmed_n": "n"}
-    return {shown[name]: value for name, value in confirmed_values(found).items()}
+    return {shown[name]: value for name, value in records.confirmed_values(found).items()}
 
 
 def add_final_parser(commands: argparse._SubParsersAction) -> None:

@@ -152,10 +152,7 @@ def study_done(study: optuna.Study, spec: StudySpec) -> bool:
     """Whether nothing is left to run: the search part finished and the confirm stage
     over (a race may end before it used all the trials kept for it)."""
     trials = study.get_trials(deepcopy=False)
-    searched = sum(
-        t.state in FINISHED and not is_copy(t) and not is_confirmation(t) for t in trials
-    )
-    if searched < search_budget(spec):
+    if Spending.of(trials).search_trials < search_budget(spec):
         return False
     return stage(trials, spec, spec_objectives(spec)).over
 

@@ -179,8 +179,8 @@ def final(
 
 def _reevaluated(trials: list[FrozenTrial], chosen: FrozenTrial) -> dict[str, float | None] | None:
     """What the confirm stage measured of the chosen configuration, if it was re-evaluated."""
-    found = records.configurations(trials).get(chosen.number)
-    if found is None or found.mean is None:
+    found = records.confirmed(trials, chosen.number)
+    if found is None:
         return None
     return {"mean": found.mean, "standard_error": found.standard_error, "n": found.n}
 

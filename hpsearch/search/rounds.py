@@ -187,8 +187,8 @@ def best_value(study: optuna.Study) -> float | None:
     ranked = records.ranked(trials, objectives_of(study))
     if not ranked or len(ranked[0].values) != 1:
         return None
-    found = records.configurations(trials).get(ranked[0].number)
-    return float(ranked[0].values[0] if found is None or found.mean is None else found.mean)
+    found = records.confirmed(trials, ranked[0].number)
+    return float(ranked[0].values[0] if found is None else found.mean)
 
 
 def run_rounds(
