@@ -121,11 +121,16 @@ def row_of(rows: list[dict], task: str, strategy: str) -> dict | None:
     return next((r for r in rows if r["task"] == task and r["strategy"] == strategy), None)
 
 
+def _differences(one: dict, other: dict) -> list[float]:
+    """Per-seed differences of test accuracy, one minus other, on their common seeds."""
+    common = sorted(set(one["test_by_seed"]) & set(other["test_by_seed"]))
+    return [one["test_by_seed"][s] - other["test_by_seed"][s] for s in common]
+
+
 def paired_difference(one: dict, other: dict) -> tuple[float, float] | None:
     """The mean per-seed difference of test accuracy, one minus other, on their common
     seeds, and its standard error (None with fewer than two seeds in common)."""
-    common = sorted(set(one["test_by_seed"]) & set(other["test_by_seed"]))
-    differences = [one["test_by_seed"][s] - other["test_by_seed"][s] for s in common]
+    differences = _differences(one, other)
     if len(differences) < 2:
         return None
     mean, std = _mean_std(differences)
@@ -135,12 +140,12 @@ def paired_difference(one: dict, other: dict) -> tuple[float, float] | None:
 def paired(one: dict, other: dict) -> str:
     """The per-seed differences of test accuracy, one minus other, on their common seeds:
     how far the difference stands out of the seed-to-seed noise."""
-    common = sorted(set(one["test_by_seed"]) & set(other["test_by_seed"]))
-    differences = [one["test_by_seed"][s] - other["test_by_seed"][s] for s in common]
-    if len(differences) < 2:
+    differences = _differences(one, other)
+    found = paired_difference(one, other)
+    if found is None:
         return "one seed"
-    mean, std = _mean_std(differences)
-    error = std / len(differences) ** 0.5
+    mean, error = found
+    std = _mean_std(differences)[1]
     return (
         f"per seed {mean * 100:+.1f} ± {std * 100:.1f} points, standard error "
         f"{error * 100:.1f}{'' if abs(mean) > 2 * error else ': inside the noise'}"
